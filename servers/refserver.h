@@ -1,0 +1,79 @@
+/* Shared types of the upgrade-conformance reference server. */
+#ifndef REFSERVER_H
+#define REFSERVER_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Request header by which a client names its request; every event about
+ * that request carries the value as "rid". */
+#define RID_HEADER "X-Conformance-Id"
+#define RID_MAX 64
+
+struct script;
+struct scenario;
+
+/* The whole server: handed to MHD as the cls of every callback. */
+struct server
+{
+  struct MHD_Daemon *daemon;
+  /* Readable once shutdown starts: wakes every upgraded-socket thread. */
+  int stop_fd[2];
+  /* External-polling modes: poked after every upgrade action so that the
+   * loop runs MHD_run() at once instead of at its next timeout. */
+  int wake_fd[2];
+  pthread_mutex_t lock;
+  pthread_cond_t workers_idle;
+  unsigned int workers; /* live upgraded-socket threads */
+  /* One upgrade response queued on many connections (U-RESP-5). */
+  struct MHD_Response *shared_upgrade;
+  char shared_cls; /* its cls: only the address matters */
+};
+
+/* One HTTP request: MHD's req_cls. Freed by the completion callback. */
+struct request
+{
+  struct server *srv;
+  char rid[RID_MAX];
+  const struct scenario *scenario;
+  uint64_t body_bytes;
+};
+
+/* One TCP connection: MHD's socket_context, set by the connection
+ * notifier. The upgrade handler reads what was expected of it from here,
+ * not from its own arguments, so that it can check those arguments. */
+struct conn
+{
+  struct server *srv;
+  unsigned int peer_port;
+  struct request *req;       /* the request being served, if any */
+  const void *expected_cls;  /* cls of the upgrade response queued */
+  const struct script *then; /* what to do on the upgraded socket */
+  size_t n;                  /* byte count parameter of the script */
+  char rid[RID_MAX];         /* survives the request object */
+};
+
+/* scenarios.c */
+enum MHD_Result
+access_handler (void *cls, struct MHD_Connection *connection,
+                const char *url, const char *method, const char *version,
+                const char *upload_data, size_t *upload_data_size,
+                void **req_cls);
+/* upgraded.c */
+/* Looks up the after-upgrade script named @a name (NULL if unknown). */
+const struct script *script_find (const char *name);
+void
+upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,
+                 const char *extra_in, size_t extra_in_size,
+                 MHD_socket sock, struct MHD_UpgradeResponseHandle *urh);
+/* Waits (bounded) until every upgraded-socket thread has finished. */
+bool upgraded_wait_idle (struct server *srv, int timeout_ms);
+
+/* main.c: the connection context MHD keeps for @a connection. */
+struct conn *conn_of (struct MHD_Connection *connection);
+void server_wake (struct server *srv);
+
+#endif

@@ -1,0 +1,365 @@
+/* The HTTP side of the reference server: the URL path names a scenario,
+ * the query string its parameters. Each scenario builds and queues one
+ * response and reports every MHD return value on the way. */
+#define _GNU_SOURCE
+#include "events.h"
+#include "refserver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Upgrade header value when the request does not choose one. */
+#define DEFAULT_PROTOCOL "conformance/1"
+
+struct scenario
+{
+  const char *path;
+  enum MHD_Result (*run) (struct request *r, struct MHD_Connection *c);
+};
+
+
+static const char *
+arg (struct MHD_Connection *c, const char *key)
+{
+  return MHD_lookup_connection_value (c, MHD_GET_ARGUMENT_KIND, key);
+}
+
+
+static bool
+flag_arg (struct MHD_Connection *c, const char *key)
+{
+  const char *v = arg (c, key);
+  return NULL != v && 0 != strcmp (v, "0");
+}
+
+
+static unsigned long
+num_arg (struct MHD_Connection *c, const char *key, unsigned long dflt)
+{
+  const char *v = arg (c, key);
+  return NULL == v ? dflt : strtoul (v, NULL, 10);
+}
+
+
+static struct MHD_Response *
+text_response (const char *text)
+{
+#if MHD_VERSION >= 0x00097701
+  return MHD_create_response_from_buffer_static (strlen (text), text);
+#else
+  return MHD_create_response_from_buffer (strlen (text), (void *) text,
+                                          MHD_RESPMEM_PERSISTENT);
+#endif
+}
+
+
+static void
+report_result (const char *rid, const char *ev, const char *what,
+               enum MHD_Result result)
+{
+  struct event e;
+  ev_begin (&e, ev, rid);
+  ev_str (&e, "what", what);
+  ev_bool (&e, "result", MHD_YES == result);
+  ev_end (&e);
+}
+
+
+static enum MHD_Result
+add_header (struct request *r, struct MHD_Response *resp, const char *name,
+            const char *value)
+{
+  enum MHD_Result ret = MHD_add_response_header (resp, name, value);
+  struct event e;
+  ev_begin (&e, "add_header", r->rid);
+  ev_str (&e, "name", name);
+  ev_str (&e, "value", value);
+  ev_bool (&e, "result", MHD_YES == ret);
+  ev_end (&e);
+  return ret;
+}
+
+
+static enum MHD_Result
+queue (struct request *r, struct MHD_Connection *c, const char *what,
+       unsigned int status, struct MHD_Response *resp)
+{
+  enum MHD_Result ret = MHD_queue_response (c, status, resp);
+  struct event e;
+  ev_begin (&e, "queue", r->rid);
+  ev_str (&e, "what", what);
+  ev_int (&e, "status", status & ~MHD_ICY_FLAG);
+  ev_bool (&e, "icy", 0 != (status & MHD_ICY_FLAG));
+  ev_bool (&e, "result", MHD_YES == ret);
+  ev_end (&e);
+  return ret;
+}
+
+
+/* Queues a plain text response, reported as @a what. */
+static enum MHD_Result
+queue_text (struct request *r, struct MHD_Connection *c, const char *what,
+            unsigned int status, const char *text, const char *extra_header)
+{
+  struct MHD_Response *resp = text_response (text);
+  enum MHD_Result ret;
+  if (NULL == resp)
+  {
+    report_result (r->rid, "create_response", what, MHD_NO);
+    return MHD_NO;
+  }
+  if (NULL != extra_header)
+    add_header (r, resp, extra_header, "1");
+  ret = queue (r, c, what, status, resp);
+  MHD_destroy_response (resp);
+  return ret;
+}
+
+
+/* After MHD refused a response: answer 500 with X-Refused, so the client
+ * can tell "refused, and nothing of it sent" from anything MHD made up. */
+static enum MHD_Result
+refused (struct request *r, struct MHD_Connection *c)
+{
+  return queue_text (r, c, "fallback", MHD_HTTP_INTERNAL_SERVER_ERROR,
+                     "refused\n", "X-Refused");
+}
+
+
+struct thread_queue
+{
+  struct MHD_Connection *c;
+  unsigned int status;
+  struct MHD_Response *resp;
+  enum MHD_Result ret;
+};
+
+
+static void *
+queue_thread (void *arg)
+{
+  struct thread_queue *q = arg;
+  q->ret = MHD_queue_response (q->c, q->status, q->resp);
+  return NULL;
+}
+
+
+/* MHD_queue_response() called from a thread that is not the connection's,
+ * while the access handler waits for it (U-QUEUE-8). */
+static enum MHD_Result
+queue_from_other_thread (struct request *r, struct MHD_Connection *c,
+                         unsigned int status, struct MHD_Response *resp)
+{
+  struct thread_queue q = { c, status, resp, MHD_NO };
+  pthread_t t;
+  struct event e;
+  int err = pthread_create (&t, NULL, &queue_thread, &q);
+  if (0 == err)
+    pthread_join (t, NULL);
+  ev_begin (&e, "queue", r->rid);
+  ev_str (&e, "what", "upgrade-other-thread");
+  ev_int (&e, "status", status);
+  ev_bool (&e, "result", MHD_YES == q.ret);
+  ev_int (&e, "pthread_error", err);
+  ev_end (&e);
+  return q.ret;
+}
+
+
+/* GET /upgrade?... : queue a 101 made with MHD_create_response_for_upgrade.
+ *   proto=V     Upgrade header value; "-" leaves the header out
+ *   conn=V      add "Connection: V" as well
+ *   del_conn=1  MHD_del_response_header (Connection: Upgrade)
+ *   rf=http10   MHD_RF_HTTP_1_0_COMPATIBLE_STRICT | MHD_RF_HTTP_1_0_SERVER
+ *   status=N    queue with status N instead of 101; icy=1 adds MHD_ICY_FLAG
+ *   twice=1     queue a second response after the first
+ *   thread=1    queue from another thread
+ *   shared=1    queue the server's one shared upgrade response
+ *   then=S      script on the upgraded socket (default echo); n=N its bytes
+ */
+static enum MHD_Result
+scenario_upgrade (struct request *r, struct MHD_Connection *c)
+{
+  struct conn *cc = conn_of (c);
+  const char *then = arg (c, "then");
+  const char *proto = arg (c, "proto");
+  const char *extra_conn = arg (c, "conn");
+  const char *rf = arg (c, "rf");
+  bool shared = flag_arg (c, "shared");
+  unsigned int status = (unsigned int) num_arg (c, "status", 101);
+  struct MHD_Response *resp;
+  enum MHD_Result ret;
+
+  if (NULL == cc)
+    return MHD_NO;
+  cc->then = script_find (NULL == then ? "echo" : then);
+  if (NULL == cc->then)
+    return queue_text (r, c, "bad-request", MHD_HTTP_BAD_REQUEST,
+                       "unknown script\n", NULL);
+  cc->n = num_arg (c, "n", 0);
+  if (flag_arg (c, "icy"))
+    status |= MHD_ICY_FLAG;
+
+  if (shared)
+  {
+    /* Prepared once at start; no per-request changes to shared headers. */
+    resp = r->srv->shared_upgrade;
+    cc->expected_cls = &r->srv->shared_cls;
+  }
+  else
+  {
+    resp = MHD_create_response_for_upgrade (&upgrade_handler, cc);
+    report_result (r->rid, "create_response", "upgrade",
+                   NULL == resp ? MHD_NO : MHD_YES);
+    if (NULL == resp)
+      return refused (r, c);
+    cc->expected_cls = cc;
+    if (NULL == proto || 0 != strcmp (proto, "-"))
+      add_header (r, resp, MHD_HTTP_HEADER_UPGRADE,
+                  NULL == proto ? DEFAULT_PROTOCOL : proto);
+    if (NULL != extra_conn)
+      add_header (r, resp, MHD_HTTP_HEADER_CONNECTION, extra_conn);
+    if (flag_arg (c, "del_conn"))
+      report_result (r->rid, "del_header", "Connection: Upgrade",
+                     MHD_del_response_header (resp,
+                                              MHD_HTTP_HEADER_CONNECTION,
+                                              "Upgrade"));
+    if (NULL != rf && 0 == strcmp (rf, "http10"))
+      report_result (r->rid, "set_options", rf,
+                     MHD_set_response_options (
+                       resp,
+                       MHD_RF_HTTP_1_0_COMPATIBLE_STRICT
+                       | MHD_RF_HTTP_1_0_SERVER,
+                       MHD_RO_END));
+  }
+
+  if (flag_arg (c, "thread"))
+    ret = queue_from_other_thread (r, c, status, resp);
+  else
+    ret = queue (r, c, "upgrade", status, resp);
+  if (MHD_YES == ret && flag_arg (c, "twice"))
+    queue_text (r, c, "second", MHD_HTTP_OK, "second\n", NULL);
+  if (! shared)
+    MHD_destroy_response (resp);
+  return MHD_YES == ret ? MHD_YES : refused (r, c);
+}
+
+
+/* GET /plain-101: status 101 on an ordinary response with a body, an
+ * Upgrade header and no upgrade handler (U-QUEUE-2). */
+static enum MHD_Result
+scenario_plain_101 (struct request *r, struct MHD_Connection *c)
+{
+  struct MHD_Response *resp = text_response ("not-an-upgrade\n");
+  enum MHD_Result ret;
+  if (NULL == resp)
+    return MHD_NO;
+  add_header (r, resp, MHD_HTTP_HEADER_UPGRADE, DEFAULT_PROTOCOL);
+  ret = queue (r, c, "plain-101", MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+  MHD_destroy_response (resp);
+  return MHD_YES == ret ? MHD_YES : refused (r, c);
+}
+
+
+/* GET /null-handler: MHD_create_response_for_upgrade (NULL, ...) must fail
+ * without crashing (U-RESP-1); then an ordinary 200. */
+static enum MHD_Result
+scenario_null_handler (struct request *r, struct MHD_Connection *c)
+{
+  struct MHD_Response *resp = MHD_create_response_for_upgrade (NULL, r);
+  report_result (r->rid, "create_response", "upgrade-null-handler",
+                 NULL == resp ? MHD_NO : MHD_YES);
+  if (NULL != resp)
+    MHD_destroy_response (resp);
+  return queue_text (r, c, "hello", MHD_HTTP_OK, "hello\n", NULL);
+}
+
+
+static enum MHD_Result
+scenario_hello (struct request *r, struct MHD_Connection *c)
+{
+  return queue_text (r, c, "hello", MHD_HTTP_OK, "hello\n", NULL);
+}
+
+
+static const struct scenario scenarios[] = {
+  { "/upgrade", &scenario_upgrade },
+  { "/plain-101", &scenario_plain_101 },
+  { "/null-handler", &scenario_null_handler },
+  { "/hello", &scenario_hello },
+};
+
+
+static const struct scenario *
+scenario_find (const char *url)
+{
+  for (size_t i = 0; i < sizeof (scenarios) / sizeof (scenarios[0]); i++)
+    if (0 == strcmp (scenarios[i].path, url))
+      return &scenarios[i];
+  return NULL;
+}
+
+
+static struct request *
+request_new (struct server *srv, struct MHD_Connection *c, const char *url,
+             const char *method, const char *version)
+{
+  struct request *r = calloc (1, sizeof (*r));
+  struct conn *cc = conn_of (c);
+  const char *rid = MHD_lookup_connection_value (c, MHD_HEADER_KIND,
+                                                 RID_HEADER);
+  struct event e;
+
+  if (NULL == r)
+    return NULL;
+  r->srv = srv;
+  snprintf (r->rid, sizeof (r->rid), "%s", NULL == rid ? "" : rid);
+  r->scenario = scenario_find (url);
+  if (NULL != cc)
+  {
+    cc->req = r;
+    memcpy (cc->rid, r->rid, sizeof (cc->rid));
+  }
+  ev_begin (&e, "request", r->rid);
+  ev_str (&e, "method", method);
+  ev_str (&e, "url", url);
+  ev_str (&e, "version", version);
+  ev_int (&e, "peer_port", NULL == cc ? -1 : (long long) cc->peer_port);
+  ev_end (&e);
+  return r;
+}
+
+
+enum MHD_Result
+access_handler (void *cls, struct MHD_Connection *c, const char *url,
+                const char *method, const char *version,
+                const char *upload_data, size_t *upload_data_size,
+                void **req_cls)
+{
+  struct server *srv = cls;
+  struct request *r = *req_cls;
+  (void) upload_data;
+
+  if (NULL == r)
+  {
+    r = request_new (srv, c, url, method, version);
+    if (NULL == r)
+      return MHD_NO;
+    *req_cls = r;
+    /* "at=headers" acts before MHD reads any body; by default the request
+     * is answered once it is complete, as most applications do. */
+    if (NULL == arg (c, "at") || 0 != strcmp (arg (c, "at"), "headers"))
+      return MHD_YES;
+  }
+  else if (0 != *upload_data_size)
+  {
+    r->body_bytes += *upload_data_size;
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  if (NULL == r->scenario)
+    return queue_text (r, c, "not-found", MHD_HTTP_NOT_FOUND,
+                       "no such scenario\n", NULL);
+  return r->scenario->run (r, c);
+}
