@@ -1,0 +1,100 @@
+"""Builds the reference server with CMake: one build folder per MHD (the
+system's, or an install prefix), rebuilt when the sources change. Safe to
+call from several pytest-xdist workers at once (a file lock serialises
+them)."""
+
+import fcntl
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BUILD_ROOT = ROOT / "build"
+
+
+class BuildError(Exception):
+    """The server could not be built; the message names the cause and fix."""
+
+
+def build_dir(prefix):
+    if not prefix:
+        return BUILD_ROOT / "system"
+    real = os.path.realpath(prefix)
+    tag = hashlib.sha1(real.encode()).hexdigest()[:10]
+    return BUILD_ROOT / f"mhd-{pathlib.Path(real).name}-{tag}"
+
+
+def check_prefix(prefix):
+    """A clear error for a prefix that cannot be an MHD install."""
+    p = pathlib.Path(prefix)
+    if not p.is_dir():
+        raise BuildError(f"--mhd {prefix}: no such directory")
+    if not (p / "include" / "microhttpd.h").is_file():
+        raise BuildError(
+            f"--mhd {prefix}: no include/microhttpd.h there. Give the prefix "
+            "MHD was installed into (its ./configure --prefix, after make install)."
+        )
+    libs = list(p.glob("lib*/libmicrohttpd.so*")) + list(p.glob("lib/*/libmicrohttpd.so*"))
+    if not libs:
+        raise BuildError(f"--mhd {prefix}: no lib/libmicrohttpd.so there (was 'make install' run?)")
+
+
+def _run(cmd, log):
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log.write_text(proc.stdout)
+    return proc
+
+
+def _tail(text, lines=25):
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def ensure_server(prefix=None):
+    """Returns the path of an up-to-date reference server for `prefix`."""
+    for tool in ("cmake", "cc", "pkg-config"):
+        if shutil.which(tool) is None:
+            raise BuildError(f"{tool} is not installed: run ./conformance as root once, or apt-get install cmake gcc pkg-config")
+    if prefix:
+        check_prefix(prefix)
+    bdir = build_dir(prefix)
+    bdir.mkdir(parents=True, exist_ok=True)
+    with open(bdir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (bdir / "CMakeCache.txt").exists():
+            cmd = ["cmake", "-S", str(ROOT), "-B", str(bdir), "-DCMAKE_BUILD_TYPE=RelWithDebInfo"]
+            if prefix:
+                cmd.append(f"-DMHD_ROOT={os.path.realpath(prefix)}")
+            proc = _run(cmd, bdir / "configure.log")
+            if proc.returncode != 0:
+                shutil.rmtree(bdir / "CMakeFiles", ignore_errors=True)
+                (bdir / "CMakeCache.txt").unlink(missing_ok=True)
+                raise BuildError("configuring the reference server failed:\n" + _tail(proc.stdout))
+        proc = _run(["cmake", "--build", str(bdir)], bdir / "build.log")
+        if proc.returncode != 0:
+            raise BuildError(
+                f"compiling the reference server failed (full log: {bdir / 'build.log'}):\n" + _tail(proc.stdout)
+            )
+    binary = bdir / "servers" / "refserver"
+    if not binary.is_file():
+        raise BuildError(f"the build finished but {binary} is missing")
+    return binary
+
+
+def cached_value(prefix, name):
+    """A value from the build's CMake cache, e.g. MHD_PREFIX."""
+    cache = build_dir(prefix) / "CMakeCache.txt"
+    for line in cache.read_text().splitlines():
+        if line.startswith(name + ":"):
+            return line.split("=", 1)[1]
+    return None
+
+
+def server_version(binary):
+    """What the built server reports of its MHD (refserver --version)."""
+    proc = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        raise BuildError(f"{binary} --version failed ({proc.returncode}): {proc.stderr.strip()}")
+    return json.loads(proc.stdout)

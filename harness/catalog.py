@@ -1,0 +1,36 @@
+"""The rule catalogue (spec/upgrade-rules.md, a copy of the project's shared
+catalogue): rule IDs, families and kinds, read from its tables."""
+
+import pathlib
+import re
+
+SPEC = pathlib.Path(__file__).resolve().parent.parent / "spec" / "upgrade-rules.md"
+
+_ROW = re.compile(
+    r"^\|\s*(U-[A-Z]+-\d+)\s*\|(?P<promise>.*)\|(?P<source>[^|]*)\|\s*(?P<kind>promise|contract|measure)\s*\|\s*$"
+)
+
+
+class Rule:
+    def __init__(self, rule_id, promise, source, kind):
+        self.id = rule_id
+        self.family = rule_id.split("-")[1]
+        self.promise = promise
+        self.source = source
+        self.kind = kind
+
+    def __repr__(self):
+        return f"Rule({self.id}, {self.kind})"
+
+
+def load(path=SPEC):
+    rules = {}
+    for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines():
+        m = _ROW.match(line)
+        if m:
+            rules[m.group(1)] = Rule(
+                m.group(1), m.group("promise").strip(), m.group("source").strip(), m.group("kind")
+            )
+    if not rules:
+        raise RuntimeError(f"no rules found in {path}")
+    return rules

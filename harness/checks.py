@@ -1,0 +1,80 @@
+"""Assertions the cases share. Each failure message says what the rule
+expected and what was seen, including what MHD's API returned."""
+
+from .client import WireError
+from .server import EventTimeout
+
+
+def settle(conn, seconds=2):
+    """The server writes its event after MHD's call returns, so the client can
+    see the response first: wait until the request's last queue event is in."""
+    try:
+        conn.wait_event("queue", seconds=seconds)
+    except EventTimeout:
+        pass
+
+
+def api_story(conn):
+    """What the server's MHD calls returned for this connection, in one line."""
+    settle(conn)
+    parts = []
+    for e in conn.events():
+        if e["ev"] in ("queue", "add_header", "create_response", "del_header", "set_options", "action"):
+            what = e.get("what") or e.get("action") or f"{e.get('name')}: {e.get('value')}"
+            parts.append(f"{e['ev']}({what})={'YES' if e.get('result') else 'NO'}")
+    logs = [e["msg"] for e in conn.server.events() if e["ev"] == "mhd_log"][-3:]
+    text = ", ".join(parts) or "no MHD call reported"
+    if logs:
+        text += "; MHD log: " + " | ".join(logs)
+    return text
+
+
+def expect_101(conn):
+    """Reads the head and requires a 101 (the upgrade went through)."""
+    head = conn.read_head()
+    assert head.status == 101, (
+        f"expected '101 Switching Protocols', got {head.status_line()!r} [{api_story(conn)}]")
+    return head
+
+
+def expect_refused(conn, what="upgrade"):
+    """The queue call `what` returned MHD_NO and nothing of that response
+    reached the wire: the client sees the server's fallback (500 with
+    X-Refused), never a 101."""
+    head = conn.read_head()
+    if head.status == 500:
+        conn.wait_event("queue", what="fallback")
+    results = conn.queue_results(what)
+    assert head.status != 101, (
+        f"MHD sent {head.status_line()!r}; the {what} response must have been refused [{api_story(conn)}]")
+    assert results == [False], (
+        f"MHD_queue_response({what}) returned {'YES' if results == [True] else results}; expected MHD_NO "
+        f"[{api_story(conn)}]; wire: {head.status_line()!r}")
+    assert head.status == 500 and head.get("x-refused") == "1", (
+        f"expected the server's fallback (500 with X-Refused), got {head.status_line()!r} "
+        f"[{api_story(conn)}]")
+    return head
+
+
+def expect_echo(conn, data=b"echo-check"):
+    got = conn.exchange(data, len(data))
+    assert got == data, f"the upgraded stream echoed {got!r} for {data!r}"
+
+
+def expect_clean_end(conn, seconds=None):
+    """Ends the client's side and requires the server to close in order:
+    nothing more on the stream, then FIN."""
+    conn.shutdown_write()
+    data, end = conn.read_to_end(**({"seconds": seconds} if seconds else {}))
+    assert (data, end) == (b"", "fin"), (
+        f"after the client's end of stream the connection should end with FIN and no more data; "
+        f"got {end} after {data[:200]!r}")
+
+
+def connection_tokens(head):
+    """All tokens of all Connection headers, lower-cased, in order."""
+    return [t.strip().lower() for v in head.get_all("connection") for t in v.split(",") if t.strip()]
+
+
+__all__ = ["WireError", "api_story", "expect_101", "expect_refused", "expect_echo", "expect_clean_end",
+           "connection_tokens"]

@@ -1,0 +1,312 @@
+"""The cases' HTTP client: raw bytes out, h11 (an independent, strict
+HTTP/1.1 parser) on the way in, then the upgraded byte stream, and how the
+connection ended. Everything sent and received is kept for the report."""
+
+import errno
+import selectors
+import socket
+from dataclasses import dataclass, field
+
+import h11
+
+from .deadlines import Deadline
+
+RID_HEADER = "X-Conformance-Id"
+READ_SECONDS = 5  # scaled; how long to wait for bytes MHD should send
+
+
+class WireError(AssertionError):
+    """What reached the wire is not what the rule promises (malformed HTTP,
+    missing bytes, a deadline passed): a deviation, not a harness error."""
+
+
+def pattern(n, offset=0):
+    """The reference server's pattern stream (upgraded.c: pattern_byte)."""
+    return bytes((i % 251) for i in range(offset, offset + n))
+
+
+def build_request(path, rid, method="GET", version="HTTP/1.1", headers=(), body=b"", upgrade="conformance/1"):
+    """Raw request bytes. `upgrade` adds Upgrade + Connection: Upgrade (None
+    leaves both out); `headers` are added verbatim, in order."""
+    lines = [f"{method} {path} {version}", "Host: 127.0.0.1", f"{RID_HEADER}: {rid}"]
+    if upgrade is not None:
+        lines += [f"Upgrade: {upgrade}", "Connection: Upgrade"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+@dataclass
+class Head:
+    status: int
+    reason: str
+    http_version: str
+    headers: list  # (lower-case name, value) as h11 parsed them
+    raw: bytes     # the head as received, up to and including the blank line
+
+    def get_all(self, name):
+        name = name.lower()
+        return [v for k, v in self.headers if k == name]
+
+    def get(self, name):
+        values = self.get_all(name)
+        return values[0] if values else None
+
+    def status_line(self):
+        return self.raw.split(b"\r\n", 1)[0].decode("latin-1")
+
+
+@dataclass
+class Transcript:
+    sent: bytearray = field(default_factory=bytearray)
+    received: bytearray = field(default_factory=bytearray)
+    end: str = ""
+
+
+def _show(data, limit=600):
+    data = bytes(data)
+    if len(data) <= limit:
+        return repr(data)
+    return f"{data[:limit]!r}... ({len(data)} bytes in all)"
+
+
+class Conn:
+    """One TCP connection to a reference server, tagged with a request id
+    that the server puts on every event about it."""
+
+    def __init__(self, server, rid):
+        self.server = server
+        self.rid = rid
+        self.transcript = Transcript()
+        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=Deadline(READ_SECONDS).seconds)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.local_port = self.sock.getsockname()[1]
+        self._inbox = bytearray()  # received but not yet handed out
+        self._eof = False  # the peer's end of stream was seen by exchange()
+        self.unsent = 0
+        self._h11 = None
+        self.head = None
+
+    def describe(self):
+        return (f"connection rid={self.rid} (client port {self.local_port}):\n"
+                f"  sent:     {_show(self.transcript.sent)}\n"
+                f"  received: {_show(self.transcript.received)}\n"
+                f"  ended:    {self.transcript.end or 'not observed'}")
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    # -- sending ------------------------------------------------------------
+    def send(self, data):
+        self.transcript.sent += data
+        self.sock.settimeout(Deadline(READ_SECONDS).seconds)
+        self.sock.sendall(data)
+
+    def request(self, path, method="GET", eager=b"", **kw):
+        """Sends a request and `eager` bytes in the same write."""
+        self._method = method
+        data = build_request(path, self.rid, method=method, **kw)
+        self.send(data + eager)
+        return data
+
+    def shutdown_write(self):
+        self.sock.shutdown(socket.SHUT_WR)
+
+    # -- receiving ----------------------------------------------------------
+    def _recv(self, deadline):
+        """Some bytes (first what is already in the inbox); b'' at end of
+        stream. Raises WireError at the deadline and passes
+        ConnectionResetError on."""
+        if self._inbox:
+            data = bytes(self._inbox)
+            self._inbox.clear()
+            return data
+        if self._eof:
+            return b""
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise WireError(f"nothing more received within {deadline.seconds:.1f} s\n" + self.describe())
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            raise WireError(f"nothing more received within {deadline.seconds:.1f} s\n" + self.describe()) from None
+        self.transcript.received += data
+        return data
+
+    def read_head(self, seconds=READ_SECONDS):
+        """Reads and parses the response head (a 100 Continue is skipped and
+        kept in the transcript). Raises WireError on anything h11 rejects."""
+        method = getattr(self, "_method", "GET")
+        conn = h11.Connection(h11.CLIENT)
+        # The proposal lets h11 accept a 101; the real request (bytes above)
+        # may differ, but h11 only judges the response here.
+        conn.send(h11.Request(method=method, target="/", headers=[
+            ("Host", "x"), ("Connection", "Upgrade"), ("Upgrade", "x")]))
+        conn.send(h11.EndOfMessage())
+        deadline = Deadline(seconds)
+        fed = bytearray()
+        skipped = 0  # informational responses before the final head
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as e:
+                raise WireError(f"the response is not valid HTTP/1.1 ({e})\n" + self.describe()) from None
+            if event is h11.NEED_DATA:
+                data = self._recv(deadline)
+                fed += data
+                conn.receive_data(data)
+                continue
+            if isinstance(event, h11.ConnectionClosed):
+                raise WireError("the connection closed before a response head arrived\n" + self.describe())
+            if isinstance(event, h11.InformationalResponse) and event.status_code != 101:
+                skipped += 1
+                continue
+            break
+        raw_all = bytes(fed)
+        pos = 0
+        for _ in range(skipped):
+            pos = raw_all.index(b"\r\n\r\n", pos) + 4
+        head_raw = raw_all[pos:raw_all.index(b"\r\n\r\n", pos) + 4]
+        if event.status_code == 101:
+            self._inbox[:0] = conn.trailing_data[0]
+        else:
+            self._h11 = conn
+        self.head = Head(
+            status=event.status_code,
+            reason=event.reason.decode("latin-1"),
+            http_version=event.http_version.decode("latin-1"),
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers],
+            raw=head_raw,
+        )
+        return self.head
+
+    def read_body(self, seconds=READ_SECONDS):
+        """The body of a non-101 response, as h11 frames it."""
+        assert self._h11 is not None, "read_head() first, and only for a non-101 response"
+        deadline = Deadline(seconds)
+        body = bytearray()
+        while True:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as e:
+                raise WireError(f"the response body is not valid HTTP/1.1 ({e})\n" + self.describe()) from None
+            if event is h11.NEED_DATA:
+                self._h11.receive_data(self._recv(deadline))
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                return bytes(body)
+
+    def read_exact(self, n, seconds=READ_SECONDS):
+        deadline = Deadline(seconds)
+        buf = bytearray()
+        while len(buf) < n:
+            data = self._recv(deadline)
+            if not data:
+                raise WireError(f"the stream ended after {len(buf)} of {n} expected bytes\n" + self.describe())
+            buf += data
+        self._inbox[:0] = buf[n:]
+        return bytes(buf[:n])
+
+    def read_to_end(self, seconds=READ_SECONDS):
+        """Everything until the connection ends, and how it ended: 'fin'
+        (orderly end of stream), 'rst' (reset), or 'open' (still open at the
+        deadline; not an exception, since some rules measure exactly that)."""
+        deadline = Deadline(seconds)
+        buf = bytearray()
+        while True:
+            try:
+                data = self._recv(deadline)
+            except WireError:
+                self.transcript.end = "open"
+                return bytes(buf), "open"
+            except ConnectionResetError:
+                self.transcript.end = "rst"
+                return bytes(buf), "rst"
+            if not data:
+                self.transcript.end = "fin"
+                return bytes(buf), "fin"
+            buf += data
+
+    def exchange(self, data, expect=0, seconds=READ_SECONDS * 6):
+        """Sends `data` while reading, both at once (neither side can block
+        the other), until all is sent and `expect` bytes were read; returns
+        those bytes. Bytes read beyond them stay in the inbox. With
+        expect=0 it only keeps reading while it sends (for a request with a
+        large eager body: the response is then read with read_head)."""
+        deadline = Deadline(seconds)
+        got = bytearray(self._inbox)
+        self._inbox.clear()
+        view = memoryview(data)
+        self.sock.setblocking(False)
+        sel = selectors.DefaultSelector()
+        try:
+            while len(got) < expect or view:
+                if deadline.expired():
+                    raise WireError(f"exchange: sent {len(data) - len(view)} of {len(data)}, received "
+                                    f"{len(got)} of {expect} bytes within {deadline.seconds:.1f} s\n"
+                                    + self.describe())
+                events = selectors.EVENT_READ
+                if view:
+                    events |= selectors.EVENT_WRITE
+                sel.register(self.sock, events)
+                ready = sel.select(min(deadline.remaining(), 1.0))
+                sel.unregister(self.sock)
+                ended = False
+                for _, mask in ready:
+                    if mask & selectors.EVENT_READ:
+                        try:
+                            chunk = self.sock.recv(262144)
+                        except BlockingIOError:
+                            chunk = None
+                        except ConnectionResetError:
+                            chunk, self.transcript.end = b"", "rst"
+                        if chunk == b"":
+                            ended = True
+                        elif chunk:
+                            self.transcript.received += chunk
+                            got += chunk
+                    if mask & selectors.EVENT_WRITE and not ended:
+                        try:
+                            n = self.sock.send(view[:262144])
+                        except BlockingIOError:
+                            n = 0
+                        except (BrokenPipeError, ConnectionResetError):
+                            ended = True
+                            n = 0
+                        self.transcript.sent += view[:n]
+                        view = view[n:]
+                if ended:
+                    # The peer ended the stream (or reset it) early: what was
+                    # read so far stays readable; the caller judges the rest.
+                    self.unsent = len(view)
+                    self._eof = True
+                    if len(got) < expect:
+                        raise WireError(f"exchange: the stream ended after {len(got)} of {expect} bytes "
+                                        f"({len(view)} bytes left unsent)\n" + self.describe())
+                    break
+        finally:
+            sel.close()
+            self.sock.setblocking(True)
+        self._inbox[:0] = got[expect:]
+        return bytes(got[:expect])
+
+    # -- what the server saw ------------------------------------------------
+    def events(self, ev=None):
+        return [e for e in self.server.events(self.rid) if ev is None or e["ev"] == ev]
+
+    def wait_event(self, ev, seconds=READ_SECONDS, **match):
+        def pred(e):
+            return e.get("rid") == self.rid and e["ev"] == ev and all(e.get(k) == v for k, v in match.items())
+        what = f"'{ev}' event" + (f" with {match}" if match else "") + f" for rid {self.rid}"
+        return self.server.wait_event(pred, seconds, what)
+
+    def queue_results(self, what=None):
+        return [e["result"] for e in self.events("queue") if what is None or e["what"] == what]
+
+
+def is_reset(exc):
+    return isinstance(exc, ConnectionResetError) or getattr(exc, "errno", None) == errno.ECONNRESET

@@ -1,0 +1,36 @@
+"""Every wait in the suite has a deadline, and every deadline scales with one
+factor, for slow machines and sanitizer builds."""
+
+import os
+import time
+
+FACTOR_ENV = "CONFORMANCE_TIMEOUT_FACTOR"
+
+
+def factor():
+    raw = os.environ.get(FACTOR_ENV, "1")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"{FACTOR_ENV}={raw!r} is not a number (e.g. 1, 2.5)")
+    if value <= 0:
+        raise SystemExit(f"{FACTOR_ENV}={raw!r} must be greater than 0")
+    return value
+
+
+def scaled(seconds):
+    return seconds * factor()
+
+
+class Deadline:
+    """A point in time `seconds` (scaled) from now."""
+
+    def __init__(self, seconds):
+        self.seconds = scaled(seconds)
+        self.until = time.monotonic() + self.seconds
+
+    def remaining(self):
+        return max(0.0, self.until - time.monotonic())
+
+    def expired(self):
+        return time.monotonic() >= self.until

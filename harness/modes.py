@@ -1,0 +1,31 @@
+"""The MODES table of the rule catalogue: catalogue ID and the short name used
+in test ids and on the reference server's command line."""
+
+from collections import namedtuple
+
+Mode = namedtuple("Mode", "id name")
+
+MODES = (
+    Mode("M-SELECT", "select"),
+    Mode("M-POLL", "poll"),
+    Mode("M-EPOLL", "epoll"),
+    Mode("M-POOL", "pool"),
+    Mode("M-TPC", "tpc"),
+    Mode("M-TPC-POLL", "tpc-poll"),
+    Mode("M-EXT-SELECT", "ext-select"),
+    Mode("M-EXT-EPOLL", "ext-epoll"),
+)
+
+THREAD_PER_CONNECTION = ("M-TPC", "M-TPC-POLL")
+EXTERNAL = ("M-EXT-SELECT", "M-EXT-EPOLL")
+
+TRANSPORTS = ("plain",)
+
+
+def lookup(text):
+    """A mode by catalogue ID or short name, case-insensitively."""
+    for mode in MODES:
+        if text.upper() == mode.id or text.lower() == mode.name:
+            return mode
+    known = ", ".join(f"{m.id} ({m.name})" for m in MODES)
+    raise ValueError(f"unknown mode {text!r}; known: {known}")

@@ -1,0 +1,350 @@
+"""The pytest plugin of the suite (loaded by pytest.ini): options, the
+mode x transport parametrization, the reference-server pool, the client
+fixtures, baselines as strict expected failures, and the reports."""
+
+import fnmatch
+import itertools
+import os
+import pathlib
+import time
+
+import pytest
+
+from . import baseline as baselines
+from . import build, catalog, modes, results
+from .client import Conn
+from .server import RefServer, ServerError
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CONNS = pytest.StashKey()
+OBSERVED = pytest.StashKey()
+_rid_counter = itertools.count(1)
+_state = None  # the session's State, for hooks that get no config
+
+
+class State:
+    """What the whole session shares; built in pytest_sessionstart."""
+
+    def __init__(self, config):
+        self.config = config
+        self.prefix = config.getoption("mhd")
+        self.report_dir = pathlib.Path(config.getoption("report"))
+        self.catalog = catalog.load()
+        self.binary = None
+        self.mhd = None
+        self.baseline = None
+        self.cases = {}
+        self.started = time.monotonic()
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("conformance", "MHD upgrade conformance")
+    g.addoption("--mhd", metavar="PREFIX", default=os.environ.get("CONFORMANCE_MHD") or None,
+                help="MHD install prefix to test (default: the system's MHD, found by pkg-config)")
+    g.addoption("--report", metavar="DIR", default=str(ROOT / "reports" / "latest"),
+                help="folder for results.json, summary.md and junit.xml (default: reports/latest)")
+    g.addoption("--rule", metavar="PATTERN", action="append", default=[],
+                help="run only cases checking a matching rule ID, e.g. U-EXTRA-* (repeatable)")
+    g.addoption("--mode", metavar="MODE", action="append", default=[],
+                help="run only in this mode: M-EPOLL or epoll, ... (repeatable)")
+    g.addoption("--baseline", metavar="FILE",
+                help="baseline file to gate against (default: baselines/<MHD version>.json; 'none': no baseline)")
+    g.addoption("--update-baseline", action="store_true",
+                help="after the run, write what it saw into the baseline file (shows the diff first)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "rule(*ids): the catalogue rule IDs a case checks")
+    if config.getoption("mode"):
+        try:
+            config.conformance_modes = [modes.lookup(m) for m in config.getoption("mode")]
+        except ValueError as e:
+            raise pytest.UsageError(str(e))
+    else:
+        config.conformance_modes = list(modes.MODES)
+    if getattr(config.option, "xmlpath", None) is None and not hasattr(config, "workerinput"):
+        config.option.xmlpath = str(pathlib.Path(config.getoption("report")) / "junit.xml")
+    config.conformance = State(config)
+    global _state
+    _state = config.conformance
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    state = session.config.conformance
+    try:
+        state.binary = build.ensure_server(state.prefix)
+        info = build.server_version(state.binary)
+    except build.BuildError as e:
+        pytest.exit(f"cannot build the reference server: {e}", returncode=3)
+    state.mhd = {
+        "version": info["mhd_version"],
+        "prefix": build.cached_value(state.prefix, "MHD_PREFIX") or state.prefix,
+        "feature_upgrade": info["feature_upgrade"],
+        "feature_tls": info["feature_tls"],
+    }
+    choice = session.config.getoption("baseline")
+    try:
+        if choice == "none":
+            state.baseline = baselines.Baseline.empty(info["mhd_version"])
+        elif choice:
+            state.baseline = baselines.Baseline.load(choice)
+        else:
+            state.baseline = baselines.for_version(info["mhd_version"])
+    except baselines.BaselineError as e:
+        pytest.exit(str(e), returncode=3)
+
+
+def pytest_report_header(config):
+    state = config.conformance
+    if state.mhd is None:
+        return None
+    base = state.baseline.path if state.baseline and state.baseline.path and state.baseline.path.exists() else "none"
+    return [f"MHD {state.mhd['version']} from {state.mhd['prefix']}; server {state.binary}",
+            f"baseline: {base}"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc):
+    if "mode" in metafunc.fixturenames:
+        pairs = [(m, t) for m in metafunc.config.conformance_modes for t in modes.TRANSPORTS]
+        metafunc.parametrize(("mode", "transport"), pairs, ids=[f"{m.name}-{t}" for m, t in pairs])
+
+
+def item_rules(item):
+    return [r for mark in item.iter_markers("rule") for r in mark.args]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    state = config.conformance
+    patterns = config.getoption("rule")
+    keep, drop = [], []
+    for item in items:
+        rules = item_rules(item)
+        unknown = [r for r in rules if r not in state.catalog]
+        if unknown:
+            raise pytest.UsageError(f"{item.nodeid} names rules not in the catalogue: {unknown}")
+        if patterns and not any(fnmatch.fnmatchcase(r, p) for r in rules for p in patterns):
+            drop.append(item)
+            continue
+        keep.append(item)
+        known = state.baseline.expected_deviation(item.name, rules) if state.baseline else None
+        if known:
+            rule, entry = known
+            item.add_marker(pytest.mark.xfail(
+                reason=f"baseline {state.baseline.version}: {rule} {entry.get('observed', '')}",
+                strict=True, raises=AssertionError))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+# -- the reference-server pool ------------------------------------------------
+class ServerPool:
+    """One server per (mode, transport, options), started on first use and
+    reused by every case that asks for the same; a dead one is replaced."""
+
+    def __init__(self, binary):
+        self.binary = binary
+        self.servers = {}
+
+    def get(self, mode, transport, **options):
+        key = (mode.id, transport, tuple(sorted(options.items())))
+        srv = self.servers.get(key)
+        if srv is not None and srv.alive():
+            return srv
+        srv = RefServer(self.binary, mode, transport, **options)
+        self.servers[key] = srv
+        return srv.start()
+
+    def discard(self, srv):
+        for key, s in list(self.servers.items()):
+            if s is srv:
+                del self.servers[key]
+        srv.stop()
+
+    def stop_all(self):
+        for srv in self.servers.values():
+            srv.stop()
+        self.servers.clear()
+
+
+@pytest.fixture(scope="session")
+def server_pool(request):
+    pool = ServerPool(request.config.conformance.binary)
+    yield pool
+    pool.stop_all()
+
+
+@pytest.fixture
+def make_server(server_pool, mode, transport):
+    """make_server(flags=..., timeout=..., memory_limit=...,
+    connection_limit=...) -> a running RefServer in this case's mode."""
+    used = []
+
+    def make(**options):
+        srv = server_pool.get(mode, transport, **options)
+        used.append(srv)
+        return srv
+
+    yield make
+    dead = [s for s in used if not s.alive()]
+    for srv in dead:
+        server_pool.discard(srv)
+    if dead:
+        srv = dead[0]
+        raise ServerError(f"the reference server crashed during this case: {srv!r} "
+                          f"{srv.proc.returncode and srv.proc.returncode}\n" + srv.last_lines())
+
+
+@pytest.fixture
+def server(make_server):
+    """The default server of this case's mode: MHD_ALLOW_UPGRADE only."""
+    return make_server()
+
+
+@pytest.fixture
+def connect(request):
+    """connect(server) -> Conn with a request id unique in this run."""
+    conns = []
+    request.node.stash[CONNS] = conns
+
+    def open_conn(server):
+        conn = Conn(server, f"p{os.getpid()}-{next(_rid_counter)}")
+        conns.append(conn)
+        return conn
+
+    yield open_conn
+    for conn in conns:
+        conn.close()
+
+
+@pytest.fixture
+def measure(request):
+    """measure(value): records the observed value of a measure rule and
+    checks it against the value the baseline recorded for this case."""
+    state = request.config.conformance
+
+    def record(value):
+        request.node.stash[OBSERVED] = value
+        known, expected = state.baseline.measure(request.node.name)
+        if known:
+            assert value == expected, (f"measured {value!r}; the baseline "
+                                       f"({state.baseline.path.name}) recorded {expected!r}")
+    return record
+
+
+# -- outcomes -------------------------------------------------------------
+def _detail(item, call, lead):
+    parts = [lead] if lead else []
+    for conn in item.stash.get(CONNS, []):
+        parts.append(conn.describe())
+        events = conn.server.events(conn.rid)
+        if events:
+            parts.append("  server events:\n    " + "\n    ".join(
+                str({k: v for k, v in e.items() if k != "t"}) for e in events[-25:]))
+    return "\n".join(parts)[:20000]
+
+
+def _first_line(text):
+    return (text or "").strip().splitlines()[0][:300] if (text or "").strip() else ""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    state = item.config.conformance
+    info = {"when": call.when}
+    if call.when == "setup":
+        params = getattr(item, "callspec", None)
+        params = params.params if params else {}
+        mode = params.get("mode")
+        info.update(rules=item_rules(item), mode=mode.id if mode else None,
+                    transport=params.get("transport"),
+                    kind=_case_kind(state, item_rules(item)))
+        rep.user_properties.append(("rules", " ".join(info["rules"])))
+    exc = call.excinfo
+    is_assertion = exc is not None and exc.errisinstance(AssertionError)
+    message = exc.exconly() if exc is not None else ""
+    if rep.skipped and hasattr(rep, "wasxfail"):
+        info.update(outcome="expected-deviation", verdict="deviates", summary=_first_line(message.split(":", 1)[-1]),
+                    detail=_detail(item, call, f"{rep.wasxfail}\nobserved: {message}"))
+    elif rep.skipped:
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        info.update(outcome="skipped", verdict="untested", detail=reason)
+    elif rep.failed and call.when == "call" and exc is None:
+        info.update(outcome="failed", verdict="conforms",
+                    detail=f"{rep.longreprtext}\nThe baseline lists this case as a known deviation, but MHD "
+                           "kept the promise: update the baseline (./conformance --update-baseline).")
+    elif rep.failed and call.when == "call" and is_assertion:
+        info.update(outcome="failed", verdict="deviates", summary=_first_line(message.split(":", 1)[-1]),
+                    detail=_detail(item, call, message))
+    elif rep.failed:
+        info.update(outcome="error", verdict="untested", detail=_detail(item, call, f"{call.when}: {message}"))
+    elif call.when == "call":
+        info.update(outcome="passed", verdict="conforms")
+    if call.when == "call" and OBSERVED in item.stash:
+        info["observed"] = item.stash[OBSERVED]
+    rep.conformance = info
+
+
+def _case_kind(state, rules):
+    kinds = {state.catalog[r].kind for r in rules if r in state.catalog}
+    return "measure" if kinds == {"measure"} else ("contract" if "contract" in kinds else "promise")
+
+
+def pytest_runtest_logreport(report):
+    info = getattr(report, "conformance", None)
+    if info is None:
+        return
+    state = _state
+    if state is None:
+        return
+    case = state.cases.setdefault(report.nodeid, {
+        "id": report.nodeid, "rules": [], "mode": None, "transport": None, "kind": None,
+        "verdict": "untested", "outcome": "skipped", "duration_s": 0.0})
+    case["duration_s"] = round(case["duration_s"] + report.duration, 4)
+    for key in ("rules", "mode", "transport", "kind", "observed"):
+        if key in info:
+            case[key] = info[key]
+    if "outcome" in info:
+        # setup decides skips and errors; call decides the rest; a teardown
+        # error overrides a pass.
+        if info["when"] != "teardown" or info["outcome"] == "error":
+            case["outcome"] = info["outcome"]
+            case["verdict"] = info["verdict"] if info["when"] != "teardown" else case["verdict"]
+            for key in ("detail", "summary"):
+                if key in info:
+                    case[key] = info[key]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    state = config.conformance
+    if state.mhd is None:
+        return
+    cases = list(state.cases.values())
+    data = results.build(cases, state.catalog, state.mhd, time.monotonic() - state.started,
+                         modes.TRANSPORTS, state.baseline.path if state.baseline.path
+                         and state.baseline.path.exists() else None)
+    results.write(state.report_dir, data, state.catalog)
+    state.results = data
+    if config.getoption("update_baseline") and cases:
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        baselines.write_updated(state.baseline, cases, out=(tr.write_line if tr else print))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    state = config.conformance
+    data = getattr(state, "results", None)
+    if not data or hasattr(config, "workerinput"):
+        return
+    terminalreporter.section("upgrade conformance")
+    terminalreporter.write_line(f"MHD {data['mhd']['version']} ({data['mhd']['prefix']}), "
+                                f"baseline: {data['baseline'] or 'none'}")
+    for line in results.terminal_lines(data):
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"reports: {state.report_dir}/results.json, summary.md, junit.xml")

@@ -1,0 +1,99 @@
+"""The run's report: results.json (the contract other tools read), and
+summary.md (one row per rule). See README.md, "Reports"."""
+
+import json
+import pathlib
+
+SCHEMA = 1
+OUTCOMES = ("passed", "failed", "expected-deviation", "skipped", "error")
+
+
+def rule_verdict(verdicts):
+    """One verdict from the case verdicts of a rule."""
+    tested = [v for v in verdicts if v in ("conforms", "deviates")]
+    if not tested:
+        return "untested"
+    return "deviates" if "deviates" in tested else "conforms"
+
+
+def aggregate(cases, catalog, transports):
+    rules = {}
+    for rule in catalog.values():
+        mine = [c for c in cases if rule.id in c["rules"]]
+        entry = {
+            "kind": rule.kind,
+            "verdict": rule_verdict([c["verdict"] for c in mine]),
+            "by_transport": {t: rule_verdict([c["verdict"] for c in mine if c["transport"] == t])
+                             for t in transports},
+            "cases": len(mine),
+            "outcomes": {o: n for o in OUTCOMES if (n := sum(c["outcome"] == o for c in mine))},
+        }
+        if rule.kind == "measure":
+            entry["observed"] = {c["id"].split("::")[-1]: c.get("observed") for c in mine
+                                 if c.get("observed") is not None}
+        rules[rule.id] = entry
+    return rules
+
+
+def build(cases, catalog, mhd, duration_s, transports, baseline_path):
+    return {
+        "schema": SCHEMA,
+        "mhd": mhd,
+        "baseline": str(baseline_path) if baseline_path else None,
+        "duration_s": round(duration_s, 3),
+        "totals": {o: sum(c["outcome"] == o for c in cases) for o in OUTCOMES},
+        "cases": cases,
+        "rules": aggregate(cases, catalog, transports),
+    }
+
+
+def summary_markdown(results, catalog):
+    mhd = results["mhd"]
+    t = results["totals"]
+    lines = [
+        f"# Upgrade conformance: MHD {mhd.get('version')} ({mhd.get('prefix')})",
+        "",
+        f"{len(results['cases'])} cases in {results['duration_s']:.1f} s: " +
+        ", ".join(f"{n} {o}" for o, n in t.items() if n),
+        "",
+        "| Rule | Kind | Verdict | Cases | Outcomes | Promise |",
+        "|---|---|---|---|---|---|",
+    ]
+    for rule_id, r in results["rules"].items():
+        outcomes = ", ".join(f"{n} {o}" for o, n in r["outcomes"].items())
+        promise = catalog[rule_id].promise.replace("|", "\\|")
+        if len(promise) > 90:
+            promise = promise[:87] + "..."
+        verdict = r["verdict"]
+        if r["kind"] == "measure" and r.get("observed"):
+            verdict += " (measured)"
+        lines.append(f"| {rule_id} | {r['kind']} | {verdict} | {r['cases']} | {outcomes} | {promise} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(report_dir, results, catalog):
+    report_dir = pathlib.Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (report_dir / "summary.md").write_text(summary_markdown(results, catalog))
+
+
+def terminal_lines(results):
+    """A short per-family view for the end of a run."""
+    families = {}
+    for rule_id, r in results["rules"].items():
+        fam = families.setdefault(rule_id.split("-")[1], {"conforms": [], "deviates": [], "untested": []})
+        fam[r["verdict"]].append(rule_id.split("-", 1)[1])
+    out = []
+    for fam, v in families.items():
+        if not v["conforms"] and not v["deviates"]:
+            continue
+        parts = []
+        if v["conforms"]:
+            parts.append("conforms: " + " ".join(v["conforms"]))
+        if v["deviates"]:
+            parts.append("DEVIATES: " + " ".join(v["deviates"]))
+        if v["untested"]:
+            parts.append("untested: " + " ".join(v["untested"]))
+        out.append(f"  {fam:<7} " + "; ".join(parts))
+    return out

@@ -1,0 +1,164 @@
+"""One reference-server process: started with its options, watched for its
+ready line and for crashes, its JSON event lines collected for the cases."""
+
+import json
+import signal
+import subprocess
+import threading
+from collections import deque
+
+from .deadlines import Deadline
+
+
+class ServerError(Exception):
+    """The reference server failed to start, or died: not a verdict on MHD's
+    upgrade rules, so it is reported as an error of the cases that used it."""
+
+
+class EventTimeout(AssertionError):
+    """An event the case waits for (something MHD should have made happen)
+    did not happen within its deadline."""
+
+
+def describe_exit(code):
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class RefServer:
+    START_SECONDS = 10
+    STOP_SECONDS = 10
+
+    def __init__(self, binary, mode, transport="plain", flags="upgrade", timeout=None,
+                 memory_limit=None, connection_limit=None, tls=None):
+        self.binary = binary
+        self.mode = mode
+        self.transport = transport
+        self.options = dict(flags=flags, timeout=timeout, memory_limit=memory_limit,
+                            connection_limit=connection_limit)
+        self.tls = tls
+        self.proc = None
+        self.port = None
+        self.ready = None
+        self._events = []
+        self._stderr = deque(maxlen=40)
+        self._cond = threading.Condition()
+        self._readers = []
+
+    def __repr__(self):
+        return f"RefServer({self.mode.id}, {self.transport}, {self.options})"
+
+    # -- life cycle ---------------------------------------------------------
+    def command(self):
+        cmd = [str(self.binary), "--mode", self.mode.name, "--flags", self.options["flags"]]
+        for opt, flag in (("timeout", "--timeout"), ("memory_limit", "--memory-limit"),
+                          ("connection_limit", "--connection-limit")):
+            if self.options[opt] is not None:
+                cmd += [flag, str(self.options[opt])]
+        if self.tls is not None:
+            cmd += ["--tls-key", str(self.tls.key), "--tls-cert", str(self.tls.cert)]
+        return cmd
+
+    def start(self):
+        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        for target, stream in ((self._read_events, self.proc.stdout), (self._read_stderr, self.proc.stderr)):
+            t = threading.Thread(target=target, args=(stream,), daemon=True)
+            t.start()
+            self._readers.append(t)
+        try:
+            first = self.wait_event(lambda e: e["ev"] in ("ready", "fatal"), self.START_SECONDS,
+                                    "its ready line", exc=ServerError)
+        except ServerError:
+            self.stop()
+            raise
+        if first["ev"] == "fatal":
+            self.stop()
+            raise ServerError(f"reference server ({self.mode.id}) could not start: {first.get('error')}\n"
+                              + self.last_lines())
+        self.ready = first
+        self.port = first["port"]
+        return self
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after a deadline; returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=Deadline(self.STOP_SECONDS).seconds)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for t in self._readers:
+            t.join(timeout=5)
+        return self.proc.returncode
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def check_alive(self):
+        if not self.alive():
+            raise ServerError(f"reference server {self.mode.id} {describe_exit(self.proc.returncode)}\n"
+                              + self.last_lines())
+
+    def last_lines(self, n=12):
+        with self._cond:
+            events = [json.dumps(e) for e in self._events[-n:]]
+        err = list(self._stderr)[-n:]
+        out = "last events:\n  " + "\n  ".join(events or ["(none)"])
+        if err:
+            out += "\nlast stderr lines:\n  " + "\n  ".join(err)
+        return out
+
+    # -- events -------------------------------------------------------------
+    def _read_events(self, stream):
+        for raw in stream:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            try:
+                event = json.loads(line)
+            except ValueError:
+                event = {"ev": "unparsed", "line": line}
+            with self._cond:
+                self._events.append(event)
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _read_stderr(self, stream):
+        for raw in stream:
+            self._stderr.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    def events(self, rid=None):
+        with self._cond:
+            return [e for e in self._events if rid is None or e.get("rid") == rid]
+
+    def wait_event(self, predicate, seconds, what, exc=EventTimeout):
+        """The first event (old or new) matching `predicate`; raises `exc`
+        after `seconds` (scaled), ServerError if the server dies first."""
+        deadline = Deadline(seconds)
+        with self._cond:
+            seen = 0
+            while True:
+                for event in self._events[seen:]:
+                    if predicate(event):
+                        return event
+                seen = len(self._events)
+                if self.proc.poll() is not None and not any(t.is_alive() for t in self._readers[:1]):
+                    raise ServerError(f"reference server {self.mode.id} {describe_exit(self.proc.returncode)} "
+                                      f"while waiting for {what}\n" + self._last_lines_locked())
+                if deadline.expired():
+                    raise exc(f"no {what} from the reference server within {deadline.seconds:.1f} s")
+                self._cond.wait(min(deadline.remaining(), 0.5))
+
+    def _last_lines_locked(self, n=12):
+        events = [json.dumps(e) for e in self._events[-n:]]
+        return "last events:\n  " + "\n  ".join(events or ["(none)"]) + (
+            "\nlast stderr lines:\n  " + "\n  ".join(list(self._stderr)[-n:]) if self._stderr else "")
