@@ -8,12 +8,14 @@ File: baselines/<MHD version>.json
    "deviations": {"U-HDR-1": {"observed": "...", "evidence": "...",
                               "cases": ["test_name[*-plain]", ...]}},
    "measures": {"test_name[epoll-plain]": <value>, ...}}
-Case patterns are fnmatch patterns over the test name with its ids."""
+Case patterns are the test name with its ids, where * and ? are wildcards
+(brackets are literal: they belong to the ids)."""
 
 import difflib
-import fnmatch
+import functools
 import json
 import pathlib
+import re
 
 BASELINES = pathlib.Path(__file__).resolve().parent.parent / "baselines"
 SCHEMA = 1
@@ -21,6 +23,15 @@ SCHEMA = 1
 
 class BaselineError(Exception):
     pass
+
+
+@functools.lru_cache(maxsize=None)
+def _pattern(pat):
+    return re.compile(re.escape(pat).replace(r"\*", ".*").replace(r"\?", ".") + r"\Z")
+
+
+def matches(name, pat):
+    return _pattern(pat).match(name) is not None
 
 
 class Baseline:
@@ -51,7 +62,7 @@ class Baseline:
         deviation, else None."""
         for rule in rules:
             entry = self.deviations.get(rule)
-            if entry and any(fnmatch.fnmatchcase(name, pat) for pat in entry.get("cases", [])):
+            if entry and any(matches(name, pat) for pat in entry.get("cases", [])):
                 return rule, entry
         return None
 
@@ -76,7 +87,7 @@ def updated(baseline, cases):
     ran = {case["id"].split("::")[-1] for case in cases if case["outcome"] not in ("skipped", "error")}
     deviations = {}
     for rule, entry in baseline.deviations.items():
-        kept = [p for p in entry.get("cases", []) if not any(fnmatch.fnmatchcase(n, p) for n in ran)]
+        kept = [p for p in entry.get("cases", []) if not any(matches(n, p) for n in ran)]
         if kept:
             deviations[rule] = dict(entry, cases=kept)
     measures = {k: v for k, v in baseline.measures.items() if k not in ran}

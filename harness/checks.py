@@ -22,7 +22,11 @@ def api_story(conn):
         if e["ev"] in ("queue", "add_header", "create_response", "del_header", "set_options", "action"):
             what = e.get("what") or e.get("action") or f"{e.get('name')}: {e.get('value')}"
             parts.append(f"{e['ev']}({what})={'YES' if e.get('result') else 'NO'}")
-    logs = [e["msg"] for e in conn.server.events() if e["ev"] == "mhd_log"][-3:]
+    # MHD's log lines carry no request id: take those logged while this
+    # request's events were being written.
+    mine = conn.events()
+    first, last = (mine[0]["t"], mine[-1]["t"]) if mine else (0, 0)
+    logs = [e["msg"] for e in conn.server.events() if e["ev"] == "mhd_log" and first <= e["t"] <= last][-3:]
     text = ", ".join(parts) or "no MHD call reported"
     if logs:
         text += "; MHD log: " + " | ".join(logs)
@@ -76,5 +80,5 @@ def connection_tokens(head):
     return [t.strip().lower() for v in head.get_all("connection") for t in v.split(",") if t.strip()]
 
 
-__all__ = ["WireError", "api_story", "expect_101", "expect_refused", "expect_echo", "expect_clean_end",
+__all__ = ["WireError", "settle", "api_story", "expect_101", "expect_refused", "expect_echo", "expect_clean_end",
            "connection_tokens"]

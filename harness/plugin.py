@@ -210,7 +210,9 @@ def connect(request):
     request.node.stash[CONNS] = conns
 
     def open_conn(server):
-        conn = Conn(server, f"p{os.getpid()}-{next(_rid_counter)}")
+        # Fixed length, so that request sizes (and what they leave in
+        # MHD's buffer) do not change with the count.
+        conn = Conn(server, f"{os.getpid():07d}-{next(_rid_counter):07d}")
         conns.append(conn)
         return conn
 

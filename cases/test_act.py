@@ -1,0 +1,86 @@
+"""ACT: MHD_upgrade_action (rule catalogue, ACT)."""
+
+import pytest
+
+from harness.checks import api_story, expect_101, expect_clean_end, expect_echo
+from harness.client import pattern
+
+CLOSE_REPEATS = 20
+CLOSE_SECONDS = 2  # scaled: how soon after CLOSE the client must see the end
+
+
+def expect_fin_after(conn, data_expected, seconds=None):
+    data, end = conn.read_to_end(**({"seconds": seconds} if seconds else {}))
+    assert end == "fin", (
+        f"after MHD_UPGRADE_ACTION_CLOSE the client saw {end!r} (expected an orderly FIN) "
+        f"[{api_story(conn)}]")
+    assert data == data_expected, (
+        f"received {len(data)} bytes before the end, expected {len(data_expected)}"
+        + (f"; first difference at offset {next((i for i, (a, b) in enumerate(zip(data, data_expected)) if a != b), min(len(data), len(data_expected)))}"
+           if data != data_expected else ""))
+
+
+@pytest.mark.rule("U-ACT-1")
+def test_close_ends_connection(server, connect):
+    failures = []
+    for attempt in range(CLOSE_REPEATS):
+        conn = connect(server)
+        conn.request("/upgrade?then=close")
+        expect_101(conn)
+        data, end = conn.read_to_end(seconds=CLOSE_SECONDS)
+        closed = conn.wait_event("action", action="close")
+        if not closed["result"]:
+            failures.append(f"attempt {attempt}: MHD_upgrade_action(CLOSE) returned MHD_NO")
+        elif (data, end) != (b"", "fin"):
+            failures.append(f"attempt {attempt}: client saw {end} after {data[:50]!r}")
+        conn.close()
+    assert not failures, f"{len(failures)} of {CLOSE_REPEATS} CLOSE actions did not end the connection " \
+                         f"in order within {CLOSE_SECONDS} s:\n" + "\n".join(failures[:10])
+
+
+@pytest.mark.rule("U-ACT-2")
+@pytest.mark.parametrize("size", [100, 1 << 20], ids=lambda n: f"{n}B")
+def test_data_sent_before_close_arrives(server, connect, size):
+    conn = connect(server)
+    conn.request(f"/upgrade?then=send-close&n={size}")
+    expect_101(conn)
+    expect_fin_after(conn, pattern(size))
+
+
+@pytest.mark.rule("U-ACT-3")
+def test_cork_actions_change_the_socket(server, connect):
+    conn = connect(server)
+    conn.request("/upgrade?then=cork&n=100")
+    expect_101(conn)
+    # Corked data must arrive once CORK_OFF flushed it.
+    assert conn.read_exact(100) == pattern(100), "the corked bytes arrived changed"
+    cork = conn.wait_event("cork")
+    assert cork["on_result"] and cork["off_result"], (
+        f"CORK_ON returned {'YES' if cork['on_result'] else 'NO'}, CORK_OFF "
+        f"{'YES' if cork['off_result'] else 'NO'}; both should be MHD_YES")
+    assert (cork["tcp_cork_after_on"], cork["tcp_cork_after_off"]) == (1, 0), (
+        f"TCP_CORK on the socket was {cork['tcp_cork_after_on']} after CORK_ON and "
+        f"{cork['tcp_cork_after_off']} after CORK_OFF (expected 1, then 0)")
+    expect_echo(conn)
+    expect_clean_end(conn)
+
+
+@pytest.mark.rule("U-ACT-4")
+def test_bad_actions_refused(server, connect):
+    conn = connect(server)
+    conn.request("/upgrade?then=bad-action")
+    expect_101(conn)
+    bad = conn.wait_event("bad_action")
+    assert not bad["unknown_action_result"], "MHD_upgrade_action(urh, <unknown action>) returned MHD_YES"
+    assert not bad["null_handle_result"], "MHD_upgrade_action(NULL, CLOSE) returned MHD_YES"
+    expect_echo(conn)
+    expect_clean_end(conn)
+
+
+@pytest.mark.rule("U-ACT-5")
+def test_close_inside_handler(server, connect):
+    conn = connect(server)
+    conn.request("/upgrade?then=close-in-handler&n=100")
+    expect_101(conn)
+    expect_fin_after(conn, pattern(100))
+    assert conn.wait_event("action", action="close")["result"], "CLOSE inside the handler returned MHD_NO"

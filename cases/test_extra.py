@@ -1,0 +1,117 @@
+"""EXTRA: bytes the client sends eagerly, behind its request, reach the
+application in extra_in (rule catalogue, EXTRA)."""
+
+import hashlib
+
+import pytest
+
+from harness.checks import api_story, expect_101
+from harness.client import build_request, pattern
+
+# Memory limits for the EXTRA cases: MHD's default, and small ones that
+# force MHD to stop reading before the upgrade.
+MEMORY_LIMITS = {"mem-default": None, "mem-4k": 4096}
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_stream(conn, sent_eagerly, sent_later=b""):
+    """The whole input stream the application saw (extra_in, then the
+    socket) is exactly what the client sent, and extra_in is a prefix."""
+    call = conn.wait_event("upgraded")
+    size = call["extra_in_size"]
+    assert size <= len(sent_eagerly), (
+        f"extra_in holds {size} bytes, but only {len(sent_eagerly)} were sent behind the request")
+    assert call["extra_in_sha256"] == sha256(sent_eagerly[:size]), (
+        f"extra_in ({size} bytes, starts {call['extra_in_head'][:64]}) is not the first {size} bytes sent "
+        f"behind the request (they start {sent_eagerly[:32].hex()})")
+    whole = sent_eagerly + sent_later
+    echoed = conn.exchange(sent_later, len(whole))
+    assert echoed == whole, (
+        f"the stream echoed back differs from what was sent ({len(whole)} bytes) at offset "
+        f"{next(i for i, (a, b) in enumerate(zip(echoed, whole)) if a != b)}")
+    conn.shutdown_write()
+    eof = conn.wait_event("peer_eof")
+    assert (eof["bytes"], eof["sha256"]) == (len(whole), sha256(whole)), (
+        f"the application read {eof['bytes']} bytes (extra_in + socket); {len(whole)} were sent")
+    return call
+
+
+@pytest.mark.rule("U-EXTRA-1")
+def test_eager_bytes_arrive_in_extra_in(server, connect):
+    eager = b"EAGER-0123456789"
+    conn = connect(server)
+    conn.request("/upgrade?then=echo", eager=eager)
+    expect_101(conn)
+    call = check_stream(conn, eager, b"-and-after-the-101")
+    assert call["extra_in_head"] == eager.hex(), (
+        f"the {len(eager)} bytes sent in the same write as the request should all be in extra_in; "
+        f"extra_in holds {call['extra_in_size']} bytes: {bytes.fromhex(call['extra_in_head'])!r}")
+
+
+@pytest.mark.rule("U-EXTRA-2")
+@pytest.mark.parametrize("memory", list(MEMORY_LIMITS))
+@pytest.mark.parametrize("size", [1, 1000, 65536, 1 << 20], ids=lambda n: f"{n}B")
+def test_eager_stream_intact(make_server, connect, memory, size):
+    conn = connect(make_server(memory_limit=MEMORY_LIMITS[memory]))
+    eager = pattern(size)
+    # Send request and eager bytes while reading: the server echoes them.
+    conn.exchange(build_request("/upgrade?then=echo", conn.rid) + eager)
+    expect_101(conn)
+    check_stream(conn, eager)
+
+
+@pytest.mark.rule("U-EXTRA-3")
+@pytest.mark.parametrize("memory", ["mem-default", "mem-4k", "mem-32k"])
+def test_largest_extra_in(make_server, connect, measure, memory):
+    limit = {"mem-default": None, "mem-4k": 4096, "mem-32k": 32768}[memory]
+    conn = connect(make_server(memory_limit=limit))
+    eager = pattern(1 << 20)
+    conn.exchange(build_request("/upgrade?then=echo", conn.rid) + eager)
+    expect_101(conn)
+    call = check_stream(conn, eager)
+    measure(call["extra_in_size"])
+
+
+@pytest.mark.rule("U-EXTRA-4")
+def test_split_at_every_offset(server, connect):
+    """Request + 16 eager bytes, written as two TCP segments, split at every
+    offset; whatever the split, extra_in + socket is the eager bytes."""
+    eager = b"split-eager-data"
+    failures = []
+    probe = build_request("/upgrade?then=echo", "x")
+    for offset in range(1, len(probe) + len(eager)):
+        conn = connect(server)
+        message = build_request("/upgrade?then=echo", conn.rid) + eager
+        # rids differ in length: keep the split at the same distance from
+        # the end of the message as in the probe.
+        cut = offset + (len(message) - len(probe) - len(eager))
+        conn.send(message[:cut])
+        conn.send(message[cut:])
+        try:
+            expect_101(conn)
+            check_stream(conn, eager)
+        except AssertionError as e:
+            failures.append(f"split at {cut}: {str(e).splitlines()[0]}")
+        conn.close()
+    assert not failures, f"{len(failures)} splits broke the stream:\n" + "\n".join(failures[:10])
+
+
+@pytest.mark.rule("U-EXTRA-5")
+def test_no_extra_in_when_client_waits(server, connect):
+    conn = connect(server)
+    conn.request("/upgrade?then=echo")
+    expect_101(conn)
+    call = conn.wait_event("upgraded")
+    assert call["extra_in_size"] == 0, (
+        f"the client sent nothing behind its request, yet extra_in holds {call['extra_in_size']} bytes "
+        f"[{api_story(conn)}]")
+    check_stream(conn, b"", b"sent-after-the-101")
+    expect_clean_end_after_eof(conn)
+
+
+def expect_clean_end_after_eof(conn):
+    data, end = conn.read_to_end()
+    assert (data, end) == (b"", "fin"), f"after CLOSE the client saw {end} after {data[:100]!r}"

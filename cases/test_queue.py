@@ -1,0 +1,132 @@
+"""QUEUE: what MHD_queue_response accepts for an upgrade (rule catalogue, QUEUE)."""
+
+import pytest
+
+from harness.checks import (api_story, connection_tokens, expect_101, expect_clean_end, expect_echo,
+                            expect_refused)
+from harness.client import build_request
+from harness.server import EventTimeout
+
+# How long to watch for HTTP that must not come (scaled): a deviation shows
+# within milliseconds on loopback; the quiet outcome costs this much.
+QUIET_SECONDS = 0.5
+
+
+@pytest.mark.rule("U-QUEUE-1")
+@pytest.mark.parametrize("status", [200, 426], ids=lambda s: f"status{s}")
+def test_upgrade_response_with_other_status_refused(server, connect, status):
+    conn = connect(server)
+    conn.request(f"/upgrade?then=echo&status={status}")
+    expect_refused(conn)
+    assert not conn.events("upgraded"), f"the upgrade handler ran after a {status} response"
+
+
+@pytest.mark.rule("U-QUEUE-2")
+def test_101_on_ordinary_response_ends_http(server, connect):
+    """Status 101 on an ordinary response: either refused, or the 101 is the
+    last HTTP on that connection (no body, no answer to a further request)."""
+    conn = connect(server)
+    conn.request("/plain-101")
+    head = conn.read_head()
+    if head.status != 101:
+        expect_refused(conn, "plain-101") if head.status == 500 else None
+        return
+    conn.send(build_request("/hello", conn.rid, upgrade=None))
+    after, end = conn.read_to_end(seconds=QUIET_SECONDS)
+    assert b"HTTP/" not in after and b"not-an-upgrade" not in after, (
+        f"MHD sent '101 Switching Protocols' for an ordinary response, then went on speaking HTTP: "
+        f"{after[:300]!r} (connection {end}) [{api_story(conn)}]")
+
+
+@pytest.mark.rule("U-QUEUE-3")
+def test_101_with_icy_flag(server, connect, measure):
+    conn = connect(server)
+    conn.request("/upgrade?then=echo&icy=1")
+    head = conn.read_head()
+    queued = conn.wait_event("queue", what="upgrade")
+    handler_ran = False
+    if queued["result"]:
+        try:
+            handler_ran = bool(conn.wait_event("upgraded", seconds=2))
+        except EventTimeout:
+            pass
+    measure({"queue_result": queued["result"], "status_line": head.status_line(), "handler_ran": handler_ran})
+
+
+@pytest.mark.rule("U-QUEUE-4")
+def test_upgrade_without_connection_upgrade_token_refused(server, connect):
+    conn = connect(server)
+    conn.request("/upgrade?then=echo&del_conn=1")
+    head = conn.read_head()
+    deleted = conn.wait_event("del_header")
+    queued = conn.wait_event("queue", what="upgrade")
+    assert head.status != 101 or connection_tokens(head) == ["upgrade"], (
+        f"MHD sent a 101 without 'Connection: upgrade': {head.raw!r}")
+    if deleted["result"]:
+        # The token is really gone from the response: queueing it must fail.
+        assert head.status != 101, (
+            f"MHD_del_response_header removed 'Connection: Upgrade', yet the response was sent as "
+            f"{head.status_line()!r} [{api_story(conn)}]")
+        assert not queued["result"], f"queue returned YES [{api_story(conn)}]"
+    else:
+        # MHD would not let the token go: the upgrade proceeds as usual.
+        assert head.status == 101, f"{head.status_line()!r} [{api_story(conn)}]"
+        expect_clean_end(conn)
+
+
+@pytest.mark.rule("U-QUEUE-5")
+def test_upgrade_for_http10_request_refused(server, connect):
+    conn = connect(server)
+    conn.request("/upgrade?then=echo", version="HTTP/1.0")
+    expect_refused(conn)
+    assert not conn.events("upgraded"), "the upgrade handler ran for an HTTP/1.0 request"
+
+
+@pytest.mark.rule("U-QUEUE-6")
+def test_upgrade_with_http10_reply_flags_refused(server, connect):
+    conn = connect(server)
+    conn.request("/upgrade?then=echo&rf=http10")
+    expect_refused(conn)
+    assert not conn.events("upgraded"), "the upgrade handler ran for a response in HTTP/1.0 reply mode"
+
+
+AMBIGUOUS = {
+    "length-and-chunked": [("Content-Length", "5"), ("Transfer-Encoding", "chunked")],
+    "two-lengths": [("Content-Length", "5"), ("Content-Length", "6")],
+}
+
+
+@pytest.mark.rule("U-QUEUE-7")
+@pytest.mark.parametrize("framing", list(AMBIGUOUS))
+def test_ambiguous_framing_never_upgraded(server, connect, framing):
+    conn = connect(server)
+    conn.request("/upgrade?then=echo", method="POST", headers=AMBIGUOUS[framing], eager=b"0\r\n\r\n")
+    head = conn.read_head()
+    assert head.status != 101, (
+        f"a request with ambiguous framing ({framing}) was switched to another protocol [{api_story(conn)}]")
+    tokens = connection_tokens(head)
+    assert not ("upgrade" in tokens and "close" in tokens), f"contradictory Connection header: {tokens}"
+
+
+@pytest.mark.rule("U-QUEUE-8")
+def test_second_response_refused(server, connect):
+    conn = connect(server)
+    conn.request("/upgrade?then=echo&twice=1")
+    expect_101(conn)
+    second = conn.wait_event("queue", what="second")
+    assert not second["result"], "a second MHD_queue_response for the same request returned MHD_YES"
+    conn.wait_event("upgraded")
+    expect_echo(conn)
+    expect_clean_end(conn)
+
+
+@pytest.mark.rule("U-QUEUE-8")
+def test_queue_from_other_thread_refused(server, connect):
+    conn = connect(server)
+    conn.request("/upgrade?then=echo&thread=1")
+    head = conn.read_head()
+    queued = conn.wait_event("queue", what="upgrade-other-thread")
+    assert queued["pthread_error"] == 0, "the server could not start its second thread"
+    assert not queued["result"] and head.status != 101, (
+        f"MHD_queue_response from a thread other than the connection's returned MHD_YES; "
+        f"wire: {head.status_line()!r}")
