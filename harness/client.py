@@ -231,13 +231,15 @@ class Conn:
                 return bytes(buf), "fin"
             buf += data
 
-    def exchange(self, data, expect=0, seconds=READ_SECONDS * 6):
+    def exchange(self, data, expect=0, seconds=READ_SECONDS, cap_seconds=120):
         """Sends `data` while reading, both at once (neither side can block
         the other), until all is sent and `expect` bytes were read; returns
         those bytes. Bytes read beyond them stay in the inbox. With
         expect=0 it only keeps reading while it sends (for a request with a
-        large eager body: the response is then read with read_head)."""
+        large eager body: the response is then read with read_head).
+        Deadlines: `seconds` without any progress, `cap_seconds` in all."""
         deadline = Deadline(seconds)
+        cap = Deadline(cap_seconds)
         got = bytearray(self._inbox)
         self._inbox.clear()
         view = memoryview(data)
@@ -245,10 +247,11 @@ class Conn:
         sel = selectors.DefaultSelector()
         try:
             while len(got) < expect or view:
-                if deadline.expired():
+                if deadline.expired() or cap.expired():
+                    why = (f"nothing moved for {deadline.seconds:.1f} s" if deadline.expired()
+                           else f"not done within {cap.seconds:.1f} s")
                     raise WireError(f"exchange: sent {len(data) - len(view)} of {len(data)}, received "
-                                    f"{len(got)} of {expect} bytes within {deadline.seconds:.1f} s\n"
-                                    + self.describe())
+                                    f"{len(got)} of {expect} bytes; {why}\n" + self.describe())
                 events = selectors.EVENT_READ
                 if view:
                     events |= selectors.EVENT_WRITE
@@ -279,6 +282,8 @@ class Conn:
                             n = 0
                         self.transcript.sent += view[:n]
                         view = view[n:]
+                if ready:
+                    deadline = Deadline(seconds)  # progress: the idle deadline starts again
                 if ended:
                     # The peer ended the stream (or reset it) early: what was
                     # read so far stays readable; the caller judges the rest.

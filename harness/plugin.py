@@ -49,6 +49,8 @@ def pytest_addoption(parser):
                 help="run only in this mode: M-EPOLL or epoll, ... (repeatable)")
     g.addoption("--baseline", metavar="FILE",
                 help="baseline file to gate against (default: baselines/<MHD version>.json; 'none': no baseline)")
+    g.addoption("--mutant", metavar="NAME",
+                help="run every reference server with this mutant MHD (servers/mutants.c): the suite's self-test")
     g.addoption("--update-baseline", action="store_true",
                 help="after the run, write what it saw into the baseline file (shows the diff first)")
 
@@ -77,12 +79,8 @@ def pytest_sessionstart(session):
         info = build.server_version(state.binary)
     except build.BuildError as e:
         pytest.exit(f"cannot build the reference server: {e}", returncode=3)
-    state.mhd = {
-        "version": info["mhd_version"],
-        "prefix": build.cached_value(state.prefix, "MHD_PREFIX") or state.prefix,
-        "feature_upgrade": info["feature_upgrade"],
-        "feature_tls": info["feature_tls"],
-    }
+    except OSError as e:
+        pytest.exit(f"cannot build the reference server: {e} (is {build.BUILD_ROOT} writable?)", returncode=3)
     choice = session.config.getoption("baseline")
     try:
         if choice == "none":
@@ -93,6 +91,14 @@ def pytest_sessionstart(session):
             state.baseline = baselines.for_version(info["mhd_version"])
     except baselines.BaselineError as e:
         pytest.exit(str(e), returncode=3)
+    if session.config.getoption("update_baseline") and state.baseline.path is None:
+        pytest.exit("--update-baseline needs a baseline file to write; --baseline none has none", returncode=4)
+    state.mhd = {
+        "version": info["mhd_version"],
+        "prefix": build.cached_value(state.prefix, "MHD_PREFIX") or state.prefix,
+        "feature_upgrade": info["feature_upgrade"],
+        "feature_tls": info["feature_tls"],
+    }
 
 
 def pytest_report_header(config):
@@ -144,8 +150,9 @@ class ServerPool:
     """One server per (mode, transport, options), started on first use and
     reused by every case that asks for the same; a dead one is replaced."""
 
-    def __init__(self, binary):
+    def __init__(self, binary, env=None):
         self.binary = binary
+        self.env = env
         self.servers = {}
 
     def get(self, mode, transport, **options):
@@ -153,7 +160,7 @@ class ServerPool:
         srv = self.servers.get(key)
         if srv is not None and srv.alive():
             return srv
-        srv = RefServer(self.binary, mode, transport, **options)
+        srv = RefServer(self.binary, mode, transport, env=self.env, **options)
         self.servers[key] = srv
         return srv.start()
 
@@ -171,7 +178,12 @@ class ServerPool:
 
 @pytest.fixture(scope="session")
 def server_pool(request):
-    pool = ServerPool(request.config.conformance.binary)
+    state = request.config.conformance
+    mutant = request.config.getoption("mutant")
+    env = None
+    if mutant:
+        env = {"LD_PRELOAD": str(state.binary.parent / "libconformance_mutants.so"), "CONFORMANCE_MUTANT": mutant}
+    pool = ServerPool(state.binary, env)
     yield pool
     pool.stop_all()
 
@@ -256,6 +268,8 @@ def _first_line(text):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
+    if not item_rules(item):
+        return  # not a conformance case (e.g. the harness's own tests)
     state = item.config.conformance
     info = {"when": call.when}
     if call.when == "setup":
@@ -326,7 +340,7 @@ def pytest_sessionfinish(session, exitstatus):
     if hasattr(config, "workerinput"):
         return
     state = config.conformance
-    if state.mhd is None:
+    if state.mhd is None or not state.cases:
         return
     cases = list(state.cases.values())
     data = results.build(cases, state.catalog, state.mhd, time.monotonic() - state.started,
@@ -342,8 +356,8 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     state = config.conformance
     data = getattr(state, "results", None)
-    if not data or hasattr(config, "workerinput"):
-        return
+    if not data or hasattr(config, "workerinput") or os.environ.get("CONFORMANCE_CLI"):
+        return  # ./conformance prints its own summary
     terminalreporter.section("upgrade conformance")
     terminalreporter.write_line(f"MHD {data['mhd']['version']} ({data['mhd']['prefix']}), "
                                 f"baseline: {data['baseline'] or 'none'}")

@@ -2,6 +2,7 @@
 ready line and for crashes, its JSON event lines collected for the cases."""
 
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -36,13 +37,14 @@ class RefServer:
     STOP_SECONDS = 10
 
     def __init__(self, binary, mode, transport="plain", flags="upgrade", timeout=None,
-                 memory_limit=None, connection_limit=None, tls=None):
+                 memory_limit=None, connection_limit=None, tls=None, env=None):
         self.binary = binary
         self.mode = mode
         self.transport = transport
         self.options = dict(flags=flags, timeout=timeout, memory_limit=memory_limit,
                             connection_limit=connection_limit)
         self.tls = tls
+        self.env = env  # extra environment (a mutant: LD_PRELOAD + CONFORMANCE_MUTANT)
         self.proc = None
         self.port = None
         self.ready = None
@@ -66,8 +68,13 @@ class RefServer:
         return cmd
 
     def start(self):
+        env = dict(os.environ, **self.env) if self.env else None
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, env=env,
+                                     # Not in the terminal's process group: a Ctrl-C stops pytest,
+                                     # which then stops its servers in order (SIGTERM). A harness
+                                     # killed outright takes them along (PR_SET_PDEATHSIG).
+                                     start_new_session=True)
         for target, stream in ((self._read_events, self.proc.stdout), (self._read_stderr, self.proc.stderr)):
             t = threading.Thread(target=target, args=(stream,), daemon=True)
             t.start()

@@ -1,0 +1,319 @@
+"""./conformance (python3 -m harness): checks the installed libmicrohttpd
+against the upgrade rule catalogue. Installs the missing Debian packages
+(as root), builds the reference server, runs the pytest suite, and prints
+a per-rule summary.
+
+Imports only the standard library and the harness modules that need
+nothing else: pytest may not be installed yet when this starts."""
+
+import argparse
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+
+from . import build, deps, modes, results
+
+ROOT = build.ROOT
+DEFAULT_REPORT = ROOT / "reports" / "latest"
+REEXEC_ENV = "CONFORMANCE_REEXEC"
+DESCRIPTION = "Checks the installed libmicrohttpd against the upgrade rule catalogue (spec/upgrade-rules.md)."
+EPILOG = f"""\
+Before the run it installs the Debian packages the suite needs when run as
+root (otherwise it names them and stops), and builds the reference server
+under build/. Everything after '--' goes to pytest unchanged; it runs in
+{ROOT}, so paths given there are relative to it, e.g.
+  conformance -- -k flag -x
+  conformance --rule 'U-FLAG-*' --mode epoll -j 1
+  conformance --mhd /opt/mhd-1.0 --baseline none
+
+'conformance selftest' runs the project's own tests (tests/) instead.
+
+Environment: CONFORMANCE_MHD (default of --mhd), CONFORMANCE_TIMEOUT_FACTOR
+(scales every deadline, e.g. 3 on slow machines), CONFORMANCE_PYTHON (the
+interpreter ./conformance uses).
+
+Exit status: 0 every case behaved as the baseline says; 1 some case did not
+(see summary.md); 2 usage error or missing packages; 3 the reference server
+cannot be built, or a bad --mhd or --baseline; 4 pytest usage error (in the
+arguments after '--'); 5 no case matched the selection; 130 interrupted."""
+
+
+class Fail(Exception):
+    """An expected failure: one message naming the fix, and an exit status."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+def say(text):
+    print(f"conformance: {text}", file=sys.stderr, flush=True)
+
+
+def make_parser():
+    p = argparse.ArgumentParser(prog="conformance", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                usage="%(prog)s [options] [-- PYTEST-ARGS...]\n"
+                                      "       %(prog)s selftest [--no-install] [-- PYTEST-ARGS...]")
+    p.add_argument("--mhd", metavar="PREFIX", default=os.environ.get("CONFORMANCE_MHD") or None,
+                   help="install prefix of the MHD to test (its ./configure --prefix, after make install); "
+                        "default: the system's MHD, found by pkg-config (package libmicrohttpd-dev)")
+    p.add_argument("--report", metavar="DIR", default=None,
+                   help="folder for results.json, summary.md and junit.xml "
+                        f"(default: {DEFAULT_REPORT.relative_to(ROOT)} in the suite's folder)")
+    p.add_argument("--rule", metavar="PATTERN", action="append", default=[],
+                   help="run only the cases checking a rule whose ID matches PATTERN (shell-style, "
+                        "e.g. 'U-FLAG-*'); repeatable")
+    p.add_argument("--mode", metavar="MODE", action="append", default=[],
+                   help="run only in this threading mode, by name or catalogue ID: "
+                        + ", ".join(m.name for m in modes.MODES) + " (or M-EPOLL, ...); repeatable; "
+                        "default: all")
+    p.add_argument("-j", "--jobs", metavar="N", type=positive_int, default=2,
+                   help="parallel pytest-xdist workers (default: 2; 1: no xdist, one process)")
+    p.add_argument("--baseline", metavar="FILE",
+                   help="baseline of known deviations to gate against (default: baselines/<MHD version>.json "
+                        "if it exists); 'none': no baseline, so every deviation fails")
+    p.add_argument("--update-baseline", action="store_true",
+                   help="after the run, write what it saw into the baseline file, printing the diff; "
+                        "review it, then commit it")
+    p.add_argument("--no-install", action="store_true",
+                   help="only check that the Debian packages are installed; never run apt-get")
+    return p
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
+def split_argv(argv):
+    """(our arguments, pytest's): everything after the first '--' is pytest's."""
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, []
+
+
+def child_env(**extra):
+    env = dict(os.environ, **extra)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if not paths or os.path.realpath(paths[0]) != str(ROOT):
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *paths])
+    return env
+
+
+def check_args(parser, args):
+    for m in args.mode:
+        try:
+            modes.lookup(m)
+        except ValueError as e:
+            parser.error(f"--mode {m}: {e}")
+    if args.update_baseline and args.baseline == "none":
+        parser.error("--update-baseline needs a baseline file to write; --baseline none has none")
+    if args.mhd:
+        try:
+            build.check_prefix(args.mhd)
+        except build.BuildError as e:
+            raise Fail(str(e), 3) from None
+        args.mhd = os.path.abspath(args.mhd)
+    if args.baseline and args.baseline != "none":
+        if not os.path.isfile(args.baseline):
+            raise Fail(f"--baseline {args.baseline}: no such file (give an existing baseline file, or 'none')", 3)
+        args.baseline = os.path.abspath(args.baseline)
+    report = pathlib.Path(os.path.abspath(args.report)) if args.report else DEFAULT_REPORT
+    if report.exists() and not report.is_dir():
+        raise Fail(f"--report {args.report}: exists and is not a folder", 2)
+    args.report = report
+
+
+def ensure_python(argv):
+    """Re-runs this CLI with Debian's Python if this one cannot import the
+    suite's Python modules (e.g. a pyenv Python that does not see them)."""
+    if deps.imports_work():
+        return
+    need = "python3-pytest python3-h11 python3-pytest-xdist python3-pytest-timeout"
+    usable = (os.path.exists(deps.DEBIAN_PYTHON)
+              and os.path.realpath(deps.DEBIAN_PYTHON) != os.path.realpath(sys.executable)
+              and not os.environ.get(REEXEC_ENV)
+              and deps.imports_work(deps.DEBIAN_PYTHON))
+    if not usable:
+        raise Fail(f"{sys.executable} cannot import {', '.join(deps.MODULES)}: install {need} "
+                   f"(sudo apt-get install -y {need}) and run with {deps.DEBIAN_PYTHON}, or set "
+                   "CONFORMANCE_PYTHON to a Python that has them", 2)
+    say(f"{sys.executable} cannot import {', '.join(deps.MODULES)}; running again with "
+        f"{deps.DEBIAN_PYTHON}, which sees the Debian packages")
+    sys.stdout.flush()
+    env = child_env(CONFORMANCE_PYTHON=deps.DEBIAN_PYTHON, **{REEXEC_ENV: "1"})
+    os.execve(deps.DEBIAN_PYTHON, [deps.DEBIAN_PYTHON, "-m", "harness", *argv], env)
+
+
+def pytest_command(args, passthrough):
+    cmd = [sys.executable, "-m", "pytest", "--report", str(args.report)]
+    if args.mhd:
+        cmd += ["--mhd", args.mhd]
+    for pattern in args.rule:
+        cmd += ["--rule", pattern]
+    for mode in args.mode:
+        cmd += ["--mode", mode]
+    if args.jobs > 1:
+        cmd += ["-n", str(args.jobs)]
+    cmd += ["--junitxml", str(args.report / "junit.xml")]
+    if args.baseline:
+        cmd += ["--baseline", args.baseline]
+    if args.update_baseline:
+        cmd.append("--update-baseline")
+    return cmd + passthrough
+
+
+class Interrupted(Exception):
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+def run_pytest(cmd):
+    """Runs pytest in the suite's folder and returns its exit status. On
+    Ctrl-C (which the terminal sends to pytest as well: same process group)
+    or SIGTERM, lets pytest stop and clean up, then raises Interrupted."""
+    sys.stdout.flush()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(CONFORMANCE_CLI="1"))
+    stop = []
+    # pytest stops cleanly on SIGINT, unless it inherited SIGINT ignored
+    # (e.g. started in the background by a script): then SIGTERM.
+    forward = signal.SIGTERM if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else signal.SIGINT
+
+    def on_term(signum, frame):
+        stop.append(signum)
+        if proc.poll() is None:
+            proc.send_signal(forward)
+
+    old_term = signal.signal(signal.SIGTERM, on_term)
+    try:
+        while True:
+            try:
+                rc = proc.wait()
+                break
+            except KeyboardInterrupt:
+                if stop:
+                    continue  # a further Ctrl-C: the terminal passes it on to pytest too
+                stop.append(signal.SIGINT)
+                try:
+                    rc = proc.wait(timeout=5)
+                    break
+                except subprocess.TimeoutExpired:
+                    # The SIGINT came to this process alone (kill -INT), not from the terminal.
+                    proc.send_signal(signal.SIGINT)
+                except KeyboardInterrupt:
+                    pass
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+    if stop:
+        raise Interrupted(128 + stop[0])
+    return rc
+
+
+def print_summary(data, report, rc):
+    mhd = data.get("mhd") or {}
+    totals = data.get("totals") or {}
+    counts = ", ".join(f"{n} {o}" for o, n in totals.items() if n) or "no cases"
+    print()
+    print(f"conformance: MHD {mhd.get('version')} ({mhd.get('prefix')}), "
+          f"baseline: {data.get('baseline') or 'none'}")
+    print(f"  {sum(totals.values())} cases: {counts}")
+    for line in results.terminal_lines(data):
+        print(line)
+    print("reports:")
+    for name in ("results.json", "summary.md", "junit.xml"):
+        print(f"  {report / name}")
+    if rc == 0:
+        print("conformance: every case behaved as the baseline says")
+    elif rc == 1:
+        bad = totals.get("failed", 0) + totals.get("error", 0)
+        print(f"conformance: {bad} case(s) did not behave as the baseline says "
+              f"({totals.get('failed', 0)} failed, {totals.get('error', 0)} error); see summary.md")
+    else:
+        print(f"conformance: pytest exited with status {rc}")
+
+
+def selftest(argv):
+    """./conformance selftest [-- PYTEST-ARGS]: the harness's own tests."""
+    p = argparse.ArgumentParser(prog="conformance selftest",
+                                description="Runs the suite's own tests (tests/): baselines, results, "
+                                            "the HTTP client, the catalogue copy.",
+                                usage="%(prog)s [--no-install] [-- PYTEST-ARGS...]")
+    p.add_argument("--no-install", action="store_true", help="never run apt-get")
+    ours, passthrough = split_argv(argv)
+    args = p.parse_args(ours)
+    try:
+        deps.ensure(None, allow_install=not args.no_install)
+        ensure_python(["selftest", *argv])
+        report = ROOT / "reports" / "selftest"
+        rc = run_pytest([sys.executable, "-m", "pytest", "tests", "--report", str(report),
+                         "--junitxml", str(report / "junit.xml"), *passthrough])
+    except (deps.DepsError, Fail) as e:
+        say(str(e))
+        return e.code
+    except Interrupted as e:
+        say("interrupted")
+        return 130 if e.code == 128 + signal.SIGINT else e.code
+    print(f"conformance selftest: {'passed' if rc == 0 else f'FAILED (pytest exit status {rc})'}")
+    return rc
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["selftest"]:
+        return selftest(argv[1:])
+    parser = make_parser()
+    ours, passthrough = split_argv(argv)
+    args = parser.parse_args(ours)
+    try:
+        check_args(parser, args)
+        deps.ensure(args.mhd, allow_install=not args.no_install)
+        ensure_python(argv)
+        try:
+            binary = build.ensure_server(args.mhd)
+        except build.BuildError as e:
+            raise Fail(f"cannot build the reference server: {e}", 3) from None
+        except OSError as e:
+            raise Fail(f"cannot build the reference server: {e} (the build folder {build.BUILD_ROOT} "
+                       "must be writable by this user)", 3) from None
+        say(f"reference server: {binary}")
+
+        results_json = args.report / "results.json"
+        before = results_json.stat().st_mtime_ns if results_json.exists() else None
+        rc = run_pytest(pytest_command(args, passthrough))
+        if rc == 5:
+            raise Fail("no case matched the selection", 5)
+        if not results_json.exists() or results_json.stat().st_mtime_ns == before:
+            return rc  # pytest stopped before the run; it said why
+        try:
+            data = json.loads(results_json.read_text())
+        except (OSError, ValueError) as e:
+            raise Fail(f"cannot read {results_json}: {e}", rc or 3) from None
+        print_summary(data, args.report, rc)
+        return rc
+    except deps.DepsError as e:
+        say(str(e))
+        return e.code
+    except Fail as e:
+        say(str(e))
+        return e.code
+    except Interrupted as e:
+        say("interrupted")
+        return 130 if e.code == 128 + signal.SIGINT else e.code
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

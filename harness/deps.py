@@ -1,0 +1,126 @@
+"""The Debian packages the suite needs, and installing the missing ones (as
+root) before the run. Standard library only: this runs before pytest and
+the other Python dependencies are installed."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+BASE_PACKAGES = (
+    "cmake", "gcc", "make", "pkg-config", "libgnutls28-dev",
+    "python3-pytest", "python3-h11", "python3-pytest-xdist", "python3-pytest-timeout",
+)
+# Only needed to test the system's MHD; --mhd PREFIX brings its own.
+SYSTEM_MHD_PACKAGE = "libmicrohttpd-dev"
+
+# The Python modules the run imports, and the packages that provide them.
+MODULES = ("pytest", "h11", "xdist", "pytest_timeout")
+IMPORT_CHECK = "import " + ", ".join(MODULES)
+
+DEBIAN_PYTHON = "/usr/bin/python3"
+
+
+class DepsError(Exception):
+    """A dependency is missing and cannot be installed here; the message
+    names the fix. Exit status: `code`."""
+
+    def __init__(self, message, code=2):
+        super().__init__(message)
+        self.code = code
+
+
+def required(prefix=None):
+    """The packages a run against `prefix` (None: the system's MHD) needs."""
+    pkgs = list(BASE_PACKAGES)
+    if not prefix:
+        pkgs.append(SYSTEM_MHD_PACKAGE)
+    return pkgs
+
+
+def have_dpkg():
+    return shutil.which("dpkg-query") is not None
+
+
+def installed(pkg):
+    proc = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return proc.returncode == 0 and proc.stdout.strip() == "install ok installed"
+
+
+def missing(pkgs):
+    """The packages of `pkgs` that dpkg does not list as installed."""
+    return [p for p in pkgs if not installed(p)]
+
+
+def imports_work(python=None):
+    """True if `python` (default: this interpreter) can import MODULES."""
+    proc = subprocess.run([python or sys.executable, "-c", IMPORT_CHECK],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc.returncode == 0
+
+
+def install_command(pkgs, sudo=True):
+    return ("sudo " if sudo else "") + "apt-get install -y " + " ".join(pkgs)
+
+
+def _say(text):
+    print(f"conformance: {text}", file=sys.stderr, flush=True)
+
+
+def _apt(args):
+    """Runs apt-get with its output on stderr; returns its exit status."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    try:
+        return subprocess.run(["apt-get", *args], stdin=subprocess.DEVNULL, stdout=sys.stderr,
+                              stderr=sys.stderr, env=env).returncode
+    except FileNotFoundError:
+        raise DepsError("apt-get is not installed here; install these packages by other means: "
+                        + " ".join(args[-1:])) from None
+
+
+def install(pkgs, why):
+    """apt-get update, then apt-get install `pkgs` (as root)."""
+    sys.stdout.flush()
+    _say(f"installing Debian packages {why}: {' '.join(pkgs)}")
+    rc = _apt(["update"])
+    if rc != 0:
+        raise DepsError(f"'apt-get update' failed (exit status {rc}, output above): fix the APT "
+                        f"sources, then run again or install by hand: {install_command(pkgs, sudo=False)}")
+    rc = _apt(["install", "-y", "--no-install-recommends", *pkgs])
+    if rc != 0:
+        raise DepsError(f"'apt-get install' failed (exit status {rc}, output above): fix the cause, "
+                        f"then run again or install by hand: {install_command(pkgs, sudo=False)}")
+    still = missing(pkgs)
+    if still:
+        raise DepsError("apt-get finished but these packages are still not installed: "
+                        f"{' '.join(still)}; install them by hand: {install_command(still, sudo=False)}")
+    _say("Debian packages installed")
+
+
+def ensure(prefix=None, allow_install=True):
+    """Makes sure the packages a run against `prefix` needs are there:
+    installs the missing ones when root and `allow_install`, else raises
+    DepsError naming the missing packages and the command to install them.
+    Returns the packages it installed."""
+    pkgs = required(prefix)
+    if not have_dpkg():
+        if imports_work():
+            _say("dpkg-query not found (not a Debian system?): cannot check the system packages "
+                 f"({' '.join(pkgs)}); the Python modules import, so going on")
+            return []
+        raise DepsError(f"dpkg-query not found (not a Debian system?), and {sys.executable} cannot "
+                        f"import {', '.join(MODULES)}: install pytest, h11, pytest-xdist and "
+                        "pytest-timeout for it (or set CONFORMANCE_PYTHON to a Python that has them), "
+                        "plus cmake, a C compiler, pkg-config, GnuTLS headers and libmicrohttpd headers")
+    need = missing(pkgs)
+    if not need:
+        return []
+    why = "the suite needs" + ("" if prefix else
+                               f" ({SYSTEM_MHD_PACKAGE}: no --mhd given, so the system's MHD is tested)")
+    if not allow_install or os.geteuid() != 0:
+        reason = "--no-install given" if not allow_install else "not root, so not installing them"
+        raise DepsError(f"missing Debian packages: {' '.join(need)} ({reason})\n"
+                        f"conformance: install them with: {install_command(need)}")
+    install(need, why)
+    return need

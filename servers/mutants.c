@@ -1,0 +1,460 @@
+/* Mutant MHDs: an LD_PRELOAD library that interposes MHD's upgrade API and
+ * the socket calls of the reference server, so that MHD appears to have one
+ * realistic upgrade bug, chosen by CONFORMANCE_MUTANT=NAME. The suite must
+ * fail against every mutant: a case no mutant can make fail checks nothing.
+ *
+ * Only what the reference server calls is interposed, with the arguments it
+ * passes (MHD_set_response_options and MHD_upgrade_action are forwarded
+ * without extra variadic arguments, as the server never passes any). */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum mutant
+{
+  M_NONE,
+  M_FLAG_IGNORED,          /* MHD_ALLOW_UPGRADE always on */
+  M_UPGRADE_REFUSED,       /* every upgrade response refused */
+  M_QUEUE_LIES_YES,        /* a refused queue call returns MHD_YES */
+  M_STATUS_UNCHECKED,      /* an upgrade response goes out as 101 whatever the status */
+  M_CREATE_FAILS,          /* MHD_create_response_for_upgrade returns NULL */
+  M_NULL_HANDLER_ACCEPTED, /* ... returns a response for a NULL handler */
+  M_CLOSE_HEADER_ACCEPTED, /* Connection: close "added" to an upgrade response */
+  M_RF_IGNORED,            /* HTTP/1.0 reply flags silently not set */
+  M_CLS_WRONG,             /* the handler gets another cls */
+  M_EXTRA_DROPPED,         /* extra_in lost */
+  M_EXTRA_TRUNCATED,       /* last byte of extra_in lost */
+  M_EXTRA_GARBLED,         /* first byte of extra_in changed */
+  M_EXTRA_SPURIOUS,        /* a byte in extra_in that the client never sent */
+  M_CLOSE_NOOP,            /* CLOSE returns MHD_YES and does nothing */
+  M_CLOSE_RST,             /* CLOSE resets the connection, discarding unsent data */
+  M_CLOSE_IN_HANDLER_IGNORED, /* CLOSE inside the handler does nothing */
+  M_CORK_NOOP,             /* CORK_ON/OFF return MHD_YES and do nothing */
+  M_UNKNOWN_ACTION_YES,    /* unknown actions and NULL handles accepted */
+  M_CONNECTION_DUPLICATED, /* the 101 carries Connection: Upgrade twice */
+  M_REASON_CHANGED,        /* "101 Switching Protocols" becomes "101 OK" */
+  M_UPGRADE_VALUE_CHANGED, /* the Upgrade value goes out lower-cased */
+  M_HTTP10_UPGRADED,       /* an HTTP/1.0 request is treated as HTTP/1.1 */
+  M_SHUTDOWN_IGNORED,      /* shutdown(SHUT_WR) on the upgraded socket ignored */
+  M_SHUTDOWN_CLOSES,       /* shutdown(SHUT_WR) closes both directions */
+  M_FIN_LOST,              /* the client's end of stream never reaches the app */
+  M_HANDLER_CRASH,         /* the process dies when a connection is upgraded */
+};
+
+static const struct
+{
+  const char *name;
+  enum mutant m;
+} names[] = {
+  { "flag-ignored", M_FLAG_IGNORED },
+  { "upgrade-refused", M_UPGRADE_REFUSED },
+  { "queue-lies-yes", M_QUEUE_LIES_YES },
+  { "status-unchecked", M_STATUS_UNCHECKED },
+  { "create-fails", M_CREATE_FAILS },
+  { "null-handler-accepted", M_NULL_HANDLER_ACCEPTED },
+  { "close-header-accepted", M_CLOSE_HEADER_ACCEPTED },
+  { "rf-ignored", M_RF_IGNORED },
+  { "cls-wrong", M_CLS_WRONG },
+  { "extra-dropped", M_EXTRA_DROPPED },
+  { "extra-truncated", M_EXTRA_TRUNCATED },
+  { "extra-garbled", M_EXTRA_GARBLED },
+  { "extra-spurious", M_EXTRA_SPURIOUS },
+  { "close-noop", M_CLOSE_NOOP },
+  { "close-rst", M_CLOSE_RST },
+  { "close-in-handler-ignored", M_CLOSE_IN_HANDLER_IGNORED },
+  { "cork-noop", M_CORK_NOOP },
+  { "unknown-action-yes", M_UNKNOWN_ACTION_YES },
+  { "connection-duplicated", M_CONNECTION_DUPLICATED },
+  { "reason-changed", M_REASON_CHANGED },
+  { "upgrade-value-changed", M_UPGRADE_VALUE_CHANGED },
+  { "http10-upgraded", M_HTTP10_UPGRADED },
+  { "shutdown-ignored", M_SHUTDOWN_IGNORED },
+  { "shutdown-closes", M_SHUTDOWN_CLOSES },
+  { "fin-lost", M_FIN_LOST },
+  { "handler-crash", M_HANDLER_CRASH },
+};
+
+static enum mutant active;
+
+__attribute__((constructor)) static void
+choose (void)
+{
+  const char *want = getenv ("CONFORMANCE_MUTANT");
+  if (NULL == want || '\0' == *want)
+    return;
+  for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++)
+    if (0 == strcmp (want, names[i].name))
+      active = names[i].m;
+  if (M_NONE == active)
+  {
+    fprintf (stderr, "mutants: unknown CONFORMANCE_MUTANT=%s; known:", want);
+    for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++)
+      fprintf (stderr, " %s", names[i].name);
+    fprintf (stderr, "\n");
+    _exit (2);
+  }
+}
+
+
+#define REAL(fn) ((__typeof__ (&fn)) real (#fn))
+
+static void *
+real (const char *sym)
+{
+  void *p = dlsym (RTLD_NEXT, sym);
+  if (NULL == p)
+  {
+    fprintf (stderr, "mutants: %s not found\n", sym);
+    _exit (2);
+  }
+  return p;
+}
+
+
+/* Small tables: upgrade responses made through us, upgraded sockets and
+ * their handles. Bounded; a mutant run has few at a time. */
+#define SLOTS 1024
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static const void *upgrade_responses[SLOTS];
+static struct
+{
+  struct MHD_UpgradeResponseHandle *urh;
+  int sock;
+} upgraded[SLOTS];
+static __thread bool in_handler;
+
+static void
+table_put (const void **t, const void *p)
+{
+  pthread_mutex_lock (&lock);
+  for (size_t i = 0; i < SLOTS; i++)
+    if (NULL == t[i])
+    {
+      t[i] = p;
+      break;
+    }
+  pthread_mutex_unlock (&lock);
+}
+
+
+static bool
+table_take (const void **t, const void *p, bool remove)
+{
+  bool found = false;
+  pthread_mutex_lock (&lock);
+  for (size_t i = 0; i < SLOTS && ! found; i++)
+    if (t[i] == p && NULL != p)
+    {
+      found = true;
+      if (remove)
+        t[i] = NULL;
+    }
+  pthread_mutex_unlock (&lock);
+  return found;
+}
+
+
+static int
+sock_of (struct MHD_UpgradeResponseHandle *urh)
+{
+  int sock = -1;
+  pthread_mutex_lock (&lock);
+  for (size_t i = 0; i < SLOTS; i++)
+    if (upgraded[i].urh == urh && NULL != urh)
+      sock = upgraded[i].sock;
+  pthread_mutex_unlock (&lock);
+  return sock;
+}
+
+
+static bool
+is_upgraded_sock (int fd)
+{
+  bool found = false;
+  pthread_mutex_lock (&lock);
+  for (size_t i = 0; i < SLOTS; i++)
+    if (NULL != upgraded[i].urh && upgraded[i].sock == fd)
+      found = true;
+  pthread_mutex_unlock (&lock);
+  return found;
+}
+
+
+struct wrapped
+{
+  MHD_UpgradeHandler handler;
+  void *cls;
+};
+
+static void
+trampoline (void *cls, struct MHD_Connection *connection, void *req_cls,
+            const char *extra_in, size_t extra_in_size, MHD_socket sock,
+            struct MHD_UpgradeResponseHandle *urh)
+{
+  struct wrapped *w = cls;
+  char *copy = NULL;
+
+  pthread_mutex_lock (&lock);
+  for (size_t i = 0; i < SLOTS; i++)
+    if (NULL == upgraded[i].urh || upgraded[i].sock == sock)
+    {
+      upgraded[i].urh = urh;
+      upgraded[i].sock = sock;
+      break;
+    }
+  pthread_mutex_unlock (&lock);
+
+  switch (active)
+  {
+  case M_EXTRA_DROPPED:
+    extra_in_size = 0;
+    break;
+  case M_EXTRA_TRUNCATED:
+    if (extra_in_size > 0)
+      extra_in_size--;
+    break;
+  case M_EXTRA_GARBLED:
+    if (extra_in_size > 0 && NULL != (copy = malloc (extra_in_size)))
+    {
+      memcpy (copy, extra_in, extra_in_size);
+      copy[0] ^= 0x20;
+      extra_in = copy;
+    }
+    break;
+  case M_EXTRA_SPURIOUS:
+    if (0 == extra_in_size)
+    {
+      extra_in = "X";
+      extra_in_size = 1;
+    }
+    break;
+  default:
+    break;
+  }
+  if (M_HANDLER_CRASH == active)
+    abort ();
+  in_handler = true;
+  w->handler (M_CLS_WRONG == active ? (void *) w : w->cls, connection, req_cls,
+              extra_in, extra_in_size, sock, urh);
+  in_handler = false;
+  free (copy);
+}
+
+
+struct MHD_Response *
+MHD_create_response_for_upgrade (MHD_UpgradeHandler handler, void *cls)
+{
+  struct wrapped *w;
+  struct MHD_Response *r;
+  if (M_CREATE_FAILS == active)
+    return NULL;
+  if (NULL == handler)
+  {
+    if (M_NULL_HANDLER_ACCEPTED == active)
+      return MHD_create_response_from_buffer (0, (void *) "",
+                                              MHD_RESPMEM_PERSISTENT);
+    return REAL (MHD_create_response_for_upgrade)(NULL, cls);
+  }
+  w = malloc (sizeof (*w)); /* lives as long as the process: a test tool */
+  if (NULL == w)
+    return NULL;
+  w->handler = handler;
+  w->cls = cls;
+  r = REAL (MHD_create_response_for_upgrade)(&trampoline, w);
+  if (NULL != r)
+    table_put (upgrade_responses, r);
+  return r;
+}
+
+
+void
+MHD_destroy_response (struct MHD_Response *response)
+{
+  table_take (upgrade_responses, response, true);
+  REAL (MHD_destroy_response)(response);
+}
+
+
+enum MHD_Result
+MHD_queue_response (struct MHD_Connection *connection,
+                    unsigned int status_code, struct MHD_Response *response)
+{
+  bool upgrade = table_take (upgrade_responses, response, false);
+  enum MHD_Result r;
+  if (upgrade && M_UPGRADE_REFUSED == active)
+    return MHD_NO;
+  if (upgrade && M_STATUS_UNCHECKED == active)
+    status_code = MHD_HTTP_SWITCHING_PROTOCOLS;
+  r = REAL (MHD_queue_response)(connection, status_code, response);
+  if (MHD_NO == r && M_QUEUE_LIES_YES == active)
+    return MHD_YES;
+  return r;
+}
+
+
+enum MHD_Result
+MHD_add_response_header (struct MHD_Response *response, const char *header,
+                         const char *content)
+{
+  if (M_CLOSE_HEADER_ACCEPTED == active
+      && 0 == strcasecmp (header, MHD_HTTP_HEADER_CONNECTION)
+      && 0 == strcasecmp (content, "close"))
+    return MHD_YES;
+  return REAL (MHD_add_response_header)(response, header, content);
+}
+
+
+enum MHD_Result
+MHD_set_response_options (struct MHD_Response *response,
+                          enum MHD_ResponseFlags flags, ...)
+{
+  if (M_RF_IGNORED == active)
+    return MHD_YES;
+  return REAL (MHD_set_response_options)(response, flags, MHD_RO_END);
+}
+
+
+enum MHD_Result
+MHD_upgrade_action (struct MHD_UpgradeResponseHandle *urh,
+                    enum MHD_UpgradeAction action, ...)
+{
+  bool known = (NULL != urh) && (MHD_UPGRADE_ACTION_CLOSE == action
+                                 || MHD_UPGRADE_ACTION_CORK_ON == action
+                                 || MHD_UPGRADE_ACTION_CORK_OFF == action);
+  if (! known && M_UNKNOWN_ACTION_YES == active)
+    return MHD_YES;
+  if (MHD_UPGRADE_ACTION_CLOSE == action && NULL != urh)
+  {
+    if (M_CLOSE_NOOP == active || (M_CLOSE_IN_HANDLER_IGNORED == active
+                                   && in_handler))
+      return MHD_YES;
+    if (M_CLOSE_RST == active)
+    {
+      struct linger lg = { 1, 0 };
+      int sock = sock_of (urh);
+      if (sock >= 0)
+        setsockopt (sock, SOL_SOCKET, SO_LINGER, &lg, sizeof (lg));
+    }
+  }
+  if (M_CORK_NOOP == active && (MHD_UPGRADE_ACTION_CORK_ON == action
+                                || MHD_UPGRADE_ACTION_CORK_OFF == action))
+    return MHD_YES;
+  return REAL (MHD_upgrade_action)(urh, action);
+}
+
+
+struct MHD_Daemon *
+MHD_start_daemon (unsigned int flags, uint16_t port,
+                  MHD_AcceptPolicyCallback apc, void *apc_cls,
+                  MHD_AccessHandlerCallback dh, void *dh_cls, ...)
+{
+  struct MHD_Daemon *d;
+  va_list ap;
+  if (M_FLAG_IGNORED == active)
+    flags |= MHD_ALLOW_UPGRADE;
+  va_start (ap, dh_cls);
+  d = MHD_start_daemon_va (flags, port, apc, apc_cls, dh, dh_cls, ap);
+  va_end (ap);
+  return d;
+}
+
+
+/* Rewrites a 101 head on its way out. Returns the new length, or 0 to
+ * leave the buffer as it is. */
+static size_t
+rewrite_head (const char *in, size_t len, char *out, size_t cap)
+{
+  static const char status[] = "HTTP/1.1 101 Switching Protocols\r\n";
+  const char *p;
+  if (len < sizeof (status) - 1 || 0 != memcmp (in, status,
+                                                sizeof (status) - 1)
+      || len + 64 > cap)
+    return 0;
+  switch (active)
+  {
+  case M_REASON_CHANGED:
+    memcpy (out, "HTTP/1.1 101 OK\r\n", 17);
+    memcpy (out + 17, in + sizeof (status) - 1, len - (sizeof (status) - 1));
+    return len - (sizeof (status) - 1) + 17;
+  case M_CONNECTION_DUPLICATED:
+    memcpy (out, in, sizeof (status) - 1);
+    memcpy (out + sizeof (status) - 1, "Connection: Upgrade\r\n", 21);
+    memcpy (out + sizeof (status) - 1 + 21, in + sizeof (status) - 1,
+            len - (sizeof (status) - 1));
+    return len + 21;
+  case M_UPGRADE_VALUE_CHANGED:
+    memcpy (out, in, len);
+    p = memmem (out, len, "\r\nUpgrade: ", 11);
+    for (char *c = p ? (char *) p + 11 : NULL; c && c < out + len && '\r' != *c;
+         c++)
+      if (*c >= 'A' && *c <= 'Z')
+        *c = (char) (*c + 32);
+    return NULL == p ? 0 : len;
+  default:
+    return 0;
+  }
+}
+
+
+static ssize_t
+send_rewritten (int fd, const void *buf, size_t len, int flags,
+                ssize_t (*send_fn)(int, const void *, size_t, int))
+{
+  char out[8192];
+  size_t n = rewrite_head (buf, len, out, sizeof (out));
+  if (0 == n)
+    return send_fn (fd, buf, len, flags);
+  /* Small heads on loopback go out whole; report the caller's length. */
+  ssize_t r = send_fn (fd, out, n, flags);
+  return r == (ssize_t) n ? (ssize_t) len : (r < 0 ? r : 0);
+}
+
+
+ssize_t
+send (int fd, const void *buf, size_t len, int flags)
+{
+  return send_rewritten (fd, buf, len, flags, REAL (send));
+}
+
+
+ssize_t
+recv (int fd, void *buf, size_t len, int flags)
+{
+  ssize_t r = REAL (recv)(fd, buf, len, flags);
+  if (M_HTTP10_UPGRADED == active && r > 0)
+  {
+    char *p = memmem (buf, (size_t) r, " HTTP/1.0\r\n", 11);
+    if (NULL != p)
+      p[8] = '1';
+  }
+  if (M_FIN_LOST == active && 0 == r && is_upgraded_sock (fd))
+  {
+    errno = EAGAIN;
+    return -1;
+  }
+  return r;
+}
+
+
+int
+shutdown (int fd, int how)
+{
+  if (SHUT_WR == how && is_upgraded_sock (fd))
+  {
+    if (M_SHUTDOWN_IGNORED == active)
+      return 0;
+    if (M_SHUTDOWN_CLOSES == active)
+      how = SHUT_RDWR;
+  }
+  return REAL (shutdown)(fd, how);
+}

@@ -1,0 +1,63 @@
+"""Baseline matching and updating."""
+
+from harness import baseline
+
+
+def make(deviations=None, measures=None):
+    return baseline.Baseline({"schema": 1, "mhd_version": "9.9", "deviations": deviations or {},
+                              "measures": measures or {}}, None)
+
+
+def test_brackets_in_case_names_are_literal():
+    assert baseline.matches("test_x[epoll-plain]", "test_x[epoll-plain]")
+    assert not baseline.matches("test_x[e]", "test_x[epoll-plain]")
+    assert not baseline.matches("test_x[p]", "test_x[pe]")  # no character class
+
+
+def test_wildcards():
+    assert baseline.matches("test_x[ext-epoll-plain]", "test_x[*-plain]")
+    assert baseline.matches("test_x[tpc-plain]", "test_x[tp?-plain]")
+    assert not baseline.matches("test_x[tpc-plain]x", "test_x[*-plain]")
+
+
+def test_expected_deviation_needs_rule_and_case():
+    b = make({"U-HDR-1": {"observed": "o", "evidence": "e", "cases": ["test_h[*]"]}})
+    assert b.expected_deviation("test_h[epoll-plain]", ["U-HDR-1"])[0] == "U-HDR-1"
+    assert b.expected_deviation("test_h[epoll-plain]", ["U-HDR-2"]) is None
+    assert b.expected_deviation("test_other[epoll-plain]", ["U-HDR-1"]) is None
+
+
+def case(name, rules, verdict, outcome, observed=None, kind="promise"):
+    c = {"id": f"cases/test_f.py::{name}", "rules": rules, "verdict": verdict, "outcome": outcome,
+         "kind": kind, "summary": f"{name} summary"}
+    if observed is not None:
+        c["observed"] = observed
+    return c
+
+
+def test_update_keeps_unrun_cases_and_reviewed_text():
+    b = make({"U-HDR-1": {"observed": "reviewed", "evidence": "reviewed ev",
+                          "cases": ["test_h[a]", "test_h[b]", "test_h[c]"]}},
+             {"test_m[a]": 1, "test_m[b]": 2})
+    new = baseline.updated(b, [
+        case("test_h[a]", ["U-HDR-1"], "deviates", "expected-deviation"),   # still deviates
+        case("test_h[b]", ["U-HDR-1"], "conforms", "failed"),               # now conforms: dropped
+        case("test_q[a]", ["U-QUEUE-1"], "deviates", "failed"),             # new deviation
+        case("test_m[a]", ["U-EXTRA-3"], "deviates", "failed", observed=5, kind="measure"),
+    ])
+    assert new["deviations"]["U-HDR-1"] == {"observed": "reviewed", "evidence": "reviewed ev",
+                                            "cases": ["test_h[a]", "test_h[c]"]}
+    assert new["deviations"]["U-QUEUE-1"]["cases"] == ["test_q[a]"]
+    assert new["measures"] == {"test_m[a]": 5, "test_m[b]": 2}
+    assert "U-EXTRA-3" not in new["deviations"]  # a changed measure is a value, not a deviation
+
+
+def test_load_refuses_other_schema(tmp_path):
+    p = tmp_path / "b.json"
+    p.write_text('{"schema": 99}')
+    try:
+        baseline.Baseline.load(p)
+    except baseline.BaselineError as e:
+        assert "schema" in str(e)
+    else:
+        raise AssertionError("a baseline of another schema was accepted")

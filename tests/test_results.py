@@ -1,0 +1,28 @@
+"""Turning case records into rule verdicts."""
+
+from harness import catalog, results
+
+
+def test_rule_verdict():
+    assert results.rule_verdict([]) == "untested"
+    assert results.rule_verdict(["untested"]) == "untested"
+    assert results.rule_verdict(["conforms", "untested"]) == "conforms"
+    assert results.rule_verdict(["conforms", "deviates"]) == "deviates"
+
+
+def test_aggregate_per_rule_and_transport():
+    cat = {r.id: r for r in catalog.load().values() if r.id in ("U-HDR-1", "U-EXTRA-3", "U-ACT-1")}
+    cases = [
+        {"id": "c::t1[a-plain]", "rules": ["U-HDR-1"], "transport": "plain", "verdict": "deviates",
+         "outcome": "expected-deviation"},
+        {"id": "c::t1[b-plain]", "rules": ["U-HDR-1"], "transport": "plain", "verdict": "conforms",
+         "outcome": "passed"},
+        {"id": "c::t2[a-plain]", "rules": ["U-EXTRA-3"], "transport": "plain", "verdict": "conforms",
+         "outcome": "passed", "observed": 1923},
+    ]
+    rules = results.aggregate(cases, cat, ("plain", "https"))
+    assert rules["U-HDR-1"]["verdict"] == "deviates"
+    assert rules["U-HDR-1"]["by_transport"] == {"plain": "deviates", "https": "untested"}
+    assert rules["U-HDR-1"]["outcomes"] == {"passed": 1, "expected-deviation": 1}
+    assert rules["U-EXTRA-3"]["observed"] == {"t2[a-plain]": 1923}
+    assert rules["U-ACT-1"]["verdict"] == "untested"
