@@ -96,7 +96,9 @@ def test_split_at_every_offset(server, connect):
         except AssertionError as e:
             failures.append(f"split at {cut}: {str(e).splitlines()[0]}")
         conn.close()
-    assert not failures, f"{len(failures)} splits broke the stream:\n" + "\n".join(failures[:10])
+        if len(failures) == 3:
+            break  # enough to judge; each failure costs a deadline
+    assert not failures, f"splits broke the stream (stopped after {len(failures)}):\n" + "\n".join(failures)
 
 
 @pytest.mark.rule("U-EXTRA-5")

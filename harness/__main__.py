@@ -230,6 +230,8 @@ def print_summary(data, report, rc):
     print(f"  {sum(totals.values())} cases: {counts}")
     for line in results.terminal_lines(data):
         print(line)
+    for line in data.get("warnings", []):
+        print(f"WARNING: {line}")
     print("reports:")
     for name in ("results.json", "summary.md", "junit.xml"):
         print(f"  {report / name}")

@@ -6,8 +6,10 @@ recorded value.
 File: baselines/<MHD version>.json
   {"schema": 1, "mhd_version": "0.9.75",
    "deviations": {"U-HDR-1": {"observed": "...", "evidence": "...",
-                              "cases": ["test_name[*-plain]", ...]}},
+                              "cases": ["test_name[*-plain]", ...],
+                              "intermittent": false}},
    "measures": {"test_name[epoll-plain]": <value>, ...}}
+An intermittent deviation may pass or fail; any other must fail.
 Case patterns are the test name with its ids, where * and ? are wildcards
 (brackets are literal: they belong to the ids)."""
 

@@ -33,9 +33,9 @@ def api_story(conn):
     return text
 
 
-def expect_101(conn):
+def expect_101(conn, seconds=None):
     """Reads the head and requires a 101 (the upgrade went through)."""
-    head = conn.read_head()
+    head = conn.read_head(**({"seconds": seconds} if seconds else {}))
     assert head.status == 101, (
         f"expected '101 Switching Protocols', got {head.status_line()!r} [{api_story(conn)}]")
     return head

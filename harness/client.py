@@ -25,10 +25,11 @@ def pattern(n, offset=0):
     return bytes((i % 251) for i in range(offset, offset + n))
 
 
-def build_request(path, rid, method="GET", version="HTTP/1.1", headers=(), body=b"", upgrade="conformance/1"):
+def build_request(path, rid, method="GET", version="HTTP/1.1", headers=(), body=b"", upgrade="conformance/1",
+                  host=True):
     """Raw request bytes. `upgrade` adds Upgrade + Connection: Upgrade (None
     leaves both out); `headers` are added verbatim, in order."""
-    lines = [f"{method} {path} {version}", "Host: 127.0.0.1", f"{RID_HEADER}: {rid}"]
+    lines = [f"{method} {path} {version}"] + (["Host: 127.0.0.1"] if host else []) + [f"{RID_HEADER}: {rid}"]
     if upgrade is not None:
         lines += [f"Upgrade: {upgrade}", "Connection: Upgrade"]
     lines += [f"{k}: {v}" for k, v in headers]
@@ -183,6 +184,20 @@ class Conn:
         )
         return self.head
 
+    def read_raw_head(self, seconds=READ_SECONDS):
+        """The next head as raw bytes, up to its blank line, unparsed (to see
+        interim responses that read_head() skips)."""
+        deadline = Deadline(seconds)
+        buf = bytearray()
+        while b"\r\n\r\n" not in buf:
+            data = self._recv(deadline)
+            if not data:
+                raise WireError(f"the stream ended inside a response head: {bytes(buf)!r}\n" + self.describe())
+            buf += data
+        end = buf.index(b"\r\n\r\n") + 4
+        self._inbox[:0] = buf[end:]
+        return bytes(buf[:end])
+
     def read_body(self, seconds=READ_SECONDS):
         """The body of a non-101 response, as h11 frames it."""
         assert self._h11 is not None, "read_head() first, and only for a non-101 response"
@@ -211,11 +226,11 @@ class Conn:
         self._inbox[:0] = buf[n:]
         return bytes(buf[:n])
 
-    def read_to_end(self, seconds=READ_SECONDS):
+    def read_to_end(self, seconds=READ_SECONDS, scale=True):
         """Everything until the connection ends, and how it ended: 'fin'
         (orderly end of stream), 'rst' (reset), or 'open' (still open at the
         deadline; not an exception, since some rules measure exactly that)."""
-        deadline = Deadline(seconds)
+        deadline = Deadline(seconds, scale)
         buf = bytearray()
         while True:
             try:

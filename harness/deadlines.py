@@ -23,10 +23,11 @@ def scaled(seconds):
 
 
 class Deadline:
-    """A point in time `seconds` (scaled) from now."""
+    """A point in time `seconds` (scaled, unless scale=False: for a period
+    that is the stimulus itself, e.g. staying idle past MHD's timeout) from now."""
 
-    def __init__(self, seconds):
-        self.seconds = scaled(seconds)
+    def __init__(self, seconds, scale=True):
+        self.seconds = scaled(seconds) if scale else seconds
         self.until = time.monotonic() + self.seconds
 
     def remaining(self):

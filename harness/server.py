@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections import deque
 
 from .deadlines import Deadline
@@ -34,15 +35,15 @@ def describe_exit(code):
 
 class RefServer:
     START_SECONDS = 10
-    STOP_SECONDS = 10
+    STOP_SECONDS = 5
 
     def __init__(self, binary, mode, transport="plain", flags="upgrade", timeout=None,
-                 memory_limit=None, connection_limit=None, tls=None, env=None):
+                 memory_limit=None, connection_limit=None, stop_with_open=False, tls=None, env=None):
         self.binary = binary
         self.mode = mode
         self.transport = transport
         self.options = dict(flags=flags, timeout=timeout, memory_limit=memory_limit,
-                            connection_limit=connection_limit)
+                            connection_limit=connection_limit, stop_with_open=stop_with_open)
         self.tls = tls
         self.env = env  # extra environment (a mutant: LD_PRELOAD + CONFORMANCE_MUTANT)
         self.proc = None
@@ -63,6 +64,8 @@ class RefServer:
                           ("connection_limit", "--connection-limit")):
             if self.options[opt] is not None:
                 cmd += [flag, str(self.options[opt])]
+        if self.options["stop_with_open"]:
+            cmd.append("--stop-with-open")
         if self.tls is not None:
             cmd += ["--tls-key", str(self.tls.key), "--tls-cert", str(self.tls.cert)]
         return cmd
@@ -81,7 +84,7 @@ class RefServer:
             self._readers.append(t)
         try:
             first = self.wait_event(lambda e: e["ev"] in ("ready", "fatal"), self.START_SECONDS,
-                                    "its ready line", exc=ServerError)
+                                    "ready line", exc=ServerError)
         except ServerError:
             self.stop()
             raise
@@ -94,16 +97,22 @@ class RefServer:
         return self
 
     def stop(self):
-        """SIGTERM, then SIGKILL after a deadline; returns the exit status."""
+        """SIGTERM, then SIGKILL after a deadline; returns the exit status.
+        Sets `stop_seconds` (SIGTERM to exit) and `killed` (the deadline
+        passed and SIGKILL was needed)."""
         if self.proc is None:
             return None
+        self.killed = False
         if self.proc.poll() is None:
+            started = time.monotonic()
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=Deadline(self.STOP_SECONDS).seconds)
             except subprocess.TimeoutExpired:
+                self.killed = True
                 self.proc.kill()
                 self.proc.wait()
+            self.stop_seconds = time.monotonic() - started
         for t in self._readers:
             t.join(timeout=5)
         return self.proc.returncode

@@ -74,6 +74,7 @@ struct config
   size_t memory_limit;        /* MHD_OPTION_CONNECTION_MEMORY_LIMIT */
   unsigned int conn_limit;    /* MHD_OPTION_CONNECTION_LIMIT */
   unsigned int port;
+  bool stop_with_open;        /* break the contract at shutdown (U-STOP-2) */
   char *tls_key;              /* PEM contents, not paths */
   char *tls_cert;
 };
@@ -95,7 +96,10 @@ usage (FILE *out)
            "  --connection-limit N     MHD_OPTION_CONNECTION_LIMIT\n"
            "  --port PORT              default 0: any free port\n"
            "  --tls-key FILE --tls-cert FILE   serve HTTPS\n"
-           "  --events-fd FD           write events there (default 1)\n");
+           "  --events-fd FD           write events there (default 1)\n"
+           "  --stop-with-open         on SIGTERM, call MHD_stop_daemon while\n"
+           "                           upgraded connections are still open\n"
+           "                           (breaks the manual's contract: U-STOP-2)\n");
 }
 
 
@@ -160,6 +164,7 @@ parse_args (int argc, char **argv, struct config *cfg)
     { "tls-key", required_argument, NULL, 'k' },
     { "tls-cert", required_argument, NULL, 'C' },
     { "events-fd", required_argument, NULL, 'e' },
+    { "stop-with-open", no_argument, NULL, 'S' },
     { "version", no_argument, NULL, 'V' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -229,6 +234,9 @@ parse_args (int argc, char **argv, struct config *cfg)
       if (! parse_uint (optarg, 65535, &v) || fcntl ((int) v, F_GETFD) < 0)
         die_usage ("bad --events-fd", optarg);
       events_init ((int) v);
+      break;
+    case 'S':
+      cfg->stop_with_open = true;
       break;
     case 'V':
       printf ("{\"mhd_version\":\"%s\",\"feature_upgrade\":%s,"
@@ -328,7 +336,7 @@ notify_completed (void *cls, struct MHD_Connection *connection,
   ev_end (&e);
   if (NULL != c && c->req == r)
     c->req = NULL;
-  free (r);
+  request_free (r);
   *req_cls = NULL;
 }
 
@@ -601,16 +609,36 @@ main (int argc, char **argv)
 
   run_loop (&srv, cfg.mode, sigfd);
 
-  /* Keep the manual's contract: close every upgraded connection before
-   * MHD_stop_daemon(). Closing stop_fd's write end wakes every script. */
+  pthread_mutex_lock (&srv.lock);
+  unsigned int open_upgrades = srv.workers;
+  pthread_mutex_unlock (&srv.lock);
   ev_begin (&e, "stopping", NULL);
+  ev_int (&e, "upgraded_open", open_upgrades);
+  ev_bool (&e, "stop_with_open", cfg.stop_with_open);
   ev_end (&e);
-  close (srv.stop_fd[1]);
-  bool idle = upgraded_wait_idle (&srv, 5000);
-  ev_begin (&e, "workers_idle", NULL);
-  ev_bool (&e, "result", idle);
-  ev_end (&e);
-  MHD_stop_daemon (srv.daemon);
+  bool idle;
+  if (cfg.stop_with_open)
+  {
+    /* Break the contract on purpose: stop MHD first; the scripts, woken
+     * afterwards, leave the (freed) handles alone. */
+    srv.daemon_stopped = true; /* before: MHD may wake a script while stopping */
+    MHD_stop_daemon (srv.daemon);
+    ev_begin (&e, "daemon_stopped", NULL);
+    ev_end (&e);
+    close (srv.stop_fd[1]);
+    idle = upgraded_wait_idle (&srv, 5000);
+  }
+  else
+  {
+    /* Keep the manual's contract: close every upgraded connection before
+     * MHD_stop_daemon(). Closing stop_fd's write end wakes every script. */
+    close (srv.stop_fd[1]);
+    idle = upgraded_wait_idle (&srv, 5000);
+    ev_begin (&e, "workers_idle", NULL);
+    ev_bool (&e, "result", idle);
+    ev_end (&e);
+    MHD_stop_daemon (srv.daemon);
+  }
   MHD_destroy_response (srv.shared_upgrade);
   ev_begin (&e, "stopped", NULL);
   ev_end (&e);

@@ -4,6 +4,7 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,9 @@ struct server
   pthread_mutex_t lock;
   pthread_cond_t workers_idle;
   unsigned int workers; /* live upgraded-socket threads */
+  /* Set once MHD_stop_daemon() ran with upgraded connections still open
+   * (--stop-with-open, U-STOP-2): their handles are gone. */
+  atomic_bool daemon_stopped;
   /* One upgrade response queued on many connections (U-RESP-5). */
   struct MHD_Response *shared_upgrade;
   char shared_cls; /* its cls: only the address matters */
@@ -40,6 +44,7 @@ struct request
   char rid[RID_MAX];
   const struct scenario *scenario;
   uint64_t body_bytes;
+  void *body_hash; /* gnutls_hash_hd_t: SHA-256 of the body MHD handed over */
 };
 
 /* One TCP connection: MHD's socket_context, set by the connection
@@ -53,6 +58,7 @@ struct conn
   const void *expected_cls;  /* cls of the upgrade response queued */
   const struct script *then; /* what to do on the upgraded socket */
   size_t n;                  /* byte count parameter of the script */
+  long long access_tid;      /* thread that last ran the access handler */
   char rid[RID_MAX];         /* survives the request object */
 };
 
@@ -69,6 +75,8 @@ void
 upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,
                  const char *extra_in, size_t extra_in_size,
                  MHD_socket sock, struct MHD_UpgradeResponseHandle *urh);
+/* Frees a request and what it holds. */
+void request_free (struct request *r);
 /* Waits (bounded) until every upgraded-socket thread has finished. */
 bool upgraded_wait_idle (struct server *srv, int timeout_ms);
 

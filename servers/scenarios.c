@@ -5,9 +5,12 @@
 #include "events.h"
 #include "refserver.h"
 
+#include <gnutls/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* Upgrade header value when the request does not choose one. */
 #define DEFAULT_PROTOCOL "conformance/1"
@@ -122,6 +125,8 @@ queue_text (struct request *r, struct MHD_Connection *c, const char *what,
 static enum MHD_Result
 refused (struct request *r, struct MHD_Connection *c)
 {
+  if (flag_arg (c, "nofallback"))
+    return MHD_NO; /* MHD ends the request itself (U-NOTIFY-2) */
   return queue_text (r, c, "fallback", MHD_HTTP_INTERNAL_SERVER_ERROR,
                      "refused\n", "X-Refused");
 }
@@ -167,6 +172,62 @@ queue_from_other_thread (struct request *r, struct MHD_Connection *c,
 }
 
 
+struct suspended_queue
+{
+  struct request *r;
+  struct MHD_Connection *c;
+  struct MHD_Response *resp;
+};
+
+
+static void *
+queue_while_suspended (void *arg)
+{
+  struct suspended_queue *q = arg;
+  enum MHD_Result ret = MHD_queue_response (q->c, MHD_HTTP_SWITCHING_PROTOCOLS,
+                                            q->resp);
+  struct event e;
+  ev_begin (&e, "queue", q->r->rid);
+  ev_str (&e, "what", "upgrade-while-suspended");
+  ev_int (&e, "status", MHD_HTTP_SWITCHING_PROTOCOLS);
+  ev_bool (&e, "result", MHD_YES == ret);
+  ev_end (&e);
+  MHD_destroy_response (q->resp);
+  MHD_resume_connection (q->c);
+  server_wake (q->r->srv);
+  free (q);
+  return NULL;
+}
+
+
+/* U-SUSP-1: suspend the connection, queue the upgrade from another thread
+ * while it is suspended, then resume it. */
+static enum MHD_Result
+suspend_then_upgrade (struct request *r, struct MHD_Connection *c,
+                      struct MHD_Response *resp)
+{
+  struct suspended_queue *q = malloc (sizeof (*q));
+  pthread_t t;
+  pthread_attr_t attr;
+  int err;
+  if (NULL == q)
+    return MHD_NO;
+  *q = (struct suspended_queue) { r, c, resp };
+  MHD_suspend_connection (c);
+  pthread_attr_init (&attr);
+  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+  err = pthread_create (&t, &attr, &queue_while_suspended, q);
+  pthread_attr_destroy (&attr);
+  if (0 != err)
+  {
+    MHD_resume_connection (c);
+    free (q);
+    return MHD_NO;
+  }
+  return MHD_YES;
+}
+
+
 /* GET /upgrade?... : queue a 101 made with MHD_create_response_for_upgrade.
  *   proto=V     Upgrade header value; "-" leaves the header out
  *   conn=V      add "Connection: V" as well
@@ -176,6 +237,8 @@ queue_from_other_thread (struct request *r, struct MHD_Connection *c,
  *   twice=1     queue a second response after the first
  *   thread=1    queue from another thread
  *   shared=1    queue the server's one shared upgrade response
+ *   suspend=1   suspend, queue from another thread, resume (U-SUSP-1)
+ *   nofallback=1  after a refusal return MHD_NO instead of answering 500
  *   then=S      script on the upgraded socket (default echo); n=N its bytes
  */
 static enum MHD_Result
@@ -234,6 +297,8 @@ scenario_upgrade (struct request *r, struct MHD_Connection *c)
                        MHD_RO_END));
   }
 
+  if (flag_arg (c, "suspend") && ! shared)
+    return suspend_then_upgrade (r, c, resp); /* it owns resp now */
   if (flag_arg (c, "thread"))
     ret = queue_from_other_thread (r, c, status, resp);
   else
@@ -276,6 +341,20 @@ scenario_null_handler (struct request *r, struct MHD_Connection *c)
 }
 
 
+/* GET /stats: MHD_DAEMON_INFO_CURRENT_CONNECTIONS, this connection included. */
+static enum MHD_Result
+scenario_stats (struct request *r, struct MHD_Connection *c)
+{
+  const union MHD_DaemonInfo *di =
+    MHD_get_daemon_info (r->srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+  struct event e;
+  ev_begin (&e, "stats", r->rid);
+  ev_int (&e, "connections", NULL == di ? -1 : (long long) di->num_connections);
+  ev_end (&e);
+  return queue_text (r, c, "stats", MHD_HTTP_OK, "stats\n", NULL);
+}
+
+
 static enum MHD_Result
 scenario_hello (struct request *r, struct MHD_Connection *c)
 {
@@ -288,6 +367,7 @@ static const struct scenario scenarios[] = {
   { "/plain-101", &scenario_plain_101 },
   { "/null-handler", &scenario_null_handler },
   { "/hello", &scenario_hello },
+  { "/stats", &scenario_stats },
 };
 
 
@@ -298,6 +378,37 @@ scenario_find (const char *url)
     if (0 == strcmp (scenarios[i].path, url))
       return &scenarios[i];
   return NULL;
+}
+
+
+void
+request_free (struct request *r)
+{
+  if (NULL == r)
+    return;
+  if (NULL != r->body_hash)
+    gnutls_hash_deinit (r->body_hash, NULL);
+  free (r);
+}
+
+
+/* What the access handler was given as the request body (U-REQ-3/4). */
+static void
+report_body (struct request *r)
+{
+  unsigned char digest[32];
+  struct event e;
+  gnutls_hash_hd_t copy = NULL;
+  if (NULL != r->body_hash)
+    copy = gnutls_hash_copy (r->body_hash);
+  ev_begin (&e, "body", r->rid);
+  ev_int (&e, "bytes", (long long) r->body_bytes);
+  if (NULL != copy)
+  {
+    gnutls_hash_deinit (copy, digest);
+    ev_hex (&e, "sha256", digest, sizeof (digest));
+  }
+  ev_end (&e);
 }
 
 
@@ -313,6 +424,9 @@ request_new (struct server *srv, struct MHD_Connection *c, const char *url,
 
   if (NULL == r)
     return NULL;
+  if (0 != gnutls_hash_init ((gnutls_hash_hd_t *) &r->body_hash,
+                             GNUTLS_DIG_SHA256))
+    r->body_hash = NULL;
   r->srv = srv;
   snprintf (r->rid, sizeof (r->rid), "%s", NULL == rid ? "" : rid);
   r->scenario = scenario_find (url);
@@ -355,11 +469,19 @@ access_handler (void *cls, struct MHD_Connection *c, const char *url,
   else if (0 != *upload_data_size)
   {
     r->body_bytes += *upload_data_size;
+    if (NULL != r->body_hash)
+      gnutls_hash (r->body_hash, upload_data, *upload_data_size);
     *upload_data_size = 0;
     return MHD_YES;
+  }
+  {
+    struct conn *cc = conn_of (c);
+    if (NULL != cc)
+      cc->access_tid = (long long) syscall (SYS_gettid);
   }
   if (NULL == r->scenario)
     return queue_text (r, c, "not-found", MHD_HTTP_NOT_FOUND,
                        "no such scenario\n", NULL);
+  report_body (r);
   return r->scenario->run (r, c);
 }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/crypto.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -29,6 +30,7 @@ struct upgraded
   size_t n;
   MHD_socket sock;
   struct MHD_UpgradeResponseHandle *urh;
+  struct MHD_Connection *connection;
   char *extra_in;
   size_t extra_in_size;
 };
@@ -36,8 +38,9 @@ struct upgraded
 struct script
 {
   const char *name;
-  /* Runs inside the upgrade handler instead of on a thread of its own. */
-  bool in_handler;
+  /* Runs inside the upgrade handler, on MHD's thread (may be NULL). */
+  void (*in_handler) (struct upgraded *u);
+  /* Then runs on a thread of its own (NULL: the script is done). */
   void (*run) (struct upgraded *u);
 };
 
@@ -173,8 +176,23 @@ recv_some (struct upgraded *u, void *buf, size_t cap)
 static enum MHD_Result
 action (struct upgraded *u, enum MHD_UpgradeAction a, const char *name)
 {
-  enum MHD_Result r = MHD_upgrade_action (u->urh, a);
+  enum MHD_Result r;
   struct event e;
+  if (u->srv->daemon_stopped)
+  {
+    /* MHD_stop_daemon() already freed the handle (STOP-2). */
+    ev_begin (&e, "action_skipped", u->rid);
+    ev_str (&e, "action", name);
+    ev_end (&e);
+    return MHD_NO;
+  }
+  if (MHD_UPGRADE_ACTION_CLOSE == a)
+  {
+    /* Marks, in the event order, the moment the application asks to close. */
+    ev_begin (&e, "close_requested", u->rid);
+    ev_end (&e);
+  }
+  r = MHD_upgrade_action (u->urh, a);
   ev_begin (&e, "action", u->rid);
   ev_str (&e, "action", name);
   ev_bool (&e, "result", MHD_YES == r);
@@ -346,14 +364,65 @@ run_bad_action (struct upgraded *u)
 }
 
 
+/* U-CB-1: waits (at most 2 s) inside the handler for the client's answer to
+ * the 101, which it can only send once the whole 101 arrived. */
+static void
+in_handler_wait_reply (struct upgraded *u)
+{
+  struct pollfd p = { .fd = u->sock, .events = POLLIN };
+  char buf[256];
+  ssize_t n = 0;
+  struct event e;
+  int r = poll (&p, 1, 2000);
+  if (r > 0)
+    n = recv (u->sock, buf, sizeof (buf), 0);
+  ev_begin (&e, "reply_in_handler", u->rid);
+  ev_bool (&e, "got_reply", n > 0);
+  ev_strn (&e, "reply", buf, n > 0 ? (size_t) n : 0);
+  ev_end (&e);
+  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
+}
+
+
+/* U-CB-6 (thread-per-connection modes): the whole echo inside the handler. */
+static void
+in_handler_echo (struct upgraded *u)
+{
+  echo_until_eof (u);
+  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
+}
+
+
+static void
+in_handler_send_close (struct upgraded *u)
+{
+  run_send_close (u);
+}
+
+
+/* U-SUSP-2: MHD_suspend_connection() on the upgraded connection, from the
+ * handler (MHD's own thread); the worker then echoes as usual. */
+static void
+in_handler_suspend (struct upgraded *u)
+{
+  struct event e;
+  MHD_suspend_connection (u->connection);
+  ev_begin (&e, "suspend_called", u->rid);
+  ev_end (&e);
+}
+
+
 static const struct script scripts[] = {
-  { "echo", false, &run_echo },
-  { "close", false, &run_close },
-  { "close-in-handler", true, &run_send_close },
-  { "send-close", false, &run_send_close },
-  { "shutdown", false, &run_shutdown },
-  { "cork", false, &run_cork },
-  { "bad-action", false, &run_bad_action },
+  { "echo", NULL, &run_echo },
+  { "close", NULL, &run_close },
+  { "close-in-handler", &in_handler_send_close, NULL },
+  { "send-close", NULL, &run_send_close },
+  { "shutdown", NULL, &run_shutdown },
+  { "cork", NULL, &run_cork },
+  { "bad-action", NULL, &run_bad_action },
+  { "wait-in-handler", &in_handler_wait_reply, NULL },
+  { "block-in-handler", &in_handler_echo, NULL },
+  { "suspend-upgraded", &in_handler_suspend, &run_echo },
 };
 
 
@@ -419,6 +488,28 @@ report_handler_call (struct conn *c, const void *cls, const void *req_cls,
   ev_int (&e, "tcp_nodelay", sockopt (sock, IPPROTO_TCP, TCP_NODELAY));
   ev_int (&e, "tcp_cork", sockopt (sock, IPPROTO_TCP, TCP_CORK));
   ev_int (&e, "tid", (long long) syscall (SYS_gettid));
+  ev_bool (&e, "same_thread_as_access_handler",
+           (long long) syscall (SYS_gettid) == c->access_tid);
+  ev_end (&e);
+}
+
+
+/* U-CB-4: what the connection handle still says inside the handler. */
+static void
+report_connection_handle (struct conn *c, struct MHD_Connection *connection)
+{
+  struct event e;
+  const union MHD_ConnectionInfo *ci =
+    MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const char *rid = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                                 RID_HEADER);
+  long long port = -1;
+  if (NULL != ci && NULL != ci->client_addr
+      && AF_INET == ci->client_addr->sa_family)
+    port = ntohs (((const struct sockaddr_in *) ci->client_addr)->sin_port);
+  ev_begin (&e, "handler_connection", c->rid);
+  ev_int (&e, "peer_port", port);
+  ev_str (&e, "rid_header", rid);
   ev_end (&e);
 }
 
@@ -445,6 +536,7 @@ upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,
     return;
   }
   report_handler_call (c, cls, req_cls, extra_in, extra_in_size, sock);
+  report_connection_handle (c, connection);
 
   u = calloc (1, sizeof (*u));
   if (NULL != u && extra_in_size > 0)
@@ -473,11 +565,13 @@ upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,
   u->n = c->n;
   u->sock = sock;
   u->urh = urh;
+  u->connection = connection;
   u->extra_in_size = extra_in_size;
 
-  if (u->script->in_handler)
+  if (NULL != u->script->in_handler)
+    u->script->in_handler (u);
+  if (NULL == u->script->run)
   {
-    u->script->run (u);
     upgraded_free (u);
     return;
   }

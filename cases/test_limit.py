@@ -1,0 +1,53 @@
+"""LIMIT: connection accounting (rule catalogue, LIMIT)."""
+
+import pytest
+
+from harness.checks import expect_101, expect_echo
+from harness.client import build_request
+
+QUIET_SECONDS = 0.5  # scaled: a served request would answer within ms
+
+
+@pytest.mark.rule("U-LIMIT-1")
+def test_upgraded_connection_counts_until_close(private_server, connect):
+    srv = private_server(connection_limit=1)
+    first = connect(srv)
+    first.request("/upgrade?then=echo")
+    expect_101(first)
+    expect_echo(first)
+    second = connect(srv)
+    second.send(build_request("/hello", second.rid, upgrade=None))
+    early, end = second.read_to_end(seconds=QUIET_SECONDS)
+    assert (early, end) == (b"", "open"), (
+        f"with a connection limit of 1 and an upgraded connection open, a second client got {end} "
+        f"after {early[:80]!r}; it should wait")
+    first.shutdown_write()
+    first.wait_event("action", action="close")
+    head = second.read_head()
+    assert head.status == 200 and second.read_body() == b"hello\n", (
+        f"after CLOSE the waiting client got {head.status_line()!r}")
+
+
+def current_connections(connect, srv):
+    conn = connect(srv)
+    conn.request("/stats", upgrade=None)
+    conn.read_head()
+    count = conn.wait_event("stats")["connections"]
+    conn.close()
+    conn.wait_event("conn_closed")
+    return count
+
+
+@pytest.mark.rule("U-LIMIT-2")
+def test_connection_count_returns_after_close(private_server, connect):
+    srv = private_server()
+    before = current_connections(connect, srv)
+    conn = connect(srv)
+    conn.request("/upgrade?then=echo")
+    expect_101(conn)
+    expect_echo(conn)
+    conn.shutdown_write()
+    assert conn.read_to_end() == (b"", "fin")
+    conn.wait_event("conn_closed")
+    after = current_connections(connect, srv)
+    assert after == before, f"MHD counts {after} connections after CLOSE; {before} before the upgrade"

@@ -1,0 +1,35 @@
+"""LOAD: many upgraded connections at once (rule catalogue, LOAD)."""
+
+import pytest
+
+from harness.checks import expect_101
+from harness.client import pattern
+
+CONNECTIONS = 64
+ROUNDS = 4
+
+
+@pytest.mark.rule("U-LOAD-1")
+def test_many_upgraded_connections(server, connect):
+    conns = [connect(server) for _ in range(CONNECTIONS)]
+    for conn in conns:
+        conn.request("/upgrade?then=echo")
+    for conn in conns:
+        expect_101(conn)
+    sent = {conn.rid: bytearray() for conn in conns}
+    for rnd in range(ROUNDS):
+        # Every connection has a chunk in flight before any is read back.
+        for i, conn in enumerate(conns):
+            chunk = pattern(1000 + 37 * i, offset=rnd * 5000 + i)
+            conn.send(chunk)
+            sent[conn.rid] += chunk
+        for conn in conns:
+            want = bytes(sent[conn.rid][-(1000 + 37 * conns.index(conn)):])
+            got = conn.read_exact(len(want))
+            assert got == want, f"round {rnd}: connection {conn.rid} got another stream's or changed bytes"
+    for conn in conns:
+        conn.shutdown_write()
+    for conn in conns:
+        eof = conn.wait_event("peer_eof")
+        assert eof["bytes"] == len(sent[conn.rid])
+        assert conn.read_to_end() == (b"", "fin"), f"connection {conn.rid} did not end in order"

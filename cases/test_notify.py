@@ -1,0 +1,36 @@
+"""NOTIFY: completion callbacks around an upgrade (rule catalogue, NOTIFY)."""
+
+import pytest
+
+from harness.checks import expect_101, expect_echo
+
+# The events that tell the order: MHD's two notify callbacks, the handler,
+# and the moment the application asked for CLOSE.
+ORDERED = ("conn_started", "request", "upgraded", "close_requested", "completed", "conn_closed")
+
+
+def story(conn):
+    events = [e for e in conn.server.events()
+              if e.get("rid") == conn.rid or (e["ev"] == "conn_started" and e["peer_port"] == conn.local_port)]
+    return [e["ev"] + (f":{e['toe']}" if e["ev"] == "completed" else "") for e in events if e["ev"] in ORDERED]
+
+
+@pytest.mark.rule("U-NOTIFY-1")
+def test_callbacks_around_upgrade_and_close(server, connect, measure):
+    conn = connect(server)
+    conn.request("/upgrade?then=echo")
+    expect_101(conn)
+    conn.wait_event("upgraded")
+    expect_echo(conn)
+    conn.shutdown_write()
+    conn.wait_event("conn_closed")
+    measure(story(conn))
+
+
+@pytest.mark.rule("U-NOTIFY-2")
+def test_callbacks_for_refused_upgrade(make_server, connect, measure):
+    conn = connect(make_server(flags="none"))
+    conn.request("/upgrade?then=echo&nofallback=1")
+    data, end = conn.read_to_end()
+    done = conn.wait_event("completed")
+    measure({"toe": done["toe"], "client_saw": end, "bytes": len(data)})

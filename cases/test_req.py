@@ -1,0 +1,130 @@
+"""REQ: the request being upgraded (rule catalogue, REQ)."""
+
+import hashlib
+
+import pytest
+
+from harness.checks import api_story, expect_101
+from harness.client import build_request, pattern
+from harness.server import EventTimeout
+
+VARIANTS = {
+    "upgrade-and-connection": dict(),
+    "no-upgrade-headers": dict(upgrade=None),
+    "upgrade-without-connection": dict(upgrade=None, headers=[("Upgrade", "conformance/1")]),
+    "connection-close": dict(upgrade=None, headers=[("Upgrade", "conformance/1"), ("Connection", "close")]),
+    "head": dict(method="HEAD"),
+}
+
+
+def outcome(conn, head):
+    """What happened to one request: the status on the wire, what queue
+    returned, whether the handler ran."""
+    queued = conn.wait_event("queue")
+    ran = False
+    if queued["result"] and head.status == 101:
+        try:
+            ran = bool(conn.wait_event("upgraded", seconds=2))
+        except EventTimeout:
+            pass
+    return {"status": head.status, "queue_result": queued["result"], "handler_ran": ran}
+
+
+@pytest.mark.rule("U-REQ-1")
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_request_shapes_upgraded(server, connect, measure, variant):
+    conn = connect(server)
+    conn.request("/upgrade?then=echo", **VARIANTS[variant])
+    head = conn.read_head()
+    measure(outcome(conn, head))
+
+
+@pytest.mark.rule("U-REQ-2")
+def test_request_without_host(server, connect, measure):
+    conn = connect(server)
+    conn.request("/upgrade?then=echo", host=False)
+    head = conn.read_head()
+    try:
+        measure(outcome(conn, head))
+    except EventTimeout:
+        measure({"status": head.status, "queue_result": None, "handler_ran": False})
+
+
+def chunked(body, size=300):
+    out = b""
+    for i in range(0, len(body), size):
+        part = body[i:i + size]
+        out += b"%x\r\n" % len(part) + part + b"\r\n"
+    return out + b"0\r\n\r\n"
+
+
+FRAMINGS = {
+    "content-length": lambda body: ([("Content-Length", str(len(body)))], body),
+    "chunked": lambda body: ([("Transfer-Encoding", "chunked")], chunked(body)),
+}
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.rule("U-REQ-3")
+@pytest.mark.parametrize("framing", list(FRAMINGS))
+def test_upgrade_before_body_loses_nothing(server, connect, framing):
+    """Upgrade queued before MHD read the body: every byte sent after the
+    request head reaches the application once, in order: through the access
+    handler (decoded body), then extra_in and the socket."""
+    body = pattern(1000)
+    headers, wire = FRAMINGS[framing](body)
+    conn = connect(server)
+    conn.request("/upgrade?then=echo&at=headers", method="POST", headers=headers, eager=wire)
+    expect_101(conn)
+    seen = conn.wait_event("body")
+    conn.wait_event("upgraded")
+    conn.shutdown_write()
+    eof = conn.wait_event("peer_eof", seconds=5)
+    streamed, _ = conn.read_to_end()
+    assert seen["bytes"] == 0 or framing == "content-length", (
+        f"the access handler was given {seen['bytes']} decoded body bytes although the upgrade was queued "
+        "at the headers")
+    rest = wire[seen["bytes"]:] if framing == "content-length" else wire
+    if seen["bytes"]:
+        assert seen["sha256"] == sha256(wire[:seen["bytes"]]), "the access handler's body is not the bytes sent"
+    assert (eof["bytes"], streamed) == (len(rest), rest), (
+        f"of the {len(wire)} bytes sent after the request head, the access handler got {seen['bytes']}, "
+        f"extra_in + socket {eof['bytes']}: {len(wire) - seen['bytes'] - eof['bytes']} lost "
+        f"(echoed {len(streamed)} bytes) [{api_story(conn)}]")
+
+
+@pytest.mark.rule("U-REQ-4")
+@pytest.mark.parametrize("framing", list(FRAMINGS))
+def test_upgrade_after_body(server, connect, framing):
+    body, after = pattern(1000), b"bytes-after-the-body"
+    headers, wire = FRAMINGS[framing](body)
+    conn = connect(server)
+    conn.request("/upgrade?then=echo", method="POST", headers=headers, eager=wire + after)
+    expect_101(conn)
+    seen = conn.wait_event("body")
+    assert (seen["bytes"], seen["sha256"]) == (len(body), sha256(body)), (
+        f"the access handler got {seen['bytes']} body bytes, expected the {len(body)} sent")
+    call = conn.wait_event("upgraded")
+    assert call["extra_in_size"] <= len(after)
+    echoed = conn.exchange(b"", len(after))
+    assert echoed == after, f"extra_in + socket gave {echoed!r}, expected only what followed the body"
+
+
+@pytest.mark.rule("U-REQ-5")
+@pytest.mark.parametrize("at", ["body", "headers"])
+def test_expect_100_continue(server, connect, measure, at):
+    """What reaches the client before the 101 when it asks Expect: 100-continue
+    and waits: the upgrade queued once the body is in, or at the headers."""
+    body = b"x" * 10
+    conn = connect(server)
+    conn.send(build_request(f"/upgrade?then=echo&at={at}", conn.rid, method="POST",
+                            headers=[("Content-Length", "10"), ("Expect", "100-continue")]))
+    first = conn.read_raw_head()
+    heads = [first.split(b"\r\n", 1)[0].decode("latin-1")]
+    if b" 100 " in heads[0].encode():
+        conn.send(body)
+        heads.append(conn.read_raw_head().split(b"\r\n", 1)[0].decode("latin-1"))
+    measure(heads)

@@ -1,0 +1,34 @@
+"""STOP: stopping the daemon (rule catalogue, STOP)."""
+
+import pytest
+
+from harness.checks import expect_101, expect_clean_end, expect_echo
+from harness.server import describe_exit
+
+
+@pytest.mark.rule("U-STOP-1")
+def test_stop_after_every_close(private_server, connect):
+    srv = private_server()
+    conn = connect(srv)
+    conn.request("/upgrade?then=echo")
+    expect_101(conn)
+    expect_echo(conn)
+    expect_clean_end(conn)
+    conn.wait_event("conn_closed")
+    code = srv.stop()
+    assert not srv.killed, f"MHD_stop_daemon did not return within {srv.STOP_SECONDS} s (killed)"
+    assert code == 0, f"the server {describe_exit(code)} on stop\n" + srv.last_lines()
+    assert any(e["ev"] == "stopped" for e in srv.events()), "no 'stopped' event: MHD_stop_daemon never returned"
+
+
+@pytest.mark.rule("U-STOP-2")
+def test_stop_with_upgraded_connection_open(private_server, connect, measure):
+    srv = private_server(stop_with_open=True)
+    conn = connect(srv)
+    conn.request("/upgrade?then=echo")
+    expect_101(conn)
+    expect_echo(conn)
+    code = srv.stop()
+    data, end = conn.read_to_end(seconds=1)
+    measure({"client_saw": end, "server": describe_exit(code), "killed_after_deadline": srv.killed,
+             "daemon_stopped_event": any(e["ev"] == "daemon_stopped" for e in srv.events())})
