@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,16 @@ enum mutant
   M_SHUTDOWN_CLOSES,       /* shutdown(SHUT_WR) closes both directions */
   M_FIN_LOST,              /* the client's end of stream never reaches the app */
   M_HANDLER_CRASH,         /* the process dies when a connection is upgraded */
+  M_HEAD_AFTER_HANDLER,    /* the 101 goes out only after the handler returned */
+  M_REQ_CLS_WRONG,         /* the handler gets another req_cls */
+  M_HANDLER_HEADERS_GONE,  /* request headers unreadable inside the handler */
+  M_RECV_STALLS_IN_HANDLER, /* no data flows while the handler blocks */
+  M_STREAM_CORRUPT_LARGE,  /* a byte flipped after 1 MiB on an upgraded socket */
+  M_IDLE_TIMEOUT,          /* upgraded connections closed after 1.5 s */
+  M_STOP_HANGS,            /* MHD_stop_daemon takes 30 s */
+  M_RESUME_LOST,           /* MHD_resume_connection from another thread lost */
+  M_SUSPEND_BREAKS_UPGRADED, /* suspending an upgraded connection closes it */
+  M_UPGRADE_CAP_48,        /* beyond 48 live upgrades, new ones are closed */
 };
 
 static const struct
@@ -82,6 +93,16 @@ static const struct
   { "shutdown-closes", M_SHUTDOWN_CLOSES },
   { "fin-lost", M_FIN_LOST },
   { "handler-crash", M_HANDLER_CRASH },
+  { "head-after-handler", M_HEAD_AFTER_HANDLER },
+  { "req-cls-wrong", M_REQ_CLS_WRONG },
+  { "handler-headers-gone", M_HANDLER_HEADERS_GONE },
+  { "recv-stalls-in-handler", M_RECV_STALLS_IN_HANDLER },
+  { "stream-corrupt-large", M_STREAM_CORRUPT_LARGE },
+  { "idle-timeout", M_IDLE_TIMEOUT },
+  { "stop-hangs", M_STOP_HANGS },
+  { "resume-lost", M_RESUME_LOST },
+  { "suspend-breaks-upgraded", M_SUSPEND_BREAKS_UPGRADED },
+  { "upgrade-cap-48", M_UPGRADE_CAP_48 },
 };
 
 static enum mutant active;
@@ -132,6 +153,12 @@ static struct
   int sock;
 } upgraded[SLOTS];
 static __thread bool in_handler;
+static __thread bool in_close; /* inside MHD_upgrade_action (CLOSE) */
+static __thread int handler_sock = -1; /* the socket of the running handler */
+static unsigned long long sent_bytes[SLOTS]; /* per upgraded[] slot */
+static char held_head[8192];                 /* M_HEAD_AFTER_HANDLER */
+static size_t held_len;
+static int held_fd = -1;
 
 static void
 table_put (const void **t, const void *p)
@@ -190,6 +217,26 @@ is_upgraded_sock (int fd)
 }
 
 
+static void *
+idle_killer (void *arg)
+{
+  int sock = (int) (intptr_t) arg;
+  usleep (1500 * 1000);
+  if (is_upgraded_sock (sock))
+    REAL (shutdown)(sock, SHUT_RDWR);
+  return NULL;
+}
+
+
+static void
+start_idle_killer (int sock)
+{
+  pthread_t t;
+  if (0 == pthread_create (&t, NULL, &idle_killer, (void *) (intptr_t) sock))
+    pthread_detach (t);
+}
+
+
 struct wrapped
 {
   MHD_UpgradeHandler handler;
@@ -204,15 +251,23 @@ trampoline (void *cls, struct MHD_Connection *connection, void *req_cls,
   struct wrapped *w = cls;
   char *copy = NULL;
 
+  size_t live = 0;
   pthread_mutex_lock (&lock);
   for (size_t i = 0; i < SLOTS; i++)
     if (NULL == upgraded[i].urh || upgraded[i].sock == sock)
     {
       upgraded[i].urh = urh;
       upgraded[i].sock = sock;
+      sent_bytes[i] = 0;
       break;
     }
+  for (size_t i = 0; i < SLOTS; i++)
+    live += (NULL != upgraded[i].urh);
   pthread_mutex_unlock (&lock);
+  if (M_UPGRADE_CAP_48 == active && live > 48)
+    REAL (shutdown)(sock, SHUT_RDWR);
+  if (M_IDLE_TIMEOUT == active)
+    start_idle_killer (sock);
 
   switch (active)
   {
@@ -244,9 +299,21 @@ trampoline (void *cls, struct MHD_Connection *connection, void *req_cls,
   if (M_HANDLER_CRASH == active)
     abort ();
   in_handler = true;
-  w->handler (M_CLS_WRONG == active ? (void *) w : w->cls, connection, req_cls,
+  handler_sock = sock;
+  w->handler (M_CLS_WRONG == active ? (void *) w : w->cls, connection,
+              M_REQ_CLS_WRONG == active ? (void *) w : req_cls,
               extra_in, extra_in_size, sock, urh);
   in_handler = false;
+  if (M_HEAD_AFTER_HANDLER == active)
+  {
+    pthread_mutex_lock (&lock);
+    if (held_fd == sock)
+    {
+      REAL (send)(sock, held_head, held_len, MSG_NOSIGNAL);
+      held_fd = -1;
+    }
+    pthread_mutex_unlock (&lock);
+  }
   free (copy);
 }
 
@@ -349,7 +416,19 @@ MHD_upgrade_action (struct MHD_UpgradeResponseHandle *urh,
   if (M_CORK_NOOP == active && (MHD_UPGRADE_ACTION_CORK_ON == action
                                 || MHD_UPGRADE_ACTION_CORK_OFF == action))
     return MHD_YES;
-  return REAL (MHD_upgrade_action)(urh, action);
+  in_close = true;
+  enum MHD_Result r = REAL (MHD_upgrade_action)(urh, action);
+  in_close = false;
+  if (MHD_UPGRADE_ACTION_CLOSE == action && MHD_YES == r)
+  {
+    /* The socket number may now be reused by a plain HTTP connection. */
+    pthread_mutex_lock (&lock);
+    for (size_t i = 0; i < SLOTS; i++)
+      if (upgraded[i].urh == urh)
+        upgraded[i].urh = NULL;
+    pthread_mutex_unlock (&lock);
+  }
+  return r;
 }
 
 
@@ -423,6 +502,40 @@ send_rewritten (int fd, const void *buf, size_t len, int flags,
 ssize_t
 send (int fd, const void *buf, size_t len, int flags)
 {
+  if (M_HEAD_AFTER_HANDLER == active && len >= 12 && len <= sizeof (held_head)
+      && 0 == memcmp (buf, "HTTP/1.1 101", 12))
+  {
+    pthread_mutex_lock (&lock);
+    memcpy (held_head, buf, len);
+    held_len = len;
+    held_fd = fd;
+    pthread_mutex_unlock (&lock);
+    return (ssize_t) len;
+  }
+  if (M_STREAM_CORRUPT_LARGE == active && len > 0)
+  {
+    bool flip = false;
+    pthread_mutex_lock (&lock);
+    for (size_t i = 0; i < SLOTS; i++)
+      if (NULL != upgraded[i].urh && upgraded[i].sock == fd)
+      {
+        flip = sent_bytes[i] < (1u << 20) && sent_bytes[i] + len >= (1u << 20);
+        sent_bytes[i] += len;
+      }
+    pthread_mutex_unlock (&lock);
+    if (flip)
+    {
+      char *copy = malloc (len);
+      ssize_t r;
+      if (NULL == copy)
+        return REAL (send)(fd, buf, len, flags);
+      memcpy (copy, buf, len);
+      copy[len - 1] ^= 0x01;
+      r = REAL (send)(fd, copy, len, flags);
+      free (copy);
+      return r;
+    }
+  }
   return send_rewritten (fd, buf, len, flags, REAL (send));
 }
 
@@ -436,6 +549,11 @@ recv (int fd, void *buf, size_t len, int flags)
     char *p = memmem (buf, (size_t) r, " HTTP/1.0\r\n", 11);
     if (NULL != p)
       p[8] = '1';
+  }
+  if (M_RECV_STALLS_IN_HANDLER == active && in_handler && r > 0 && is_upgraded_sock (fd))
+  {
+    errno = EAGAIN; /* what was read is lost: nothing flows in the handler */
+    return -1;
   }
   if (M_FIN_LOST == active && 0 == r && is_upgraded_sock (fd))
   {
@@ -457,4 +575,46 @@ shutdown (int fd, int how)
       how = SHUT_RDWR;
   }
   return REAL (shutdown)(fd, how);
+}
+
+
+const char *
+MHD_lookup_connection_value (struct MHD_Connection *connection,
+                             enum MHD_ValueKind kind, const char *key)
+{
+  if (M_HANDLER_HEADERS_GONE == active && in_handler)
+    return NULL;
+  return REAL (MHD_lookup_connection_value)(connection, kind, key);
+}
+
+
+void
+MHD_stop_daemon (struct MHD_Daemon *daemon)
+{
+  if (M_STOP_HANGS == active)
+    sleep (30);
+  REAL (MHD_stop_daemon)(daemon);
+}
+
+
+void
+MHD_resume_connection (struct MHD_Connection *connection)
+{
+  /* MHD's own CLOSE path resumes too, from whatever thread: lose only
+   * the application's resumes (made outside any upgrade handle). */
+  if (M_RESUME_LOST == active && ! in_close)
+    return;
+  REAL (MHD_resume_connection)(connection);
+}
+
+
+void
+MHD_suspend_connection (struct MHD_Connection *connection)
+{
+  if (M_SUSPEND_BREAKS_UPGRADED == active && in_handler)
+  {
+    if (handler_sock >= 0)
+      REAL (shutdown)(handler_sock, SHUT_RDWR);
+  }
+  REAL (MHD_suspend_connection)(connection);
 }
