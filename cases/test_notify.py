@@ -10,8 +10,12 @@ ORDERED = ("conn_started", "request", "upgraded", "close_requested", "completed"
 
 
 def story(conn):
-    events = [e for e in conn.server.events()
-              if e.get("rid") == conn.rid or (e["ev"] == "conn_started" and e["peer_port"] == conn.local_port)]
+    everything = conn.server.events()
+    first = next(i for i, e in enumerate(everything) if e.get("rid") == conn.rid)
+    # conn_started carries no request id yet: take the last one from this
+    # client port before the request (ports are reused across cases).
+    started = [e for e in everything[:first] if e["ev"] == "conn_started" and e["peer_port"] == conn.local_port]
+    events = started[-1:] + [e for e in everything[first:] if e.get("rid") == conn.rid]
     return [e["ev"] + (f":{e['toe']}" if e["ev"] == "completed" else "") for e in events if e["ev"] in ORDERED]
 
 

@@ -92,9 +92,10 @@ def cached_value(prefix, name):
     return None
 
 
-def server_version(binary):
+def server_version(binary, env=None):
     """What the built server reports of its MHD (refserver --version)."""
-    proc = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30,
+                          env=dict(os.environ, **env) if env else None)
     if proc.returncode != 0:
         raise BuildError(f"{binary} --version failed ({proc.returncode}): {proc.stderr.strip()}")
     return json.loads(proc.stdout)

@@ -79,7 +79,7 @@ def pytest_sessionstart(session):
         (state.report_dir / "warnings.txt").unlink(missing_ok=True)
     try:
         state.binary = build.ensure_server(state.prefix)
-        info = build.server_version(state.binary)
+        info = build.server_version(state.binary, _mutant_env(session.config, state))
     except build.BuildError as e:
         pytest.exit(f"cannot build the reference server: {e}", returncode=3)
     except OSError as e:
@@ -139,6 +139,8 @@ def pytest_collection_modifyitems(session, config, items):
             drop.append(item)
             continue
         keep.append(item)
+        # `-k U-EXTRA-1` (or `-k U-EXTRA`, a family) selects by rule too.
+        item.extra_keyword_matches.update(rules)
         known = state.baseline.expected_deviation(item.name, rules) if state.baseline else None
         if known:
             rule, entry = known
@@ -385,7 +387,8 @@ def pytest_runtest_logreport(report):
         # error overrides a pass.
         if info["when"] != "teardown" or info["outcome"] == "error":
             case["outcome"] = info["outcome"]
-            case["verdict"] = info["verdict"] if info["when"] != "teardown" else case["verdict"]
+            # An error (e.g. the server crashed) leaves no verdict to give.
+            case["verdict"] = "untested" if info["outcome"] == "error" else info["verdict"]
             for key in ("detail", "summary"):
                 if key in info:
                     case[key] = info[key]

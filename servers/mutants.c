@@ -60,6 +60,7 @@ enum mutant
   M_RESUME_LOST,           /* MHD_resume_connection from another thread lost */
   M_SUSPEND_BREAKS_UPGRADED, /* suspending an upgraded connection closes it */
   M_UPGRADE_CAP_48,        /* beyond 48 live upgrades, new ones are closed */
+  M_FEATURE_UPGRADE_NO,    /* MHD_is_feature_supported (UPGRADE) says no */
 };
 
 static const struct
@@ -103,6 +104,7 @@ static const struct
   { "resume-lost", M_RESUME_LOST },
   { "suspend-breaks-upgraded", M_SUSPEND_BREAKS_UPGRADED },
   { "upgrade-cap-48", M_UPGRADE_CAP_48 },
+  { "feature-upgrade-no", M_FEATURE_UPGRADE_NO },
 };
 
 static enum mutant active;
@@ -617,4 +619,13 @@ MHD_suspend_connection (struct MHD_Connection *connection)
       REAL (shutdown)(handler_sock, SHUT_RDWR);
   }
   REAL (MHD_suspend_connection)(connection);
+}
+
+
+enum MHD_Result
+MHD_is_feature_supported (enum MHD_FEATURE feature)
+{
+  if (M_FEATURE_UPGRADE_NO == active && MHD_FEATURE_UPGRADE == feature)
+    return MHD_NO;
+  return REAL (MHD_is_feature_supported)(feature);
 }

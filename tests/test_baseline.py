@@ -61,3 +61,12 @@ def test_load_refuses_other_schema(tmp_path):
         assert "schema" in str(e)
     else:
         raise AssertionError("a baseline of another schema was accepted")
+
+
+def test_update_records_only_measure_values():
+    b = make()
+    new = baseline.updated(b, [
+        case("test_s[a]", ["U-SUSP-1"], "conforms", "passed", observed={"failures": 0}),
+        case("test_m[a]", ["U-EXTRA-3"], "conforms", "passed", observed=7, kind="measure"),
+    ])
+    assert new["measures"] == {"test_m[a]": 7}
