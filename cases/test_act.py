@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import api_story, expect_101, expect_clean_end, expect_echo
+from harness.checks import api_story, attempts, expect_101, expect_clean_end, expect_echo
 from harness.client import pattern
 
 CLOSE_REPEATS = 20
@@ -22,20 +22,20 @@ def expect_fin_after(conn, data_expected, seconds=None):
 
 @pytest.mark.rule("U-ACT-1")
 def test_close_ends_connection(server, connect):
-    failures = []
-    for attempt in range(CLOSE_REPEATS):
+    def attempt(i):
         conn = connect(server)
-        conn.request("/upgrade?then=close")
-        expect_101(conn)
-        data, end = conn.read_to_end(seconds=CLOSE_SECONDS)
-        closed = conn.wait_event("action", action="close")
-        if not closed["result"]:
-            failures.append(f"attempt {attempt}: MHD_upgrade_action(CLOSE) returned MHD_NO")
-        elif (data, end) != (b"", "fin"):
-            failures.append(f"attempt {attempt}: client saw {end} after {data[:50]!r}")
-        conn.close()
-    assert not failures, f"{len(failures)} of {CLOSE_REPEATS} CLOSE actions did not end the connection " \
-                         f"in order within {CLOSE_SECONDS} s:\n" + "\n".join(failures[:10])
+        try:
+            conn.request("/upgrade?then=close")
+            expect_101(conn)
+            data, end = conn.read_to_end(seconds=CLOSE_SECONDS)
+            assert conn.wait_event("action", action="close")["result"], "MHD_upgrade_action(CLOSE) returned MHD_NO"
+            assert (data, end) == (b"", "fin"), f"the client saw {end} after {data[:50]!r}"
+        finally:
+            conn.close()
+
+    done, failures = attempts(CLOSE_REPEATS, attempt)
+    assert not failures, (f"{len(failures)} of {done} CLOSE actions did not end the connection in order "
+                          f"within {CLOSE_SECONDS} s:\n" + "\n".join(failures[:10]))
 
 
 @pytest.mark.rule("U-ACT-2")

@@ -5,7 +5,7 @@ import hashlib
 
 import pytest
 
-from harness.checks import api_story, expect_101
+from harness.checks import api_story, attempts, expect_101
 from harness.client import build_request, pattern
 
 # Memory limits for the EXTRA cases: MHD's default, and small ones that
@@ -80,25 +80,26 @@ def test_split_at_every_offset(server, connect):
     """Request + 16 eager bytes, written as two TCP segments, split at every
     offset; whatever the split, extra_in + socket is the eager bytes."""
     eager = b"split-eager-data"
-    failures = []
     probe = build_request("/upgrade?then=echo", "x")
-    for offset in range(1, len(probe) + len(eager)):
+
+    def attempt(offset):
         conn = connect(server)
         message = build_request("/upgrade?then=echo", conn.rid) + eager
-        # rids differ in length: keep the split at the same distance from
-        # the end of the message as in the probe.
-        cut = offset + (len(message) - len(probe) - len(eager))
-        conn.send(message[:cut])
-        conn.send(message[cut:])
+        # rids differ in length from the probe's: keep the split at the same
+        # distance from the end of the message.
+        cut = offset + 1 + (len(message) - len(probe) - len(eager))
         try:
+            conn.send(message[:cut])
+            conn.send(message[cut:])
             expect_101(conn)
             check_stream(conn, eager)
         except AssertionError as e:
-            failures.append(f"split at {cut}: {str(e).splitlines()[0]}")
-        conn.close()
-        if len(failures) == 3:
-            break  # enough to judge; each failure costs a deadline
-    assert not failures, f"splits broke the stream (stopped after {len(failures)}):\n" + "\n".join(failures)
+            raise AssertionError(f"split at {cut}: {e}") from None
+        finally:
+            conn.close()
+
+    done, failures = attempts(len(probe) + len(eager) - 1, attempt, stop_after=3)
+    assert not failures, f"splits broke the stream ({len(failures)} of {done}):\n" + "\n".join(failures)
 
 
 @pytest.mark.rule("U-EXTRA-5")

@@ -75,10 +75,25 @@ def expect_clean_end(conn, seconds=None):
         f"got {end} after {data[:200]!r}")
 
 
+def attempts(times, attempt, stop_after=None):
+    """Runs attempt(i) for i in range(times), each failed assertion kept as
+    one line; stops after `stop_after` failures (each costs a deadline).
+    Returns (attempts made, failure lines)."""
+    failures = []
+    for i in range(times):
+        try:
+            attempt(i)
+        except AssertionError as e:
+            failures.append(f"attempt {i}: {str(e).splitlines()[0]}")
+            if stop_after and len(failures) >= stop_after:
+                return i + 1, failures
+    return times, failures
+
+
 def connection_tokens(head):
     """All tokens of all Connection headers, lower-cased, in order."""
     return [t.strip().lower() for v in head.get_all("connection") for t in v.split(",") if t.strip()]
 
 
 __all__ = ["WireError", "settle", "api_story", "expect_101", "expect_refused", "expect_echo", "expect_clean_end",
-           "connection_tokens"]
+           "connection_tokens", "attempts"]
