@@ -11,8 +11,8 @@ CLOSE_SECONDS = 2  # scaled: how soon after CLOSE the client must see the end
 
 def expect_fin_after(conn, data_expected, seconds=None):
     data, end = conn.read_to_end(**({"seconds": seconds} if seconds else {}))
-    assert end == "fin", (
-        f"after MHD_UPGRADE_ACTION_CLOSE the client saw {end!r} (expected an orderly FIN) "
+    assert end == conn.clean_end, (
+        f"after MHD_UPGRADE_ACTION_CLOSE the client saw {end!r} (expected an orderly {conn.clean_end}) "
         f"[{api_story(conn)}]")
     assert data == data_expected, (
         f"received {len(data)} bytes before the end, expected {len(data_expected)}"
@@ -29,7 +29,7 @@ def test_close_ends_connection(server, connect):
             expect_101(conn)
             data, end = conn.read_to_end(seconds=CLOSE_SECONDS)
             assert conn.wait_event("action", action="close")["result"], "MHD_upgrade_action(CLOSE) returned MHD_NO"
-            assert (data, end) == (b"", "fin"), f"the client saw {end} after {data[:50]!r}"
+            assert (data, end) == (b"", conn.clean_end), f"the client saw {end} after {data[:50]!r}"
         finally:
             conn.close()
 

@@ -117,4 +117,4 @@ def test_no_extra_in_when_client_waits(server, connect):
 
 def expect_clean_end_after_eof(conn):
     data, end = conn.read_to_end()
-    assert (data, end) == (b"", "fin"), f"after CLOSE the client saw {end} after {data[:100]!r}"
+    assert (data, end) == (b"", conn.clean_end), f"after CLOSE the client saw {end} after {data[:100]!r}"

@@ -8,7 +8,8 @@ from harness.client import pattern
 
 def expect_eof_from_server(conn, size):
     data, end = conn.read_to_end()
-    assert end == "fin", f"after the application's shutdown(SHUT_WR) the client saw {end!r}, not end-of-stream"
+    assert end == conn.clean_end, (
+        f"after the application's shutdown(SHUT_WR) the client saw {end!r}, not end-of-stream ({conn.clean_end})")
     assert data == pattern(size), f"received {len(data)} bytes before end-of-stream, expected {size}"
 
 

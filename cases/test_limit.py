@@ -48,7 +48,7 @@ def test_connection_count_returns_after_close(private_server, connect):
     expect_101(conn)
     expect_echo(conn)
     conn.shutdown_write()
-    assert conn.read_to_end() == (b"", "fin")
+    assert conn.read_to_end() == (b"", conn.clean_end)
     conn.wait_event("conn_closed")
     after = current_connections(connect, srv)
     assert after == before, f"MHD counts {after} connections after CLOSE; {before} before the upgrade"

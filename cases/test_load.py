@@ -32,4 +32,4 @@ def test_many_upgraded_connections(server, connect):
     for conn in conns:
         eof = conn.wait_event("peer_eof")
         assert eof["bytes"] == len(sent[conn.rid])
-        assert conn.read_to_end() == (b"", "fin"), f"connection {conn.rid} did not end in order"
+        assert conn.read_to_end() == (b"", conn.clean_end), f"connection {conn.rid} did not end in order"

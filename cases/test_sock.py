@@ -26,7 +26,7 @@ def test_large_transfer_both_ways(make_server, connect, memory):
     eof = conn.wait_event("peer_eof")
     assert (eof["bytes"], eof["sha256"]) == (SIZE, hashlib.sha256(data).hexdigest()), (
         f"the application read {eof['bytes']} bytes; {SIZE} were sent")
-    assert conn.read_to_end() == (b"", "fin")
+    assert conn.read_to_end() == (b"", conn.clean_end)
 
 
 @pytest.mark.rule("U-SOCK-2")

@@ -29,6 +29,6 @@ def test_timeout_before_upgrade(make_server, connect):
     conn.send(b"GET /upgrade?then=echo HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and then nothing
     limit = 2 * TIMEOUT + scaled(2)  # MHD's timeout (not scaled) plus a scaled margin
     data, end = conn.read_to_end(seconds=limit, scale=False)
-    assert end in ("fin", "rst"), (
+    assert end != "open", (
         f"a request stalled half-way was still open after {limit:.1f} s with a {TIMEOUT} s timeout")
     assert not conn.events("upgraded")

@@ -70,8 +70,9 @@ def expect_clean_end(conn, seconds=None):
     nothing more on the stream, then FIN."""
     conn.shutdown_write()
     data, end = conn.read_to_end(**({"seconds": seconds} if seconds else {}))
-    assert (data, end) == (b"", "fin"), (
-        f"after the client's end of stream the connection should end with FIN and no more data; "
+    assert (data, end) == (b"", conn.clean_end), (
+        f"after the client's end of stream the connection should end in order ({conn.clean_end}), with no "
+        f"more data; "
         f"got {end} after {data[:200]!r}")
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import h11
 
+from .codec import PlainCodec, TLSCodec
 from .deadlines import Deadline
 
 RID_HEADER = "X-Conformance-Id"
@@ -74,18 +75,43 @@ class Conn:
     """One TCP connection to a reference server, tagged with a request id
     that the server puts on every event about it."""
 
-    def __init__(self, server, rid):
+    def __init__(self, server, rid, tls_context=None):
         self.server = server
         self.rid = rid
-        self.transcript = Transcript()
+        self.transcript = Transcript()  # plaintext, both ways
         self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=Deadline(READ_SECONDS).seconds)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.local_port = self.sock.getsockname()[1]
         self._inbox = bytearray()  # received but not yet handed out
-        self._eof = False  # the peer's end of stream was seen by exchange()
+        self._eof = False  # the peer's end of stream was seen
+        self._end = ""     # how: fin, close_notify, fin-without-close_notify
         self.unsent = 0
         self._h11 = None
         self.head = None
+        self.codec = TLSCodec(tls_context) if tls_context is not None else PlainCodec()
+        # How an orderly end looks on this transport: FIN, or TLS close_notify.
+        self.clean_end = self.codec.clean_end
+        if tls_context is not None:
+            self._handshake()
+
+    def _handshake(self):
+        deadline = Deadline(READ_SECONDS)
+        raw = b""
+        while True:
+            out, done = self.codec.handshake_step(raw)
+            if out:
+                self.sock.sendall(out)
+            if done:
+                return
+            if deadline.expired():
+                raise WireError(f"no TLS handshake within {deadline.seconds:.1f} s")
+            self.sock.settimeout(deadline.remaining())
+            try:
+                raw = self.sock.recv(65536)
+            except socket.timeout:
+                raise WireError(f"no TLS handshake within {deadline.seconds:.1f} s") from None
+            if not raw:
+                raise WireError("the server ended the connection during the TLS handshake")
 
     def describe(self):
         return (f"connection rid={self.rid} (client port {self.local_port}):\n"
@@ -103,7 +129,18 @@ class Conn:
     def send(self, data):
         self.transcript.sent += data
         self.sock.settimeout(Deadline(READ_SECONDS).seconds)
-        self.sock.sendall(data)
+        self.sock.sendall(self.codec.encode(data))
+
+    def send_parts(self, parts, one_write=True):
+        """Sends each part as its own TLS record (plain: its own write); all
+        in one TCP write, or one write per part."""
+        raws = []
+        for part in parts:
+            self.transcript.sent += part
+            raws.append(self.codec.encode(part))
+        self.sock.settimeout(Deadline(READ_SECONDS).seconds)
+        for raw in ([b"".join(raws)] if one_write else raws):
+            self.sock.sendall(raw)
 
     def request(self, path, method="GET", eager=b"", **kw):
         """Sends a request and `eager` bytes in the same write."""
@@ -112,30 +149,45 @@ class Conn:
         self.send(data + eager)
         return data
 
-    def shutdown_write(self):
-        self.sock.shutdown(socket.SHUT_WR)
+    def shutdown_write(self, close_notify=True, fin=True):
+        """Ends the client's sending side: TLS close_notify (if TLS and
+        `close_notify`), then TCP FIN (if `fin`)."""
+        if close_notify:
+            raw = self.codec.close_write()
+            if raw:
+                self.sock.sendall(raw)
+        if fin:
+            self.sock.shutdown(socket.SHUT_WR)
 
     # -- receiving ----------------------------------------------------------
     def _recv(self, deadline):
-        """Some bytes (first what is already in the inbox); b'' at end of
-        stream. Raises WireError at the deadline and passes
-        ConnectionResetError on."""
+        """Some plaintext (first what is already in the inbox); b'' at the
+        end of the stream (self._end says how). Raises WireError at the
+        deadline and passes ConnectionResetError on."""
         if self._inbox:
             data = bytes(self._inbox)
             self._inbox.clear()
             return data
-        if self._eof:
-            return b""
-        remaining = deadline.remaining()
-        if remaining <= 0:
-            raise WireError(f"nothing more received within {deadline.seconds:.1f} s\n" + self.describe())
-        self.sock.settimeout(remaining)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            raise WireError(f"nothing more received within {deadline.seconds:.1f} s\n" + self.describe()) from None
-        self.transcript.received += data
-        return data
+        while not self._eof:
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                raise WireError(f"nothing more received within {deadline.seconds:.1f} s\n" + self.describe())
+            self.sock.settimeout(remaining)
+            try:
+                raw = self.sock.recv(65536)
+            except socket.timeout:
+                raise WireError(f"nothing more received within {deadline.seconds:.1f} s\n"
+                                + self.describe()) from None
+            if not raw:
+                self._eof, self._end = True, self.codec.end_of_stream()
+                break
+            data = self.codec.decode(raw)
+            if self.codec.peer_closed:
+                self._eof, self._end = True, "close_notify"
+            if data:
+                self.transcript.received += data
+                return data
+        return b""
 
     def read_head(self, seconds=READ_SECONDS):
         """Reads and parses the response head (a 100 Continue is skipped and
@@ -228,8 +280,10 @@ class Conn:
 
     def read_to_end(self, seconds=READ_SECONDS, scale=True):
         """Everything until the connection ends, and how it ended: 'fin'
-        (orderly end of stream), 'rst' (reset), or 'open' (still open at the
-        deadline; not an exception, since some rules measure exactly that)."""
+        (plain: orderly end of stream), 'close_notify' (TLS: orderly),
+        'fin-without-close_notify' (TLS: the TCP stream ended bare), 'rst'
+        (reset), or 'open' (still open at the deadline; not an exception,
+        since some rules measure exactly that). `clean_end` is the orderly one."""
         deadline = Deadline(seconds, scale)
         buf = bytearray()
         while True:
@@ -242,8 +296,8 @@ class Conn:
                 self.transcript.end = "rst"
                 return bytes(buf), "rst"
             if not data:
-                self.transcript.end = "fin"
-                return bytes(buf), "fin"
+                self.transcript.end = self._end
+                return bytes(buf), self._end
             buf += data
 
     def exchange(self, data, expect=0, seconds=READ_SECONDS, cap_seconds=120):
@@ -257,57 +311,56 @@ class Conn:
         cap = Deadline(cap_seconds)
         got = bytearray(self._inbox)
         self._inbox.clear()
-        view = memoryview(data)
+        self.transcript.sent += data
+        view = memoryview(self.codec.encode(data))
         self.sock.setblocking(False)
         sel = selectors.DefaultSelector()
         try:
-            while len(got) < expect or view:
+            while (len(got) < expect or view) and not self._eof:
                 if deadline.expired() or cap.expired():
                     why = (f"nothing moved for {deadline.seconds:.1f} s" if deadline.expired()
                            else f"not done within {cap.seconds:.1f} s")
-                    raise WireError(f"exchange: sent {len(data) - len(view)} of {len(data)}, received "
+                    raise WireError(f"exchange: {len(view)} bytes left to send, received "
                                     f"{len(got)} of {expect} bytes; {why}\n" + self.describe())
-                events = selectors.EVENT_READ
-                if view:
-                    events |= selectors.EVENT_WRITE
+                events = selectors.EVENT_READ | (selectors.EVENT_WRITE if view else 0)
                 sel.register(self.sock, events)
                 ready = sel.select(min(deadline.remaining(), 1.0))
                 sel.unregister(self.sock)
-                ended = False
+                if ready:
+                    deadline = Deadline(seconds)  # progress: the idle deadline starts again
                 for _, mask in ready:
                     if mask & selectors.EVENT_READ:
                         try:
-                            chunk = self.sock.recv(262144)
+                            raw = self.sock.recv(262144)
                         except BlockingIOError:
-                            chunk = None
+                            raw = None
                         except ConnectionResetError:
-                            chunk, self.transcript.end = b"", "rst"
-                        if chunk == b"":
-                            ended = True
-                        elif chunk:
+                            raw, self._end = b"", "rst"
+                        if raw == b"":
+                            self._eof = True
+                            self._end = self._end or self.codec.end_of_stream()
+                        elif raw:
+                            chunk = self.codec.decode(raw)
                             self.transcript.received += chunk
                             got += chunk
-                    if mask & selectors.EVENT_WRITE and not ended:
+                            if self.codec.peer_closed:
+                                self._eof, self._end = True, "close_notify"
+                    if mask & selectors.EVENT_WRITE and not self._eof:
                         try:
                             n = self.sock.send(view[:262144])
                         except BlockingIOError:
                             n = 0
                         except (BrokenPipeError, ConnectionResetError):
-                            ended = True
+                            self._eof, self._end = True, "rst"
                             n = 0
-                        self.transcript.sent += view[:n]
                         view = view[n:]
-                if ready:
-                    deadline = Deadline(seconds)  # progress: the idle deadline starts again
-                if ended:
-                    # The peer ended the stream (or reset it) early: what was
-                    # read so far stays readable; the caller judges the rest.
-                    self.unsent = len(view)
-                    self._eof = True
-                    if len(got) < expect:
-                        raise WireError(f"exchange: the stream ended after {len(got)} of {expect} bytes "
-                                        f"({len(view)} bytes left unsent)\n" + self.describe())
-                    break
+            if self._eof:
+                # The peer ended the stream (or reset it) early: what was
+                # read so far stays readable; the caller judges the rest.
+                self.unsent = len(view)
+                if len(got) < expect:
+                    raise WireError(f"exchange: the stream ended ({self._end}) after {len(got)} of {expect} "
+                                    f"bytes ({len(view)} bytes left unsent)\n" + self.describe())
         finally:
             sel.close()
             self.sock.setblocking(True)

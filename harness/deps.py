@@ -9,7 +9,7 @@ import sys
 
 BASE_PACKAGES = (
     "cmake", "gcc", "make", "pkg-config", "libgnutls28-dev",
-    "python3-pytest", "python3-h11", "python3-pytest-xdist", "python3-pytest-timeout",
+    "python3-pytest", "python3-h11", "python3-pytest-xdist", "python3-pytest-timeout", "python3-trustme",
 )
 # Only needed to test the system's MHD; --mhd PREFIX brings its own.
 SYSTEM_MHD_PACKAGE = "libmicrohttpd-dev"

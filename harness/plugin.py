@@ -11,7 +11,7 @@ import time
 import pytest
 
 from . import baseline as baselines
-from . import build, catalog, modes, results
+from . import build, catalog, certs, modes, results
 from .client import Conn
 from .server import RefServer, ServerError, describe_exit
 
@@ -58,6 +58,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "rule(*ids): the catalogue rule IDs a case checks")
     config.addinivalue_line("markers", "modes(*ids): the only modes a case applies to (e.g. M-TPC)")
+    config.addinivalue_line("markers", "plain_only: the rule is checked over plain HTTP only")
     if config.getoption("mode"):
         try:
             config.conformance_modes = [modes.lookup(m) for m in config.getoption("mode")]
@@ -117,7 +118,8 @@ def pytest_report_header(config):
 def pytest_generate_tests(metafunc):
     if "mode" in metafunc.fixturenames:
         only = [m for mark in metafunc.definition.iter_markers("modes") for m in mark.args]
-        pairs = [(m, t) for m in metafunc.config.conformance_modes for t in modes.TRANSPORTS
+        transports = ("plain",) if metafunc.definition.get_closest_marker("plain_only") else modes.TRANSPORTS
+        pairs = [(m, t) for m in metafunc.config.conformance_modes for t in transports
                  if not only or m.id in only]
         metafunc.parametrize(("mode", "transport"), pairs, ids=[f"{m.name}-{t}" for m, t in pairs])
 
@@ -159,9 +161,10 @@ class ServerPool:
     """One server per (mode, transport, options), started on first use and
     reused by every case that asks for the same; a dead one is replaced."""
 
-    def __init__(self, binary, env=None):
+    def __init__(self, binary, env=None, pki=None):
         self.binary = binary
         self.env = env
+        self.pki = pki  # callable: the test PKI, made on first HTTPS use
         self.servers = {}
 
     def get(self, mode, transport, **options):
@@ -169,7 +172,8 @@ class ServerPool:
         srv = self.servers.get(key)
         if srv is not None and srv.alive():
             return srv
-        srv = RefServer(self.binary, mode, transport, env=self.env, **options)
+        tls = self.pki() if transport == "https" else None
+        srv = RefServer(self.binary, mode, transport, env=self.env, tls=tls, **options)
         self.servers[key] = srv
         return srv.start()
 
@@ -190,6 +194,17 @@ class ServerPool:
         return stuck
 
 
+_pki = None
+
+
+def pki(request):
+    """The session's test PKI (made on first use: plain runs need none)."""
+    global _pki
+    if _pki is None:
+        _pki = certs.TestPKI(request.config._tmp_path_factory.mktemp("pki"))
+    return _pki
+
+
 def _warn(state, text):
     """A problem outside any case: appended to <report>/warnings.txt (shared
     by xdist workers), then reported in results.json and at the end."""
@@ -208,7 +223,7 @@ def _mutant_env(config, state):
 @pytest.fixture(scope="session")
 def server_pool(request):
     state = request.config.conformance
-    pool = ServerPool(state.binary, _mutant_env(request.config, state))
+    pool = ServerPool(state.binary, _mutant_env(request.config, state), lambda: pki(request))
     yield pool
     for srv in pool.stop_all():
         # Not a case's failure (no case is running), but never silent.
@@ -246,7 +261,9 @@ def private_server(request, mode, transport):
     mine = []
 
     def start(**options):
-        srv = RefServer(state.binary, mode, transport, env=_mutant_env(request.config, state), **options)
+        tls = pki(request) if transport == "https" else None
+        srv = RefServer(state.binary, mode, transport, env=_mutant_env(request.config, state), tls=tls,
+                        **options)
         mine.append(srv)
         return srv.start()
 
@@ -271,9 +288,10 @@ def connect(request):
     request.node.stash[CONNS] = conns
 
     def open_conn(server):
+        ctx = pki(request).client_context() if server.transport == "https" else None
         # Fixed length, so that request sizes (and what they leave in
         # MHD's buffer) do not change with the count.
-        conn = Conn(server, f"{os.getpid():07d}-{next(_rid_counter):07d}")
+        conn = Conn(server, f"{os.getpid():07d}-{next(_rid_counter):07d}", tls_context=ctx)
         conns.append(conn)
         return conn
 
