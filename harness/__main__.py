@@ -28,6 +28,7 @@ under build/. Everything after '--' goes to pytest unchanged; it runs in
   conformance -- -k flag -x
   conformance --rule 'U-FLAG-*' --mode epoll -j 1
   conformance --mhd /opt/mhd-1.0 --baseline none
+  conformance -- --mutant extra-dropped   (a mutant MHD: servers/mutants.c)
 
 'conformance selftest' runs the project's own tests (tests/) instead.
 
@@ -71,6 +72,9 @@ def make_parser():
                    help="run only in this threading mode, by name or catalogue ID: "
                         + ", ".join(m.name for m in modes.MODES) + " (or M-EPOLL, ...); repeatable; "
                         "default: all")
+    p.add_argument("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
+                   help="run over this transport: plain or https (repeatable; default: plain; https has no "
+                        "baseline yet)")
     p.add_argument("-j", "--jobs", metavar="N", type=positive_int, default=2,
                    help="parallel pytest-xdist workers (default: 2; 1: no xdist, one process)")
     p.add_argument("--baseline", metavar="FILE",
@@ -163,6 +167,8 @@ def pytest_command(args, passthrough):
         cmd += ["--rule", pattern]
     for mode in args.mode:
         cmd += ["--mode", mode]
+    for transport in args.transport:
+        cmd += ["--transport", transport]
     if args.jobs > 1:
         cmd += ["-n", str(args.jobs)]
     cmd += ["--junitxml", str(args.report / "junit.xml")]

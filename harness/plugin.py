@@ -47,6 +47,8 @@ def pytest_addoption(parser):
                 help="run only cases checking a matching rule ID, e.g. U-EXTRA-* (repeatable)")
     g.addoption("--mode", metavar="MODE", action="append", default=[],
                 help="run only in this mode: M-EPOLL or epoll, ... (repeatable)")
+    g.addoption("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
+                help="run over this transport: plain, https (repeatable; default: plain)")
     g.addoption("--baseline", metavar="FILE",
                 help="baseline file to gate against (default: baselines/<MHD version>.json; 'none': no baseline)")
     g.addoption("--mutant", metavar="NAME",
@@ -68,6 +70,7 @@ def pytest_configure(config):
         config.conformance_modes = list(modes.MODES)
     if getattr(config.option, "xmlpath", None) is None and not hasattr(config, "workerinput"):
         config.option.xmlpath = str(pathlib.Path(config.getoption("report")) / "junit.xml")
+    config.conformance_transports = tuple(config.getoption("transport")) or modes.TRANSPORTS
     config.conformance = State(config)
     global _state
     _state = config.conformance
@@ -118,7 +121,9 @@ def pytest_report_header(config):
 def pytest_generate_tests(metafunc):
     if "mode" in metafunc.fixturenames:
         only = [m for mark in metafunc.definition.iter_markers("modes") for m in mark.args]
-        transports = ("plain",) if metafunc.definition.get_closest_marker("plain_only") else modes.TRANSPORTS
+        transports = metafunc.config.conformance_transports
+        if metafunc.definition.get_closest_marker("plain_only"):
+            transports = tuple(t for t in transports if t == "plain")
         pairs = [(m, t) for m in metafunc.config.conformance_modes for t in transports
                  if not only or m.id in only]
         metafunc.parametrize(("mode", "transport"), pairs, ids=[f"{m.name}-{t}" for m, t in pairs])
@@ -423,7 +428,7 @@ def pytest_sessionfinish(session, exitstatus):
     warnings_file = state.report_dir / "warnings.txt"
     warnings = warnings_file.read_text().splitlines() if warnings_file.exists() else []
     data = results.build(cases, state.catalog, state.mhd, time.monotonic() - state.started,
-                         modes.TRANSPORTS, state.baseline.path if state.baseline.path
+                         config.conformance_transports, state.baseline.path if state.baseline.path
                          and state.baseline.path.exists() else None)
     data["warnings"] = [w for w in warnings if not w.startswith("  ")]
     results.write(state.report_dir, data, state.catalog)
