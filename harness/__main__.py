@@ -18,6 +18,7 @@ from . import build, deps, modes, results
 
 ROOT = build.ROOT
 DEFAULT_REPORT = ROOT / "reports" / "latest"
+PYTEST = [sys.executable, "-m", "pytest", "-c", str(ROOT / "pytest.ini"), "--rootdir", str(ROOT)]
 REEXEC_ENV = "CONFORMANCE_REEXEC"
 DESCRIPTION = "Checks the installed libmicrohttpd against the upgrade rule catalogue (spec/upgrade-rules.md)."
 EPILOG = f"""\
@@ -160,9 +161,12 @@ def ensure_python(argv):
 
 
 def pytest_command(args, passthrough):
-    cmd = [sys.executable, "-m", "pytest", "--report", str(args.report)]
+    # Options as --opt=VALUE, and pytest.ini named: a value that is an
+    # existing folder (e.g. --report /tmp/x) must not be taken for a test
+    # path, or pytest looks for its configuration there.
+    cmd = [*PYTEST, f"--report={args.report}"]
     if args.mhd:
-        cmd += ["--mhd", args.mhd]
+        cmd.append(f"--mhd={args.mhd}")
     for pattern in args.rule:
         cmd += ["--rule", pattern]
     for mode in args.mode:
@@ -171,9 +175,9 @@ def pytest_command(args, passthrough):
         cmd += ["--transport", transport]
     if args.jobs > 1:
         cmd += ["-n", str(args.jobs)]
-    cmd += ["--junitxml", str(args.report / "junit.xml")]
+    cmd.append(f"--junitxml={args.report / 'junit.xml'}")
     if args.baseline:
-        cmd += ["--baseline", args.baseline]
+        cmd.append(f"--baseline={args.baseline}")
     if args.update_baseline:
         cmd.append("--update-baseline")
     return cmd + passthrough
@@ -264,8 +268,8 @@ def selftest(argv):
         deps.ensure(None, allow_install=not args.no_install)
         ensure_python(["selftest", *argv])
         report = ROOT / "reports" / "selftest"
-        rc = run_pytest([sys.executable, "-m", "pytest", "tests", "--report", str(report),
-                         "--junitxml", str(report / "junit.xml"), *passthrough])
+        rc = run_pytest([*PYTEST, "tests", f"--report={report}", f"--junitxml={report / 'junit.xml'}",
+                         *passthrough])
     except (deps.DepsError, Fail) as e:
         say(str(e))
         return e.code

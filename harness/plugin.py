@@ -145,6 +145,10 @@ def pytest_collection_modifyitems(session, config, items):
         if patterns and not any(fnmatch.fnmatchcase(r, p) for r in rules for p in patterns):
             drop.append(item)
             continue
+        callspec = getattr(item, "callspec", None)
+        if callspec and "mode" in callspec.params and not isinstance(callspec.params["mode"], modes.Mode):
+            drop.append(item)  # no mode/transport left for it (e.g. plain-only in an HTTPS-only run)
+            continue
         keep.append(item)
         # `-k U-EXTRA-1` (or `-k U-EXTRA`, a family) selects by rule too.
         item.extra_keyword_matches.update(rules)
@@ -356,9 +360,11 @@ def pytest_runtest_makereport(item, call):
     if call.when == "setup":
         params = getattr(item, "callspec", None)
         params = params.params if params else {}
-        mode = params.get("mode")
-        info.update(rules=item_rules(item), mode=mode.id if mode else None,
-                    transport=params.get("transport"),
+        # An empty parameter set (e.g. a plain-only case in an HTTPS-only
+        # run) leaves NOTSET placeholders: no mode, no transport.
+        mode, transport = params.get("mode"), params.get("transport")
+        info.update(rules=item_rules(item), mode=getattr(mode, "id", None),
+                    transport=transport if isinstance(transport, str) else None,
                     kind=_case_kind(state, item_rules(item)))
         rep.user_properties.append(("rules", " ".join(info["rules"])))
     exc = call.excinfo
