@@ -210,7 +210,7 @@ def pki(request):
     """The session's test PKI (made on first use: plain runs need none)."""
     global _pki
     if _pki is None:
-        _pki = certs.TestPKI(request.config._tmp_path_factory.mktemp("pki"))
+        _pki = certs.TestPKI(request.getfixturevalue("tmp_path_factory").mktemp("pki"))
     return _pki
 
 

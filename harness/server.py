@@ -47,6 +47,8 @@ class RefServer:
         self.tls = tls
         self.env = env  # extra environment (a mutant: LD_PRELOAD + CONFORMANCE_MUTANT)
         self.proc = None
+        self.killed = False  # stop() needed SIGKILL
+        self.stop_seconds = None
         self.port = None
         self.ready = None
         self._events = []
