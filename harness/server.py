@@ -3,6 +3,7 @@ ready line and for crashes, its JSON event lines collected for the cases."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -20,6 +21,11 @@ class ServerError(Exception):
 class EventTimeout(AssertionError):
     """An event the case waits for (something MHD should have made happen)
     did not happen within its deadline."""
+
+
+# The first line of a report that explains a crash: the server's own
+# backtrace (servers/crash.c), or a sanitizer's.
+CRASH_REPORT = re.compile(r"^refserver: fatal signal|ERROR: (Address|Leak|Thread)Sanitizer|: runtime error: ")
 
 
 def describe_exit(code):
@@ -48,11 +54,12 @@ class RefServer:
         self.env = env  # extra environment (a mutant: LD_PRELOAD + CONFORMANCE_MUTANT)
         self.proc = None
         self.killed = False  # stop() needed SIGKILL
+        self.stopped_by = None  # "sigterm" once stop() signalled a live server
         self.stop_seconds = None
         self.port = None
         self.ready = None
         self._events = []
-        self._stderr = deque(maxlen=40)
+        self._stderr = deque(maxlen=400)  # room for a whole sanitizer report
         self._cond = threading.Condition()
         self._readers = []
 
@@ -106,6 +113,7 @@ class RefServer:
             return None
         self.killed = False
         if self.proc.poll() is None:
+            self.stopped_by = "sigterm"
             started = time.monotonic()
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -119,6 +127,18 @@ class RefServer:
             t.join(timeout=5)
         return self.proc.returncode
 
+    def stop_problem(self):
+        """After stop(): None if the server stopped cleanly on SIGTERM, else
+        what went wrong (killed after the deadline, or a crash or error
+        exit on the way out)."""
+        if self.proc is None or self.stopped_by is None:
+            return None
+        if self.killed:
+            return f"did not stop within {self.STOP_SECONDS} s of SIGTERM and was killed"
+        if self.stopped_by == "sigterm" and self.proc.returncode != 0:
+            return f"{describe_exit(self.proc.returncode)} on SIGTERM instead of exiting 0"
+        return None
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
@@ -127,14 +147,9 @@ class RefServer:
             raise ServerError(f"reference server {self.mode.id} {describe_exit(self.proc.returncode)}\n"
                               + self.last_lines())
 
-    def last_lines(self, n=12):
+    def last_lines(self):
         with self._cond:
-            events = [json.dumps(e) for e in self._events[-n:]]
-        err = list(self._stderr)[-n:]
-        out = "last events:\n  " + "\n  ".join(events or ["(none)"])
-        if err:
-            out += "\nlast stderr lines:\n  " + "\n  ".join(err)
-        return out
+            return self._last_lines_locked()
 
     # -- events -------------------------------------------------------------
     def _read_events(self, stream):
@@ -176,7 +191,14 @@ class RefServer:
                     raise exc(f"no {what} from the reference server within {deadline.seconds:.1f} s")
                 self._cond.wait(min(deadline.remaining(), 0.5))
 
-    def _last_lines_locked(self, n=12):
-        events = [json.dumps(e) for e in self._events[-n:]]
-        return "last events:\n  " + "\n  ".join(events or ["(none)"]) + (
-            "\nlast stderr lines:\n  " + "\n  ".join(list(self._stderr)[-n:]) if self._stderr else "")
+    def _last_lines_locked(self, events=12, stderr=60):
+        # More of stderr than of events: a crash backtrace or a sanitizer
+        # report is there, and it is what explains the crash.
+        out = "last events:\n  " + "\n  ".join([json.dumps(e) for e in self._events[-events:]] or ["(none)"])
+        lines = list(self._stderr)
+        start = next((i for i, line in enumerate(lines) if CRASH_REPORT.search(line)), None)
+        if start is not None:
+            out += "\nstderr, from the crash report on:\n  " + "\n  ".join(lines[start:start + stderr])
+        elif lines:
+            out += "\nlast stderr lines:\n  " + "\n  ".join(lines[-stderr:])
+        return out

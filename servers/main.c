@@ -3,6 +3,7 @@
  * everything MHD tells it as JSON lines (events.h), and serves the
  * scenarios of scenarios.c until SIGTERM or SIGINT. */
 #define _GNU_SOURCE
+#include "crash.h"
 #include "events.h"
 #include "refserver.h"
 
@@ -560,6 +561,7 @@ main (int argc, char **argv)
   memset (&cfg, 0, sizeof (cfg));
   memset (&srv, 0, sizeof (srv));
   parse_args (argc, argv, &cfg);
+  crash_report_install ();
 
   /* Never outlive the harness that started us, even after a SIGKILL. */
   prctl (PR_SET_PDEATHSIG, SIGTERM);
