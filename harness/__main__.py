@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 
-from . import build, deps, modes, results
+from . import build, deps, mhd, modes, results
 
 ROOT = build.ROOT
 DEFAULT_REPORT = ROOT / "reports" / "latest"
@@ -59,7 +59,8 @@ def make_parser():
     p = argparse.ArgumentParser(prog="conformance", description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 usage="%(prog)s [options] [-- PYTEST-ARGS...]\n"
-                                      "       %(prog)s selftest [--no-install] [-- PYTEST-ARGS...]")
+                                      "       %(prog)s selftest [--no-install] [-- PYTEST-ARGS...]\n"
+                                      "       %(prog)s mhd {list,build} ...   (see: %(prog)s mhd --help)")
     p.add_argument("--mhd", metavar="PREFIX", default=os.environ.get("CONFORMANCE_MHD") or None,
                    help="install prefix of the MHD to test (its ./configure --prefix, after make install); "
                         "default: the system's MHD, found by pkg-config (package libmicrohttpd-dev)")
@@ -84,6 +85,10 @@ def make_parser():
     p.add_argument("--update-baseline", action="store_true",
                    help="after the run, write what it saw into the baseline file, printing the diff; "
                         "review it, then commit it")
+    p.add_argument("--sanitize", action="store_true",
+                   help="build the reference server with AddressSanitizer and UBSan (in its own build "
+                        "folder) and run the suite with it: a sanitizer report ends the server, and the "
+                        "case that was running fails with the report")
     p.add_argument("--no-install", action="store_true",
                    help="only check that the Debian packages are installed; never run apt-get")
     return p
@@ -180,6 +185,8 @@ def pytest_command(args, passthrough):
         cmd.append(f"--baseline={args.baseline}")
     if args.update_baseline:
         cmd.append("--update-baseline")
+    if args.sanitize:
+        cmd.append("--sanitize")
     return cmd + passthrough
 
 
@@ -284,6 +291,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["selftest"]:
         return selftest(argv[1:])
+    if argv[:1] == ["mhd"]:
+        return mhd.main(argv[1:])
     parser = make_parser()
     ours, passthrough = split_argv(argv)
     args = parser.parse_args(ours)
@@ -292,7 +301,7 @@ def main(argv=None):
         deps.ensure(args.mhd, allow_install=not args.no_install)
         ensure_python(argv)
         try:
-            binary = build.ensure_server(args.mhd)
+            binary = build.ensure_server(args.mhd, args.sanitize)
         except build.BuildError as e:
             raise Fail(f"cannot build the reference server: {e}", 3) from None
         except OSError as e:

@@ -19,12 +19,13 @@ class BuildError(Exception):
     """The server could not be built; the message names the cause and fix."""
 
 
-def build_dir(prefix):
+def build_dir(prefix, sanitize=False):
+    suffix = "-sanitize" if sanitize else ""
     if not prefix:
-        return BUILD_ROOT / "system"
+        return BUILD_ROOT / f"system{suffix}"
     real = os.path.realpath(prefix)
     tag = hashlib.sha1(real.encode()).hexdigest()[:10]
-    return BUILD_ROOT / f"mhd-{pathlib.Path(real).name}-{tag}"
+    return BUILD_ROOT / f"mhd-{pathlib.Path(real).name}-{tag}{suffix}"
 
 
 def check_prefix(prefix):
@@ -42,6 +43,14 @@ def check_prefix(prefix):
         raise BuildError(f"--mhd {prefix}: no lib/libmicrohttpd.so there (was 'make install' run?)")
 
 
+def _built_with_sanitizers(prefix):
+    """True for a prefix that `conformance mhd build --sanitize` made."""
+    try:
+        return json.loads((pathlib.Path(prefix) / ".conformance-mhd.json").read_text()).get("sanitize", False)
+    except (OSError, ValueError):
+        return False
+
+
 def _run(cmd, log):
     proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log.write_text(proc.stdout)
@@ -52,14 +61,18 @@ def _tail(text, lines=25):
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def ensure_server(prefix=None):
-    """Returns the path of an up-to-date reference server for `prefix`."""
+def ensure_server(prefix=None, sanitize=False):
+    """Returns the path of an up-to-date reference server for `prefix`;
+    with `sanitize`, one built with AddressSanitizer and UBSan."""
     for tool in ("cmake", "cc", "pkg-config"):
         if shutil.which(tool) is None:
             raise BuildError(f"{tool} is not installed: run ./conformance as root once, or apt-get install cmake gcc pkg-config")
     if prefix:
         check_prefix(prefix)
-    bdir = build_dir(prefix)
+        if _built_with_sanitizers(prefix) and not sanitize:
+            raise BuildError(f"--mhd {prefix} was built with sanitizers (mhd build --sanitize): the reference "
+                             "server must be too; add --sanitize")
+    bdir = build_dir(prefix, sanitize)
     bdir.mkdir(parents=True, exist_ok=True)
     with open(bdir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -67,6 +80,8 @@ def ensure_server(prefix=None):
             cmd = ["cmake", "-S", str(ROOT), "-B", str(bdir), "-DCMAKE_BUILD_TYPE=RelWithDebInfo"]
             if prefix:
                 cmd.append(f"-DMHD_ROOT={os.path.realpath(prefix)}")
+            if sanitize:
+                cmd.append("-DREFSERVER_SANITIZE=ON")
             proc = _run(cmd, bdir / "configure.log")
             if proc.returncode != 0:
                 shutil.rmtree(bdir / "CMakeFiles", ignore_errors=True)
@@ -83,9 +98,9 @@ def ensure_server(prefix=None):
     return binary
 
 
-def cached_value(prefix, name):
+def cached_value(prefix, name, sanitize=False):
     """A value from the build's CMake cache, e.g. MHD_PREFIX."""
-    cache = build_dir(prefix) / "CMakeCache.txt"
+    cache = build_dir(prefix, sanitize) / "CMakeCache.txt"
     for line in cache.read_text().splitlines():
         if line.startswith(name + ":"):
             return line.split("=", 1)[1]

@@ -113,11 +113,17 @@ def ensure(prefix=None, allow_install=True):
                         f"import {', '.join(MODULES)}: install pytest, h11, pytest-xdist and "
                         "pytest-timeout for it (or set CONFORMANCE_PYTHON to a Python that has them), "
                         "plus cmake, a C compiler, pkg-config, GnuTLS headers and libmicrohttpd headers")
+    why = "the suite needs" + ("" if prefix else
+                               f" ({SYSTEM_MHD_PACKAGE}: no --mhd given, so the system's MHD is tested)")
+    return ensure_packages(pkgs, why, allow_install)
+
+
+def ensure_packages(pkgs, why, allow_install=True):
+    """Installs those of `pkgs` that are missing (as root, if allowed), or
+    raises DepsError naming them and the command that installs them."""
     need = missing(pkgs)
     if not need:
         return []
-    why = "the suite needs" + ("" if prefix else
-                               f" ({SYSTEM_MHD_PACKAGE}: no --mhd given, so the system's MHD is tested)")
     if not allow_install or os.geteuid() != 0:
         reason = "--no-install given" if not allow_install else "not root, so not installing them"
         raise DepsError(f"missing Debian packages: {' '.join(need)} ({reason})\n"

@@ -18,6 +18,8 @@ from .server import RefServer, ServerError, describe_exit
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONNS = pytest.StashKey()
 OBSERVED = pytest.StashKey()
+KNOWN = pytest.StashKey()  # what the baseline expects of a case: "deviation" or "intermittent"
+SERVER_ERROR_SHOWN = pytest.StashKey()  # the case itself already failed on the server's crash
 _rid_counter = itertools.count(1)
 _state = None  # the session's State, for hooks that get no config
 
@@ -28,6 +30,7 @@ class State:
     def __init__(self, config):
         self.config = config
         self.prefix = config.getoption("mhd")
+        self.sanitize = config.getoption("sanitize")
         self.report_dir = pathlib.Path(config.getoption("report"))
         self.catalog = catalog.load()
         self.binary = None
@@ -53,6 +56,8 @@ def pytest_addoption(parser):
                 help="baseline file to gate against (default: baselines/<MHD version>.json; 'none': no baseline)")
     g.addoption("--mutant", metavar="NAME",
                 help="run every reference server with this mutant MHD (servers/mutants.c): the suite's self-test")
+    g.addoption("--sanitize", action="store_true",
+                help="build and run the reference server with AddressSanitizer and UBSan")
     g.addoption("--update-baseline", action="store_true",
                 help="after the run, write what it saw into the baseline file (shows the diff first)")
 
@@ -82,7 +87,7 @@ def pytest_sessionstart(session):
     if not hasattr(session.config, "workerinput"):
         (state.report_dir / "warnings.txt").unlink(missing_ok=True)
     try:
-        state.binary = build.ensure_server(state.prefix)
+        state.binary = build.ensure_server(state.prefix, state.sanitize)
         info = build.server_version(state.binary, _mutant_env(session.config, state))
     except build.BuildError as e:
         pytest.exit(f"cannot build the reference server: {e}", returncode=3)
@@ -102,7 +107,7 @@ def pytest_sessionstart(session):
         pytest.exit("--update-baseline needs a baseline file to write; --baseline none has none", returncode=4)
     state.mhd = {
         "version": info["mhd_version"],
-        "prefix": build.cached_value(state.prefix, "MHD_PREFIX") or state.prefix,
+        "prefix": build.cached_value(state.prefix, "MHD_PREFIX", state.sanitize) or state.prefix,
         "feature_upgrade": info["feature_upgrade"],
         "feature_tls": info["feature_tls"],
     }
@@ -155,6 +160,7 @@ def pytest_collection_modifyitems(session, config, items):
         known = state.baseline.expected_deviation(item.name, rules) if state.baseline else None
         if known:
             rule, entry = known
+            item.stash[KNOWN] = "intermittent" if entry.get("intermittent") else "deviation"
             # An intermittent deviation may pass or fail (its rate is in
             # the results); any other must still fail, or the gate fails.
             item.add_marker(pytest.mark.xfail(
@@ -193,14 +199,14 @@ class ServerPool:
         srv.stop()
 
     def stop_all(self):
-        """Stops every server; returns those that had to be killed."""
-        stuck = []
+        """Stops every server; returns those that did not stop cleanly."""
+        unclean = []
         for srv in self.servers.values():
             srv.stop()
-            if srv.killed:
-                stuck.append(srv)
+            if srv.stop_problem():
+                unclean.append(srv)
         self.servers.clear()
-        return stuck
+        return unclean
 
 
 _pki = None
@@ -223,10 +229,19 @@ def _warn(state, text):
 
 
 def _mutant_env(config, state):
+    """The reference server's extra environment: the mutant MHD chosen, and
+    the sanitizers' settings."""
+    env = {}
     mutant = config.getoption("mutant")
-    if not mutant:
-        return None
-    return {"LD_PRELOAD": str(state.binary.parent / "libconformance_mutants.so"), "CONFORMANCE_MUTANT": mutant}
+    if mutant:
+        env.update(LD_PRELOAD=str(state.binary.parent / "libconformance_mutants.so"), CONFORMANCE_MUTANT=mutant)
+    if config.getoption("sanitize"):
+        # A report ends the server (abort): the case that was running sees
+        # the crash with the report in the server's stderr lines. The mutant
+        # library is preloaded ahead of ASan's runtime on purpose.
+        env.update(ASAN_OPTIONS="abort_on_error=1:detect_leaks=0:verify_asan_link_order=0",
+                   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    return env or None
 
 
 @pytest.fixture(scope="session")
@@ -236,12 +251,11 @@ def server_pool(request):
     yield pool
     for srv in pool.stop_all():
         # Not a case's failure (no case is running), but never silent.
-        _warn(state, f"{srv!r} did not stop within {srv.STOP_SECONDS} s of SIGTERM and was killed\n"
-                     + srv.last_lines())
+        _warn(state, f"{srv!r} {srv.stop_problem()}\n" + srv.last_lines())
 
 
 @pytest.fixture
-def make_server(server_pool, mode, transport):
+def make_server(request, server_pool, mode, transport):
     """make_server(flags=..., timeout=..., memory_limit=...,
     connection_limit=...) -> a running RefServer in this case's mode."""
     used = []
@@ -255,7 +269,7 @@ def make_server(server_pool, mode, transport):
     dead = [s for s in used if not s.alive()]
     for srv in dead:
         server_pool.discard(srv)
-    if dead:
+    if dead and not request.node.stash.get(SERVER_ERROR_SHOWN, False):
         srv = dead[0]
         raise ServerError(f"the reference server {srv!r} {describe_exit(srv.proc.returncode)} during this "
                           "case\n" + srv.last_lines())
@@ -279,9 +293,8 @@ def private_server(request, mode, transport):
     yield start
     for srv in mine:
         srv.stop()
-        if srv.killed:
-            _warn(state, f"{srv!r} (private to {request.node.name}) did not stop within {srv.STOP_SECONDS} s "
-                         "of SIGTERM and was killed\n" + srv.last_lines())
+        if srv.stop_problem():
+            _warn(state, f"{srv!r} (private to {request.node.name}) {srv.stop_problem()}\n" + srv.last_lines())
 
 
 @pytest.fixture
@@ -367,7 +380,11 @@ def pytest_runtest_makereport(item, call):
                     transport=transport if isinstance(transport, str) else None,
                     kind=_case_kind(state, item_rules(item)))
         rep.user_properties.append(("rules", " ".join(info["rules"])))
+        if KNOWN in item.stash:
+            info["baseline"] = item.stash[KNOWN]
     exc = call.excinfo
+    if exc is not None and exc.errisinstance(ServerError):
+        item.stash[SERVER_ERROR_SHOWN] = True
     is_assertion = exc is not None and exc.errisinstance(AssertionError)
     message = exc.exconly() if exc is not None else ""
     if rep.skipped and hasattr(rep, "wasxfail"):
@@ -408,7 +425,7 @@ def pytest_runtest_logreport(report):
         "id": report.nodeid, "rules": [], "mode": None, "transport": None, "kind": None,
         "verdict": "untested", "outcome": "skipped", "duration_s": 0.0})
     case["duration_s"] = round(case["duration_s"] + report.duration, 4)
-    for key in ("rules", "mode", "transport", "kind", "observed"):
+    for key in ("rules", "mode", "transport", "kind", "observed", "baseline"):
         if key in info:
             case[key] = info[key]
     if "outcome" in info:
