@@ -1,8 +1,10 @@
 """Assertions the cases share. Each failure message says what the rule
 expected and what was seen, including what MHD's API returned."""
 
+import contextlib
+
 from .client import WireError
-from .server import EventTimeout
+from .server import EventTimeout, describe_exit
 
 
 def settle(conn, seconds=2):
@@ -98,3 +100,22 @@ def connection_tokens(head):
 
 __all__ = ["WireError", "settle", "api_story", "expect_101", "expect_refused", "expect_echo", "expect_clean_end",
            "connection_tokens", "attempts"]
+
+
+@contextlib.contextmanager
+def server_survives(server, what):
+    """For rules that promise the server keeps running (LOAD-1: all close
+    cleanly): a death of `server` inside the block, a crash in MHD say, is
+    the rule's failure, reported with the server's last words, whatever the
+    client happened to notice first."""
+    try:
+        yield
+    except Exception:
+        if server.alive():
+            raise
+        # The server's death explains whatever the client saw.
+        raise AssertionError(f"the reference server {describe_exit(server.proc.returncode)} {what}\n"
+                             + server.last_lines()) from None
+    if not server.alive():
+        raise AssertionError(f"the reference server {describe_exit(server.proc.returncode)} {what}\n"
+                             + server.last_lines())
