@@ -26,3 +26,15 @@ def test_aggregate_per_rule_and_transport():
     assert rules["U-HDR-1"]["outcomes"] == {"passed": 1, "expected-deviation": 1}
     assert rules["U-EXTRA-3"]["observed"] == {"t2[a-plain]": 1923}
     assert rules["U-ACT-1"]["verdict"] == "untested"
+
+
+def test_known_intermittent_rule_that_conformed_says_so():
+    cat = {r.id: r for r in catalog.load().values() if r.id == "U-LOAD-1"}
+    cases = [{"id": "c::t[tpc-plain]", "rules": ["U-LOAD-1"], "transport": "plain", "verdict": "conforms",
+              "outcome": "passed", "baseline": "intermittent"}]
+    rules = results.aggregate(cases, cat, ("plain",))
+    assert rules["U-LOAD-1"]["intermittent"] is True
+    line = results.terminal_lines({"rules": rules})[0]
+    assert "LOAD-1 (known intermittent deviation, not seen this run)" in line
+    cases[0]["baseline"] = "deviation"
+    assert "intermittent" not in results.aggregate(cases, cat, ("plain",))["U-LOAD-1"]
