@@ -39,7 +39,7 @@ enum MHD_UpgradeAction actions[] = {
 
 
 def compile_against_header(state, source, tmp_path):
-    include = build.cached_value(state.prefix, "MHD_INCLUDEDIR")
+    include = build.cached_value(state.prefix, "MHD_INCLUDEDIR", state.sanitize)
     path = tmp_path / "api.c"
     path.write_text("#include <stddef.h>\n#include <stdint.h>\n#include <stdarg.h>\n"
                     "#include <sys/socket.h>\n#include <microhttpd.h>\n" + source)
