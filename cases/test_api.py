@@ -5,7 +5,6 @@ import subprocess
 
 import pytest
 
-from harness import build
 from harness.deadlines import scaled
 
 # The prototypes as the manual (section "Creating a response for protocol
@@ -39,7 +38,7 @@ enum MHD_UpgradeAction actions[] = {
 
 
 def compile_against_header(state, source, tmp_path):
-    include = build.cached_value(state.prefix, "MHD_INCLUDEDIR", state.sanitize)
+    include = state.build_value("MHD_INCLUDEDIR")
     path = tmp_path / "api.c"
     path.write_text("#include <stddef.h>\n#include <stdint.h>\n#include <stdarg.h>\n"
                     "#include <sys/socket.h>\n#include <microhttpd.h>\n" + source)

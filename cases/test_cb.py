@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import expect_101, expect_clean_end, expect_echo
+from harness.checks import expect_101, expect_clean_end
 from harness.client import pattern
 
 

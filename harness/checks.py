@@ -108,14 +108,14 @@ def server_survives(server, what):
     cleanly): a death of `server` inside the block, a crash in MHD say, is
     the rule's failure, reported with the server's last words, whatever the
     client happened to notice first."""
+    def died():
+        return AssertionError(f"the reference server {describe_exit(server.proc.returncode)} {what}\n"
+                              + server.last_lines())
     try:
         yield
     except Exception:
         if server.alive():
             raise
-        # The server's death explains whatever the client saw.
-        raise AssertionError(f"the reference server {describe_exit(server.proc.returncode)} {what}\n"
-                             + server.last_lines()) from None
+        raise died() from None  # the server's death explains whatever the client saw
     if not server.alive():
-        raise AssertionError(f"the reference server {describe_exit(server.proc.returncode)} {what}\n"
-                             + server.last_lines())
+        raise died()

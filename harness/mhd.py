@@ -12,7 +12,7 @@ Standard library only: runs before pytest is installed."""
 import argparse
 import json
 import os
-import pathlib
+import pwd
 import re
 import shutil
 import subprocess
@@ -59,7 +59,6 @@ def apt_options():
 
 
 def _user():
-    import pwd
     return pwd.getpwuid(os.geteuid()).pw_name
 
 

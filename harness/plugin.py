@@ -39,6 +39,11 @@ class State:
         self.cases = {}
         self.started = time.monotonic()
 
+    def build_value(self, name):
+        """A value from the CMake cache of the server build this run uses
+        (per prefix, and its own folder with --sanitize)."""
+        return build.cached_value(self.prefix, name, self.sanitize)
+
 
 def pytest_addoption(parser):
     g = parser.getgroup("conformance", "MHD upgrade conformance")
@@ -88,7 +93,7 @@ def pytest_sessionstart(session):
         (state.report_dir / "warnings.txt").unlink(missing_ok=True)
     try:
         state.binary = build.ensure_server(state.prefix, state.sanitize)
-        info = build.server_version(state.binary, _mutant_env(session.config, state))
+        info = build.server_version(state.binary, _server_env(session.config, state))
     except build.BuildError as e:
         pytest.exit(f"cannot build the reference server: {e}", returncode=3)
     except OSError as e:
@@ -107,7 +112,7 @@ def pytest_sessionstart(session):
         pytest.exit("--update-baseline needs a baseline file to write; --baseline none has none", returncode=4)
     state.mhd = {
         "version": info["mhd_version"],
-        "prefix": build.cached_value(state.prefix, "MHD_PREFIX", state.sanitize) or state.prefix,
+        "prefix": state.build_value("MHD_PREFIX") or state.prefix,
         "feature_upgrade": info["feature_upgrade"],
         "feature_tls": info["feature_tls"],
     }
@@ -228,7 +233,7 @@ def _warn(state, text):
         f.write(text.replace("\n", "\n  ") + "\n")
 
 
-def _mutant_env(config, state):
+def _server_env(config, state):
     """The reference server's extra environment: the mutant MHD chosen, and
     the sanitizers' settings."""
     env = {}
@@ -247,7 +252,7 @@ def _mutant_env(config, state):
 @pytest.fixture(scope="session")
 def server_pool(request):
     state = request.config.conformance
-    pool = ServerPool(state.binary, _mutant_env(request.config, state), lambda: pki(request))
+    pool = ServerPool(state.binary, _server_env(request.config, state), lambda: pki(request))
     yield pool
     for srv in pool.stop_all():
         # Not a case's failure (no case is running), but never silent.
@@ -285,7 +290,7 @@ def private_server(request, mode, transport):
 
     def start(**options):
         tls = pki(request) if transport == "https" else None
-        srv = RefServer(state.binary, mode, transport, env=_mutant_env(request.config, state), tls=tls,
+        srv = RefServer(state.binary, mode, transport, env=_server_env(request.config, state), tls=tls,
                         **options)
         mine.append(srv)
         return srv.start()
