@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import api_story, attempts, expect_101, expect_clean_end, expect_echo
+from harness.checks import ECHO_CHECK, api_story, attempts, expect_101, expect_echo, finish
 from harness.client import pattern
 
 CLOSE_REPEATS = 20
@@ -50,7 +50,7 @@ def test_data_sent_before_close_arrives(server, connect, size):
 @pytest.mark.rule("U-ACT-3")
 def test_cork_actions_change_the_socket(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=cork&n=100")
+    conn.request(f"/upgrade?then=cork&n=100&until={len(ECHO_CHECK)}")
     expect_101(conn)
     # Corked data must arrive once CORK_OFF flushed it.
     assert conn.read_exact(100) == pattern(100), "the corked bytes arrived changed"
@@ -62,19 +62,19 @@ def test_cork_actions_change_the_socket(server, connect):
         f"TCP_CORK on the socket was {cork['tcp_cork_after_on']} after CORK_ON and "
         f"{cork['tcp_cork_after_off']} after CORK_OFF (expected 1, then 0)")
     expect_echo(conn)
-    expect_clean_end(conn)
+    finish(conn)
 
 
 @pytest.mark.rule("U-ACT-4")
 def test_bad_actions_refused(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=bad-action")
+    conn.request(f"/upgrade?then=bad-action&until={len(ECHO_CHECK)}")
     expect_101(conn)
     bad = conn.wait_event("bad_action")
     assert not bad["unknown_action_result"], "MHD_upgrade_action(urh, <unknown action>) returned MHD_YES"
     assert not bad["null_handle_result"], "MHD_upgrade_action(NULL, CLOSE) returned MHD_YES"
     expect_echo(conn)
-    expect_clean_end(conn)
+    finish(conn)
 
 
 @pytest.mark.rule("U-ACT-5")

@@ -2,15 +2,20 @@
 
 import pytest
 
-from harness.checks import expect_101, expect_clean_end
+from harness.checks import ECHO_ONCE, expect_101, expect_echo, finish
 from harness.client import pattern
 
 
 def upgraded(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=echo")
+    conn.request(f"/upgrade?{ECHO_ONCE}")
     expect_101(conn)
     return conn, conn.wait_event("upgraded")
+
+
+def echo_and_finish(conn):
+    expect_echo(conn)
+    finish(conn)
 
 
 @pytest.mark.rule("U-CB-1")
@@ -26,22 +31,21 @@ def test_handler_runs_after_101_was_sent(server, connect):
     assert reply["got_reply"] and reply["reply"] == "answer-to-the-101", (
         "the handler, waiting for the client's answer to the 101, did not get it: the 101 was not on the "
         f"wire while the handler ran ({reply})")
-    data, end = conn.read_to_end()
-    assert end == conn.clean_end
+    finish(conn)
 
 
 @pytest.mark.rule("U-CB-2")
 def test_handler_cls(server, connect):
     conn, call = upgraded(server, connect)
     assert call["cls_ok"], "the handler's cls is not the value given to MHD_create_response_for_upgrade"
-    expect_clean_end(conn)
+    echo_and_finish(conn)
 
 
 @pytest.mark.rule("U-CB-3")
 def test_handler_req_cls(server, connect):
     conn, call = upgraded(server, connect)
     assert call["req_cls_ok"], "the handler's req_cls is not what the access handler left in *req_cls"
-    expect_clean_end(conn)
+    echo_and_finish(conn)
 
 
 @pytest.mark.rule("U-CB-4")
@@ -51,26 +55,26 @@ def test_handler_connection_identifies_the_client(server, connect):
     assert (seen["peer_port"], seen["rid_header"]) == (conn.local_port, conn.rid), (
         f"inside the handler the connection handle gave client port {seen['peer_port']} and request header "
         f"{seen['rid_header']!r}; the client is port {conn.local_port} and sent {conn.rid!r}")
-    expect_clean_end(conn)
+    echo_and_finish(conn)
 
 
 @pytest.mark.rule("U-CB-5")
 def test_handler_thread(server, connect, measure):
     conn, call = upgraded(server, connect)
     measure({"same_thread_as_access_handler": call["same_thread_as_access_handler"]})
-    expect_clean_end(conn)
+    echo_and_finish(conn)
 
 
 @pytest.mark.rule("U-CB-6")
 @pytest.mark.modes("M-TPC", "M-TPC-POLL")
 def test_data_flows_while_handler_blocks(server, connect):
-    """Thread per connection: the handler itself echoes, blocking, until the
-    client ends; 1 MiB each way must flow meanwhile."""
-    conn = connect(server)
-    conn.request("/upgrade?then=block-in-handler")
-    expect_101(conn)
+    """Thread per connection: the handler itself echoes 1 MiB, blocking MHD's
+    thread for that connection; it must flow both ways meanwhile."""
     data = pattern(1 << 20)
+    conn = connect(server)
+    conn.request(f"/upgrade?then=block-in-handler&until={len(data)}")
+    expect_101(conn)
     assert conn.exchange(data, len(data)) == data, "the stream echoed by the blocking handler differs"
-    conn.shutdown_write()
-    assert conn.wait_event("peer_eof")["bytes"] == len(data)
-    assert conn.read_to_end() == (b"", conn.clean_end)
+    end = conn.wait_event("echo_end")
+    assert (end["how"], end["bytes"]) == ("until", len(data)), f"the blocking handler's echo ended: {end}"
+    finish(conn)

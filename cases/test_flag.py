@@ -2,15 +2,15 @@
 
 import pytest
 
-from harness.checks import expect_101, expect_clean_end, expect_echo, expect_refused
+from harness.checks import ECHO_ONCE, expect_101, expect_echo, expect_refused, finish
 
 
 def upgrade_and_echo(conn):
-    conn.request("/upgrade?then=echo")
+    conn.request(f"/upgrade?{ECHO_ONCE}")
     expect_101(conn)
     conn.wait_event("upgraded")
     expect_echo(conn)
-    expect_clean_end(conn)
+    finish(conn)
 
 
 @pytest.mark.rule("U-FLAG-1")
@@ -27,7 +27,7 @@ def test_allow_upgrade_flag_upgrades(server, connect):
 @pytest.mark.rule("U-FLAG-3")
 def test_no_flag_refuses_upgrade(make_server, connect):
     conn = connect(make_server(flags="none"))
-    conn.request("/upgrade?then=echo")
+    conn.request("/upgrade?then=close")
     expect_refused(conn)
     assert not conn.events("upgraded"), "the upgrade handler ran on a daemon without upgrade support"
 

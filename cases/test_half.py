@@ -2,57 +2,94 @@
 
 import pytest
 
-from harness.checks import api_story, expect_101, expect_echo
+from harness.checks import api_story, expect_101, expect_echo, finish
 from harness.client import pattern
+from harness.deadlines import scaled
+
+# Scaled: an end of stream crosses loopback in milliseconds.
+END_SECONDS = 2
+STILL_SENDS = b"client-still-sends"
 
 
 def expect_eof_from_server(conn, size):
-    data, end = conn.read_to_end()
+    data, end = conn.read_to_end(seconds=END_SECONDS)
     assert end == conn.clean_end, (
-        f"after the application's shutdown(SHUT_WR) the client saw {end!r}, not end-of-stream ({conn.clean_end})")
+        f"after the application's shutdown(SHUT_WR) the client saw {end!r} within {scaled(END_SECONDS):.1f} s, "
+        f"not end-of-stream ({conn.clean_end})")
     assert data == pattern(size), f"received {len(data)} bytes before end-of-stream, expected {size}"
 
 
 @pytest.mark.rule("U-HALF-1")
 def test_application_shutdown_reaches_client(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=shutdown&n=64")
+    conn.request(f"/upgrade?then=shutdown&n=64&until={len(STILL_SENDS)}")
     expect_101(conn)
     expect_eof_from_server(conn, 64)
     assert conn.wait_event("shutdown")["result"], "shutdown(sock, SHUT_WR) failed in the application"
     # The other direction is still open: the application reads this.
-    conn.send(b"client-still-sends")
-    conn.wait_event("received", total=len(b"client-still-sends"))
-    conn.shutdown_write()
-    eof = conn.wait_event("peer_eof")
-    assert eof["bytes"] == len(b"client-still-sends")
+    conn.send(STILL_SENDS)
+    conn.wait_event("received", total=len(STILL_SENDS))
+    finish(conn)
+
+
+# How a client ends its sending side: the orderly end of each transport,
+# and over TLS the two halves of it alone.
+ENDINGS = {
+    "fin": dict(close_notify=False, fin=True),
+    "close_notify+fin": dict(close_notify=True, fin=True),
+    "close_notify-only": dict(close_notify=True, fin=False),
+}
+
+
+def expect_end_reaches_application(conn, ending):
+    # The script gives up waiting soon after this case would: a connection
+    # whose end never reaches the application does not stay open.
+    idle_ms = int(scaled(END_SECONDS) * 1000)
+    conn.request(f"/upgrade?then=echo&idle={idle_ms}")
+    expect_101(conn)
+    expect_echo(conn, b"before-the-end")
+    conn.shutdown_write(**ENDINGS[ending])
+    end = conn.wait_event("echo_end", seconds=END_SECONDS + 3)
+    assert end["how"] == "eof", (
+        f"the client ended its side ({ending}), but the application's recv() on sock did not return 0 "
+        f"within {idle_ms} ms (its echo ended: {end['how']}) [{api_story(conn)}]")
+    assert end["bytes"] == len(b"before-the-end"), f"the application read {end['bytes']} bytes before EOF"
 
 
 @pytest.mark.rule("U-HALF-2")
-def test_client_fin_reaches_application(server, connect):
+def test_client_end_reaches_application(server, connect, transport):
     conn = connect(server)
-    conn.request("/upgrade?then=echo")
-    expect_101(conn)
-    expect_echo(conn, b"before-fin")
-    conn.shutdown_write()
-    eof = conn.wait_event("peer_eof")
-    assert eof["bytes"] == len(b"before-fin"), f"the application read {eof['bytes']} bytes before EOF"
+    expect_end_reaches_application(conn, "fin" if transport == "plain" else "close_notify+fin")
+
+
+@pytest.mark.rule("U-HALF-2")
+@pytest.mark.tls_only
+@pytest.mark.parametrize("ending", ["fin", "close_notify-only"],
+                         ids=["fin-without-close_notify", "close_notify-without-fin"])
+def test_client_partial_tls_end_reaches_application(server, connect, ending):
+    """Over TLS, each half of an orderly end alone: a bare TCP FIN (a
+    truncating client) and a close_notify with the TCP stream left open."""
+    expect_end_reaches_application(connect(server), ending)
 
 
 @pytest.mark.rule("U-HALF-3")
 def test_shutdown_is_not_close(server, connect):
+    chunks = (b"one", b"two-two", b"three-three-three")
+    last = b"close-now"  # its arrival makes the application CLOSE
     conn = connect(server)
-    conn.request("/upgrade?then=shutdown&n=0")
+    conn.request(f"/upgrade?then=shutdown&n=0&until={sum(map(len, chunks)) + len(last)}")
     expect_101(conn)
     conn.wait_event("shutdown")
-    expect_eof_from_server(conn, 0)
+    # Whether the client sees that end is U-HALF-1; here: the connection
+    # still carries the client's bytes, and MHD keeps it until CLOSE.
     total = 0
-    for chunk in (b"one", b"two-two", b"three-three-three"):
+    for chunk in chunks:
         conn.send(chunk)
         total += len(chunk)
         conn.wait_event("received", total=total)
         closed = [e for e in conn.events("conn_closed")]
         assert not closed, f"MHD closed the connection after shutdown(), before CLOSE [{api_story(conn)}]"
-    conn.shutdown_write()
-    conn.wait_event("peer_eof", bytes=total)
+    conn.send(last)
+    assert conn.wait_event("recv_end")["how"] == "until"
     assert conn.wait_event("action", action="close")["result"], "CLOSE after shutdown() returned MHD_NO"
+    conn.close()

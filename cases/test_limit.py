@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import expect_101, expect_echo
+from harness.checks import ECHO_CHECK, ECHO_ONCE, expect_101, expect_echo, finish
 from harness.client import build_request
 from harness.deadlines import Deadline
 
@@ -17,7 +17,9 @@ SETTLE_SECONDS = 2.0
 def test_upgraded_connection_counts_until_close(private_server, connect):
     srv = private_server(connection_limit=1)
     first = connect(srv)
-    first.request("/upgrade?then=echo")
+    # The first connection closes once it echoed two checks: the client
+    # sends the second when it wants CLOSE.
+    first.request(f"/upgrade?then=echo&until={2 * len(ECHO_CHECK)}")
     expect_101(first)
     expect_echo(first)
     second = connect(srv)
@@ -27,7 +29,7 @@ def test_upgraded_connection_counts_until_close(private_server, connect):
     assert (early, end) == (b"", "open"), (
         f"with a connection limit of 1 and an upgraded connection open, a second client {what}; "
         "it should wait")
-    first.shutdown_write()
+    expect_echo(first)
     first.wait_event("action", action="close")
     head = second.read_head()
     assert head.status == 200 and second.read_body() == b"hello\n", (
@@ -49,11 +51,10 @@ def test_connection_count_returns_after_close(private_server, connect):
     srv = private_server()
     before = current_connections(connect, srv)
     conn = connect(srv)
-    conn.request("/upgrade?then=echo")
+    conn.request(f"/upgrade?{ECHO_ONCE}")
     expect_101(conn)
     expect_echo(conn)
-    conn.shutdown_write()
-    assert conn.read_to_end() == (b"", conn.clean_end)
+    finish(conn)
     conn.wait_event("conn_closed")
     deadline = Deadline(SETTLE_SECONDS)
     counts = [current_connections(connect, srv)]

@@ -20,8 +20,9 @@ def test_many_upgraded_connections(private_server, connect):
 
 def _load(server, connect):
     conns = [connect(server) for _ in range(CONNECTIONS)]
-    for conn in conns:
-        conn.request("/upgrade?then=echo")
+    for i, conn in enumerate(conns):
+        # The server closes each once it echoed all rounds.
+        conn.request(f"/upgrade?then=echo&until={ROUNDS * (1000 + 37 * i)}")
     for conn in conns:
         expect_101(conn)
     sent = {conn.rid: bytearray() for conn in conns}
@@ -36,8 +37,9 @@ def _load(server, connect):
             got = conn.read_exact(len(want))
             assert got == want, f"round {rnd}: connection {conn.rid} got another stream's or changed bytes"
     for conn in conns:
-        conn.shutdown_write()
-    for conn in conns:
-        eof = conn.wait_event("peer_eof")
-        assert eof["bytes"] == len(sent[conn.rid])
-        assert conn.read_to_end() == (b"", conn.clean_end), f"connection {conn.rid} did not end in order"
+        end = conn.wait_event("echo_end")
+        assert (end["how"], end["bytes"]) == ("until", len(sent[conn.rid])), (
+            f"connection {conn.rid}: the application's echo ended {end}")
+        data, how = conn.read_to_end()
+        assert (data, how) == (b"", conn.clean_end), (
+            f"connection {conn.rid} did not end in order after CLOSE: {how} after {data[:50]!r}")

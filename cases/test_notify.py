@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import expect_101, expect_echo
+from harness.checks import ECHO_ONCE, expect_101, expect_echo
 
 # The events that tell the order: MHD's two notify callbacks, the handler,
 # and the moment the application asked for CLOSE.
@@ -22,11 +22,10 @@ def story(conn):
 @pytest.mark.rule("U-NOTIFY-1")
 def test_callbacks_around_upgrade_and_close(server, connect, measure):
     conn = connect(server)
-    conn.request("/upgrade?then=echo")
+    conn.request(f"/upgrade?{ECHO_ONCE}")
     expect_101(conn)
     conn.wait_event("upgraded")
     expect_echo(conn)
-    conn.shutdown_write()
     conn.wait_event("conn_closed")
     measure(story(conn))
 
@@ -34,7 +33,7 @@ def test_callbacks_around_upgrade_and_close(server, connect, measure):
 @pytest.mark.rule("U-NOTIFY-2")
 def test_callbacks_for_refused_upgrade(make_server, connect, measure):
     conn = connect(make_server(flags="none"))
-    conn.request("/upgrade?then=echo&nofallback=1")
+    conn.request("/upgrade?then=close&nofallback=1")
     data, end = conn.read_to_end()
     done = conn.wait_event("completed")
     measure({"toe": done["toe"], "client_saw": end, "bytes": len(data)})

@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness.checks import (api_story, connection_tokens, expect_101, expect_clean_end, expect_echo,
-                            expect_refused)
+from harness.checks import (ECHO_ONCE, api_story, connection_tokens, expect_101, expect_echo, expect_refused,
+                            finish)
 from harness.client import WireError, build_request
 from harness.server import EventTimeout
 
@@ -16,7 +16,7 @@ QUIET_SECONDS = 0.5
 @pytest.mark.parametrize("status", [200, 426], ids=lambda s: f"status{s}")
 def test_upgrade_response_with_other_status_refused(server, connect, status):
     conn = connect(server)
-    conn.request(f"/upgrade?then=echo&status={status}")
+    conn.request(f"/upgrade?then=close&status={status}")
     expect_refused(conn)
     assert not conn.events("upgraded"), f"the upgrade handler ran after a {status} response"
 
@@ -40,7 +40,7 @@ def test_101_on_ordinary_response_ends_http(server, connect):
 @pytest.mark.rule("U-QUEUE-3")
 def test_101_with_icy_flag(server, connect, measure):
     conn = connect(server)
-    conn.request("/upgrade?then=echo&icy=1")
+    conn.request("/upgrade?then=close&icy=1")
     try:
         status_line = conn.read_head().status_line()
     except WireError:
@@ -63,7 +63,7 @@ def test_101_with_icy_flag(server, connect, measure):
 @pytest.mark.rule("U-QUEUE-4")
 def test_upgrade_without_connection_upgrade_token_refused(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=echo&del_conn=1")
+    conn.request(f"/upgrade?{ECHO_ONCE}&del_conn=1")
     head = conn.read_head()
     deleted = conn.wait_event("del_header")
     queued = conn.wait_event("queue", what="upgrade")
@@ -78,13 +78,14 @@ def test_upgrade_without_connection_upgrade_token_refused(server, connect):
     else:
         # MHD would not let the token go: the upgrade proceeds as usual.
         assert head.status == 101, f"{head.status_line()!r} [{api_story(conn)}]"
-        expect_clean_end(conn)
+        expect_echo(conn)
+        finish(conn)
 
 
 @pytest.mark.rule("U-QUEUE-5")
 def test_upgrade_for_http10_request_refused(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=echo", version="HTTP/1.0")
+    conn.request("/upgrade?then=close", version="HTTP/1.0")
     expect_refused(conn)
     assert not conn.events("upgraded"), "the upgrade handler ran for an HTTP/1.0 request"
 
@@ -92,7 +93,7 @@ def test_upgrade_for_http10_request_refused(server, connect):
 @pytest.mark.rule("U-QUEUE-6")
 def test_upgrade_with_http10_reply_flags_refused(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=echo&rf=http10")
+    conn.request("/upgrade?then=close&rf=http10")
     expect_refused(conn)
     assert not conn.events("upgraded"), "the upgrade handler ran for a response in HTTP/1.0 reply mode"
 
@@ -107,7 +108,7 @@ AMBIGUOUS = {
 @pytest.mark.parametrize("framing", list(AMBIGUOUS))
 def test_ambiguous_framing_never_upgraded(server, connect, framing):
     conn = connect(server)
-    conn.request("/upgrade?then=echo", method="POST", headers=AMBIGUOUS[framing], eager=b"0\r\n\r\n")
+    conn.request("/upgrade?then=close", method="POST", headers=AMBIGUOUS[framing], eager=b"0\r\n\r\n")
     head = conn.read_head()
     assert head.status != 101, (
         f"a request with ambiguous framing ({framing}) was switched to another protocol [{api_story(conn)}]")
@@ -118,19 +119,19 @@ def test_ambiguous_framing_never_upgraded(server, connect, framing):
 @pytest.mark.rule("U-QUEUE-8")
 def test_second_response_refused(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=echo&twice=1")
+    conn.request(f"/upgrade?{ECHO_ONCE}&twice=1")
     expect_101(conn)
     second = conn.wait_event("queue", what="second")
     assert not second["result"], "a second MHD_queue_response for the same request returned MHD_YES"
     conn.wait_event("upgraded")
     expect_echo(conn)
-    expect_clean_end(conn)
+    finish(conn)
 
 
 @pytest.mark.rule("U-QUEUE-8")
 def test_queue_from_other_thread_refused(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=echo&thread=1")
+    conn.request("/upgrade?then=close&thread=1")
     head = conn.read_head()
     queued = conn.wait_event("queue", what="upgrade-other-thread")
     assert queued["pthread_error"] == 0, "the server could not start its second thread"

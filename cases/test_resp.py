@@ -2,18 +2,19 @@
 
 import pytest
 
-from harness.checks import (api_story, connection_tokens, expect_101, expect_clean_end, expect_echo,
+from harness.checks import (ECHO_ONCE, api_story, connection_tokens, expect_101, expect_echo, finish,
                             settle)
 
 
 @pytest.mark.rule("U-RESP-1")
 def test_create_with_handler_succeeds(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=echo")
+    conn.request(f"/upgrade?{ECHO_ONCE}")
     expect_101(conn)
     created = conn.wait_event("create_response", what="upgrade")
     assert created["result"], "MHD_create_response_for_upgrade(handler, cls) returned NULL"
-    expect_clean_end(conn)
+    expect_echo(conn)
+    finish(conn)
 
 
 @pytest.mark.rule("U-RESP-1")
@@ -30,7 +31,7 @@ def test_create_with_null_handler_fails(server, connect):
 @pytest.mark.rule("U-RESP-2")
 def test_101_head_is_exact(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=echo")
+    conn.request("/upgrade?then=close")
     head = expect_101(conn)
     assert head.status_line() == "HTTP/1.1 101 Switching Protocols", f"status line {head.status_line()!r}"
     connection = head.get_all("connection")
@@ -38,14 +39,13 @@ def test_101_head_is_exact(server, connect):
     assert connection_tokens(head) == ["upgrade"], f"Connection: {connection[0]!r}; expected 'Upgrade'"
     framing = [h for h in ("content-length", "transfer-encoding") if head.get_all(h)]
     assert not framing, f"a 101 has no body, yet it carries {framing}: {head.raw!r}"
-    expect_clean_end(conn)
 
 
 @pytest.mark.rule("U-RESP-3")
 def test_application_connection_token(server, connect, measure):
     """Where a Connection token the application adds ends up."""
     conn = connect(server)
-    conn.request("/upgrade?then=echo&conn=x-app-token")
+    conn.request("/upgrade?then=close&conn=x-app-token")
     head = conn.read_head()
     settle(conn)
     added = [e["result"] for e in conn.events("add_header") if e["name"] == "Connection"]
@@ -55,7 +55,7 @@ def test_application_connection_token(server, connect, measure):
 @pytest.mark.rule("U-RESP-4")
 def test_connection_close_refused(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=echo&conn=close")
+    conn.request(f"/upgrade?{ECHO_ONCE}&conn=close")
     head = conn.read_head()
     added = conn.wait_event("add_header", name="Connection")
     assert not added["result"], "MHD_add_response_header(upgrade response, Connection: close) returned MHD_YES"
@@ -63,14 +63,14 @@ def test_connection_close_refused(server, connect):
     assert connection_tokens(head) == ["upgrade"], f"Connection headers {head.get_all('connection')!r}"
     conn.wait_event("upgraded")
     expect_echo(conn)
-    expect_clean_end(conn)
+    finish(conn)
 
 
 @pytest.mark.rule("U-RESP-5")
 def test_shared_response_runs_handler_per_connection(server, connect):
     conns = [connect(server) for _ in range(3)]
     for conn in conns:
-        conn.request("/upgrade?then=echo&shared=1")
+        conn.request(f"/upgrade?then=echo&shared=1&until={len(b'conn-0')}")
     for conn in conns:
         expect_101(conn)
         call = conn.wait_event("upgraded")
@@ -79,4 +79,4 @@ def test_shared_response_runs_handler_per_connection(server, connect):
         expect_echo(conn, f"conn-{i}".encode())
         assert len(conn.events("upgraded")) == 1, "the handler ran more than once for one connection"
     for conn in conns:
-        expect_clean_end(conn)
+        finish(conn)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import expect_101, expect_clean_end, expect_echo
+from harness.checks import ECHO_ONCE, expect_101, expect_echo, finish
 from harness.server import describe_exit
 
 
@@ -10,10 +10,10 @@ from harness.server import describe_exit
 def test_stop_after_every_close(private_server, connect):
     srv = private_server()
     conn = connect(srv)
-    conn.request("/upgrade?then=echo")
+    conn.request(f"/upgrade?{ECHO_ONCE}")
     expect_101(conn)
     expect_echo(conn)
-    expect_clean_end(conn)
+    finish(conn)
     conn.wait_event("conn_closed")
     code = srv.stop()
     assert not srv.killed, f"MHD_stop_daemon did not return within {srv.STOP_SECONDS} s (killed)"

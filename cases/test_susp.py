@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import attempts, expect_101, expect_clean_end, expect_echo
+from harness.checks import ECHO_ONCE, attempts, expect_101, expect_echo, finish
 
 REPEATS = 50
 ATTEMPT_SECONDS = 2  # scaled; a 101 on loopback takes milliseconds
@@ -15,10 +15,10 @@ def test_upgrade_queued_while_suspended(private_server, connect, observe):
     def attempt(i):
         conn = connect(server)
         try:
-            conn.request("/upgrade?then=echo&suspend=1")
+            conn.request(f"/upgrade?{ECHO_ONCE}&suspend=1")
             expect_101(conn, seconds=ATTEMPT_SECONDS)
             expect_echo(conn)
-            expect_clean_end(conn)
+            finish(conn)
         finally:
             conn.close()
 
@@ -30,8 +30,8 @@ def test_upgrade_queued_while_suspended(private_server, connect, observe):
 @pytest.mark.rule("U-SUSP-2")
 def test_suspending_upgraded_connection_refused(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=suspend-upgraded")
+    conn.request(f"/upgrade?then=suspend-upgraded&until={len(b'after-suspend')}")
     expect_101(conn)
     conn.wait_event("suspend_called")
     expect_echo(conn, b"after-suspend")
-    expect_clean_end(conn)
+    finish(conn)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import expect_101, expect_clean_end, expect_echo
+from harness.checks import expect_101, expect_echo, finish
 from harness.deadlines import scaled
 
 TIMEOUT = 1  # MHD_OPTION_CONNECTION_TIMEOUT of these servers, seconds
@@ -11,7 +11,7 @@ TIMEOUT = 1  # MHD_OPTION_CONNECTION_TIMEOUT of these servers, seconds
 @pytest.mark.rule("U-TMO-1")
 def test_no_timeout_after_upgrade(make_server, connect):
     conn = connect(make_server(timeout=TIMEOUT))
-    conn.request("/upgrade?then=echo")
+    conn.request(f"/upgrade?then=echo&until={len(b'still-here')}")
     expect_101(conn)
     # Idle for 2.5 times the timeout: the connection must neither end nor
     # deliver anything meanwhile (waiting on that, with a deadline).
@@ -20,7 +20,7 @@ def test_no_timeout_after_upgrade(make_server, connect):
         f"the upgraded connection, idle, ended ({end}) within {2.5 * TIMEOUT} s with a "
         f"{TIMEOUT} s connection timeout")
     expect_echo(conn, b"still-here")
-    expect_clean_end(conn)
+    finish(conn)
 
 
 @pytest.mark.rule("U-TMO-2")

@@ -71,6 +71,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "rule(*ids): the catalogue rule IDs a case checks")
     config.addinivalue_line("markers", "modes(*ids): the only modes a case applies to (e.g. M-TPC)")
     config.addinivalue_line("markers", "plain_only: the rule is checked over plain HTTP only")
+    config.addinivalue_line("markers", "tls_only: a case about TLS itself, run over HTTPS only")
     if config.getoption("mode"):
         try:
             config.conformance_modes = [modes.lookup(m) for m in config.getoption("mode")]
@@ -134,6 +135,8 @@ def pytest_generate_tests(metafunc):
         transports = metafunc.config.conformance_transports
         if metafunc.definition.get_closest_marker("plain_only"):
             transports = tuple(t for t in transports if t == "plain")
+        if metafunc.definition.get_closest_marker("tls_only"):
+            transports = tuple(t for t in transports if t != "plain")
         pairs = [(m, t) for m in metafunc.config.conformance_modes for t in transports
                  if not only or m.id in only]
         metafunc.parametrize(("mode", "transport"), pairs, ids=[f"{m.name}-{t}" for m, t in pairs])

@@ -42,6 +42,11 @@ def describe_exit(code):
 class RefServer:
     START_SECONDS = 10
     STOP_SECONDS = 5
+    # A script on an upgraded socket that hears nothing for this long gives
+    # up and CLOSEs: a case that failed half-way (or a client end that never
+    # reaches the application, as over HTTPS) leaves no connection open for
+    # the rest of the run. Longer than any case waits for a byte.
+    IDLE_SECONDS = 30
 
     def __init__(self, binary, mode, transport="plain", flags="upgrade", timeout=None,
                  memory_limit=None, connection_limit=None, stop_with_open=False, tls=None, env=None):
@@ -68,7 +73,8 @@ class RefServer:
 
     # -- life cycle ---------------------------------------------------------
     def command(self):
-        cmd = [str(self.binary), "--mode", self.mode.name, "--flags", self.options["flags"]]
+        cmd = [str(self.binary), "--mode", self.mode.name, "--flags", self.options["flags"],
+               "--idle-ms", str(int(Deadline(self.IDLE_SECONDS).seconds * 1000))]
         for opt, flag in (("timeout", "--timeout"), ("memory_limit", "--memory-limit"),
                           ("connection_limit", "--connection-limit")):
             if self.options[opt] is not None:

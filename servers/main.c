@@ -76,6 +76,7 @@ struct config
   unsigned int conn_limit;    /* MHD_OPTION_CONNECTION_LIMIT */
   unsigned int port;
   bool stop_with_open;        /* break the contract at shutdown (U-STOP-2) */
+  int idle_ms;                /* scripts' default wait limit, -1: none */
   char *tls_key;              /* PEM contents, not paths */
   char *tls_cert;
 };
@@ -98,6 +99,10 @@ usage (FILE *out)
            "  --port PORT              default 0: any free port\n"
            "  --tls-key FILE --tls-cert FILE   serve HTTPS\n"
            "  --events-fd FD           write events there (default 1)\n"
+           "  --idle-ms MS             an upgraded-socket script that waits\n"
+           "                           MS ms for its socket gives up and\n"
+           "                           CLOSEs (default: waits for ever;\n"
+           "                           a request's idle= overrides it)\n"
            "  --stop-with-open         on SIGTERM, call MHD_stop_daemon while\n"
            "                           upgraded connections are still open\n"
            "                           (breaks the manual's contract: U-STOP-2)\n");
@@ -166,6 +171,7 @@ parse_args (int argc, char **argv, struct config *cfg)
     { "tls-cert", required_argument, NULL, 'C' },
     { "events-fd", required_argument, NULL, 'e' },
     { "stop-with-open", no_argument, NULL, 'S' },
+    { "idle-ms", required_argument, NULL, 'i' },
     { "version", no_argument, NULL, 'V' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -174,6 +180,7 @@ parse_args (int argc, char **argv, struct config *cfg)
   int o;
 
   cfg->flags_name = "upgrade";
+  cfg->idle_ms = -1;
   cfg->flags = MHD_ALLOW_UPGRADE;
   while (-1 != (o = getopt_long (argc, argv, "", longopts, NULL)))
   {
@@ -238,6 +245,11 @@ parse_args (int argc, char **argv, struct config *cfg)
       break;
     case 'S':
       cfg->stop_with_open = true;
+      break;
+    case 'i':
+      if (! parse_uint (optarg, 86400000, &v) || 0 == v)
+        die_usage ("bad --idle-ms", optarg);
+      cfg->idle_ms = (int) v;
       break;
     case 'V':
       printf ("{\"mhd_version\":\"%s\",\"feature_upgrade\":%s,"
@@ -561,6 +573,7 @@ main (int argc, char **argv)
   memset (&cfg, 0, sizeof (cfg));
   memset (&srv, 0, sizeof (srv));
   parse_args (argc, argv, &cfg);
+  srv.idle_ms = cfg.idle_ms;
   crash_report_install ();
 
   /* Never outlive the harness that started us, even after a SIGKILL. */

@@ -35,6 +35,7 @@ struct server
   /* One upgrade response queued on many connections (U-RESP-5). */
   struct MHD_Response *shared_upgrade;
   char shared_cls; /* its cls: only the address matters */
+  int idle_ms;     /* --idle-ms: scripts' default wait limit, -1: none */
 };
 
 /* One HTTP request: MHD's req_cls. Freed by the completion callback. */
@@ -58,6 +59,8 @@ struct conn
   const void *expected_cls;  /* cls of the upgrade response queued */
   const struct script *then; /* what to do on the upgraded socket */
   size_t n;                  /* byte count parameter of the script */
+  uint64_t until;            /* echo: input bytes after which it closes */
+  int idle_ms;               /* script's wait for the socket (-1: none) */
   long long access_tid;      /* thread that last ran the access handler */
   char rid[RID_MAX];         /* survives the request object */
 };

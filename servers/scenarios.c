@@ -240,6 +240,10 @@ suspend_then_upgrade (struct request *r, struct MHD_Connection *c,
  *   suspend=1   suspend, queue from another thread, resume (U-SUSP-1)
  *   nofallback=1  after a refusal return MHD_NO instead of answering 500
  *   then=S      script on the upgraded socket (default echo); n=N its bytes
+ *   until=N     echo: CLOSE after N input bytes (extra_in counts), without
+ *               waiting for the client's end of stream
+ *   idle=MS     a script's wait for the socket gives up after MS ms
+ *               (default: the server's --idle-ms)
  */
 static enum MHD_Result
 scenario_upgrade (struct request *r, struct MHD_Connection *c)
@@ -261,6 +265,10 @@ scenario_upgrade (struct request *r, struct MHD_Connection *c)
     return queue_text (r, c, "bad-request", MHD_HTTP_BAD_REQUEST,
                        "unknown script\n", NULL);
   cc->n = num_arg (c, "n", 0);
+  cc->until = num_arg (c, "until", 0);
+  cc->idle_ms = (int) num_arg (c, "idle", 0);
+  if (cc->idle_ms <= 0)
+    cc->idle_ms = r->srv->idle_ms;
   if (flag_arg (c, "icy"))
     status |= MHD_ICY_FLAG;
 

@@ -28,6 +28,9 @@ struct upgraded
   char rid[RID_MAX];
   const struct script *script;
   size_t n;
+  uint64_t until;
+  int idle_ms;
+  const char *stopped_by; /* why the last wait or transfer failed */
   MHD_socket sock;
   struct MHD_UpgradeResponseHandle *urh;
   struct MHD_Connection *connection;
@@ -67,9 +70,9 @@ report_errno (struct upgraded *u, const char *what, int err)
 }
 
 
-/* Waits until @a sock is ready for @a events or the server is stopping.
- * Returns true when ready. No deadline of its own: the client or the
- * server's shutdown ends every wait. */
+/* Waits until @a sock is ready for @a events, the server is stopping or the
+ * request's idle= time passed. Returns true when ready. Without idle= it
+ * has no deadline of its own: the client or the server's shutdown ends it. */
 static bool
 wait_ready (struct upgraded *u, short events)
 {
@@ -79,12 +82,22 @@ wait_ready (struct upgraded *u, short events)
   };
   for (;;)
   {
-    int r = poll (p, 2, -1);
+    int r = poll (p, 2, u->idle_ms);
     if (r < 0 && EINTR == errno)
       continue;
+    if (0 == r)
+    {
+      struct event e;
+      ev_begin (&e, "idle_timeout", u->rid);
+      ev_int (&e, "ms", u->idle_ms);
+      ev_end (&e);
+      u->stopped_by = "idle";
+      return false;
+    }
     if (r < 0)
     {
       report_errno (u, "poll", errno);
+      u->stopped_by = "error";
       return false;
     }
     if (0 != p[1].revents)
@@ -92,6 +105,7 @@ wait_ready (struct upgraded *u, short events)
       struct event e;
       ev_begin (&e, "worker_stopped", u->rid);
       ev_end (&e);
+      u->stopped_by = "server-stop";
       return false;
     }
     if (0 != p[0].revents)
@@ -122,6 +136,7 @@ send_all (struct upgraded *u, const void *data, size_t n)
       continue;
     }
     report_errno (u, "send", errno);
+    u->stopped_by = "error";
     return false;
   }
   return true;
@@ -168,8 +183,16 @@ recv_some (struct upgraded *u, void *buf, size_t cap)
       continue;
     }
     report_errno (u, "recv", errno);
+    u->stopped_by = "error";
     return -1;
   }
+}
+
+
+static const char *
+stop_reason (const struct upgraded *u)
+{
+  return NULL == u->stopped_by ? "error" : u->stopped_by;
 }
 
 
@@ -216,8 +239,10 @@ sockopt (MHD_socket sock, int level, int name)
 
 
 /* Echoes extra_in, then everything read from the socket, until the
- * client's end of stream; reports the whole input stream (extra_in first)
- * by size and SHA-256. */
+ * client's end of stream or, with until=N, N input bytes; then reports how
+ * it ended ("eof", "until", or why it stopped: "idle", "error",
+ * "server-stop") and the whole input stream (extra_in first) by size and
+ * SHA-256 in one echo_end event. */
 static void
 echo_until_eof (struct upgraded *u)
 {
@@ -225,7 +250,7 @@ echo_until_eof (struct upgraded *u)
   unsigned char digest[32];
   uint64_t total = u->extra_in_size;
   char buf[65536];
-  bool eof = false;
+  const char *how = NULL;
 
   if (0 != gnutls_hash_init (&h, GNUTLS_DIG_SHA256))
   {
@@ -233,25 +258,33 @@ echo_until_eof (struct upgraded *u)
     return;
   }
   gnutls_hash (h, u->extra_in, u->extra_in_size);
-  if (send_all (u, u->extra_in, u->extra_in_size))
+  if (! send_all (u, u->extra_in, u->extra_in_size))
+    how = stop_reason (u);
+  while (NULL == how)
   {
-    for (;;)
+    size_t want = sizeof (buf);
+    if (0 != u->until && total >= u->until)
     {
-      ssize_t r = recv_some (u, buf, sizeof (buf));
-      if (r <= 0)
-      {
-        eof = (0 == r);
-        break;
-      }
-      gnutls_hash (h, buf, (size_t) r);
-      total += (uint64_t) r;
-      if (! send_all (u, buf, (size_t) r))
-        break;
+      how = "until";
+      break;
     }
+    if (0 != u->until && u->until - total < want)
+      want = (size_t) (u->until - total);
+    ssize_t r = recv_some (u, buf, want);
+    if (r <= 0)
+    {
+      how = (0 == r) ? "eof" : stop_reason (u);
+      break;
+    }
+    gnutls_hash (h, buf, (size_t) r);
+    total += (uint64_t) r;
+    if (! send_all (u, buf, (size_t) r))
+      how = stop_reason (u);
   }
   gnutls_hash_deinit (h, digest);
   struct event e;
-  ev_begin (&e, eof ? "peer_eof" : "echo_ended", u->rid);
+  ev_begin (&e, "echo_end", u->rid);
+  ev_str (&e, "how", how);
   ev_int (&e, "bytes", (long long) total);
   ev_hex (&e, "sha256", digest, sizeof (digest));
   ev_end (&e);
@@ -283,13 +316,14 @@ run_send_close (struct upgraded *u)
 
 /* Half-close: send n pattern bytes, shutdown(SHUT_WR), then keep reading,
  * reporting each arrival, so the client can prove the other direction is
- * still open; CLOSE only after the client's end of stream. */
+ * still open; CLOSE after the client's end of stream or, with until=N, N
+ * bytes read (event recv_end says which, as echo_end does). */
 static void
 run_shutdown (struct upgraded *u)
 {
   char buf[65536];
   uint64_t total = 0;
-  bool eof = false;
+  const char *how = NULL;
 
   if (send_pattern (u, u->n))
   {
@@ -299,12 +333,20 @@ run_shutdown (struct upgraded *u)
     ev_bool (&e, "result", 0 == r);
     ev_int (&e, "errno", 0 == r ? 0 : errno);
     ev_end (&e);
-    for (;;)
+    while (NULL == how)
     {
-      ssize_t n = recv_some (u, buf, sizeof (buf));
+      size_t want = sizeof (buf);
+      if (0 != u->until && total >= u->until)
+      {
+        how = "until";
+        break;
+      }
+      if (0 != u->until && u->until - total < want)
+        want = (size_t) (u->until - total);
+      ssize_t n = recv_some (u, buf, want);
       if (n <= 0)
       {
-        eof = (0 == n);
+        how = (0 == n) ? "eof" : stop_reason (u);
         break;
       }
       total += (uint64_t) n;
@@ -312,7 +354,8 @@ run_shutdown (struct upgraded *u)
       ev_int (&e, "total", (long long) total);
       ev_end (&e);
     }
-    ev_begin (&e, eof ? "peer_eof" : "recv_ended", u->rid);
+    ev_begin (&e, "recv_end", u->rid);
+    ev_str (&e, "how", how);
     ev_int (&e, "bytes", (long long) total);
     ev_end (&e);
   }
@@ -563,6 +606,8 @@ upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,
   memcpy (u->rid, c->rid, sizeof (u->rid));
   u->script = c->then;
   u->n = c->n;
+  u->until = c->until;
+  u->idle_ms = c->idle_ms;
   u->sock = sock;
   u->urh = urh;
   u->connection = connection;
