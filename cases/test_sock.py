@@ -1,10 +1,11 @@
 """SOCK: the socket handed to the application (rule catalogue, SOCK)."""
 
+import errno
 import hashlib
 
 import pytest
 
-from harness.checks import expect_101, finish
+from harness.checks import ECHO_CHECK, expect_101, expect_echo, finish
 from harness.client import pattern
 
 SIZE = 16 << 20
@@ -35,3 +36,36 @@ def test_socket_properties(server, connect, measure):
     expect_101(conn)
     call = conn.wait_event("upgraded")
     measure({k: call.get(k) for k in ("nonblocking", "cloexec", "family", "tcp_nodelay", "tcp_cork")})
+
+
+def _option(value):
+    """A getsockopt() value, or the error it failed with (-1 - errno)."""
+    return value if value >= 0 else errno.errorcode.get(-1 - value, str(-1 - value))
+
+
+def _call(err):
+    return "ok" if err == 0 else errno.errorcode.get(err, str(err))
+
+
+@pytest.mark.rule("U-SOCK-3")
+@pytest.mark.tls_only
+def test_tcp_options_on_tls_socket(server, connect, measure):
+    """What TCP-level options and ioctl() do on the socket handed over
+    under HTTPS, and whether they reach the client's TCP connection."""
+    conn = connect(server)
+    conn.request(f"/upgrade?then=sockopts&until={len(ECHO_CHECK)}")
+    expect_101(conn)
+    seen = conn.wait_event("sockopts")
+    expect_echo(conn)
+    finish(conn)
+    measure({
+        "sock_is_tcp_socket": seen["sock_is_tcp_socket"],
+        "family": seen["family"],
+        "getsockopt(TCP_NODELAY)": _option(seen["getsockopt_tcp_nodelay"]),
+        "setsockopt(TCP_NODELAY, 1)": _call(seen["setsockopt_tcp_nodelay"]),
+        "setsockopt(SO_KEEPALIVE, 1)": _call(seen["setsockopt_so_keepalive"]),
+        "ioctl(FIONREAD)": _call(seen["ioctl_fionread"]),
+        "tcp TCP_NODELAY before/after": [_option(seen["tcp_nodelay_before"]), _option(seen["tcp_nodelay_after"])],
+        "tcp SO_KEEPALIVE before/after": [_option(seen["tcp_keepalive_before"]),
+                                          _option(seen["tcp_keepalive_after"])],
+    })

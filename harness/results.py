@@ -16,6 +16,15 @@ def rule_verdict(verdicts):
     return "deviates" if "deviates" in tested else "conforms"
 
 
+def repeated(observed):
+    """An observed value of a case that repeats one attempt many times."""
+    return isinstance(observed, dict) and {"attempts", "failures"} <= observed.keys()
+
+
+def rate_text(rate):
+    return f"{rate['failures']}/{rate['attempts']} attempts failed"
+
+
 def aggregate(cases, catalog, transports):
     rules = {}
     for rule in catalog.values():
@@ -28,6 +37,11 @@ def aggregate(cases, catalog, transports):
             "cases": len(mine),
             "outcomes": {o: n for o in OUTCOMES if (n := sum(c["outcome"] == o for c in mine))},
         }
+        tries = [c["observed"] for c in mine if repeated(c.get("observed"))]
+        if tries:
+            # Cases that repeat an attempt (ACT-1, SUSP-1): how often it failed.
+            entry["failure_rate"] = {"failures": sum(t["failures"] for t in tries),
+                                     "attempts": sum(t["attempts"] for t in tries)}
         if any(c.get("baseline") == "intermittent" for c in mine):
             # Known to deviate now and then: a conforming run says "not seen this time".
             entry["intermittent"] = True
@@ -72,6 +86,8 @@ def summary_markdown(results, catalog):
             verdict += " (measured)"
         if r.get("intermittent"):
             verdict += " (intermittent)"
+        if r.get("failure_rate", {}).get("failures"):
+            verdict += f" ({rate_text(r['failure_rate'])})"
         lines.append(f"| {rule_id} | {r['kind']} | {verdict} | {r['cases']} | {outcomes} | {promise} |")
     return "\n".join(lines) + "\n"
 
@@ -91,6 +107,8 @@ def terminal_lines(results):
         name = rule_id.split("-", 1)[1]
         if r.get("intermittent") and r["verdict"] == "conforms":
             name += " (known intermittent deviation, not seen this run)"
+        elif r.get("failure_rate", {}).get("failures"):
+            name += f" ({rate_text(r['failure_rate'])})"
         fam[r["verdict"]].append(name)
     out = []
     for fam, v in families.items():

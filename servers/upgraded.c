@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -32,6 +33,9 @@ struct upgraded
   int idle_ms;
   const char *stopped_by; /* why the last wait or transfer failed */
   MHD_socket sock;
+  /* The client's TCP socket as MHD holds it: the same as sock over plain
+   * HTTP; over HTTPS MHD pumps TLS between it and a socket pair. */
+  MHD_socket tcp_fd;
   struct MHD_UpgradeResponseHandle *urh;
   struct MHD_Connection *connection;
   char *extra_in;
@@ -363,28 +367,85 @@ run_shutdown (struct upgraded *u)
 }
 
 
-/* CORK_ON, n bytes, CORK_OFF, each with the socket's TCP_CORK as seen
- * right after; then echo, so the client decides when it ends. */
+/* CORK_ON, n bytes, CORK_OFF, each with TCP_CORK of the client's TCP
+ * socket (and of sock, which over HTTPS is not that socket) as seen right
+ * after; then echo, so the client decides when it ends. */
 static void
 run_cork (struct upgraded *u)
 {
   struct event e;
   enum MHD_Result on, off;
-  long long cork_before = sockopt (u->sock, IPPROTO_TCP, TCP_CORK);
+  long long cork_before = sockopt (u->tcp_fd, IPPROTO_TCP, TCP_CORK);
   on = action (u, MHD_UPGRADE_ACTION_CORK_ON, "cork_on");
-  long long cork_on = sockopt (u->sock, IPPROTO_TCP, TCP_CORK);
+  long long cork_on = sockopt (u->tcp_fd, IPPROTO_TCP, TCP_CORK);
+  long long sock_cork_on = sockopt (u->sock, IPPROTO_TCP, TCP_CORK);
   bool sent = send_pattern (u, u->n);
   off = action (u, MHD_UPGRADE_ACTION_CORK_OFF, "cork_off");
-  long long cork_off = sockopt (u->sock, IPPROTO_TCP, TCP_CORK);
+  long long cork_off = sockopt (u->tcp_fd, IPPROTO_TCP, TCP_CORK);
+  long long sock_cork_off = sockopt (u->sock, IPPROTO_TCP, TCP_CORK);
   ev_begin (&e, "cork", u->rid);
   ev_bool (&e, "on_result", MHD_YES == on);
   ev_bool (&e, "off_result", MHD_YES == off);
+  ev_bool (&e, "sock_is_tcp_socket", u->sock == u->tcp_fd);
   ev_int (&e, "tcp_cork_before", cork_before);
   ev_int (&e, "tcp_cork_after_on", cork_on);
   ev_int (&e, "tcp_cork_after_off", cork_off);
+  ev_int (&e, "sock_cork_after_on", sock_cork_on);
+  ev_int (&e, "sock_cork_after_off", sock_cork_off);
   ev_end (&e);
   if (sent)
     echo_until_eof (u);
+  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
+}
+
+
+/* 0, or the errno of a failed call. */
+static long long
+call_errno (int r)
+{
+  return 0 == r ? 0 : (long long) errno;
+}
+
+
+/* U-SOCK-3: what TCP-level socket options and ioctl() do on sock, and
+ * whether they reach the client's TCP socket; then echo. Each value is the
+ * option (or -1 - errno when getsockopt failed), each call's result 0 or
+ * its errno. */
+static void
+run_sockopts (struct upgraded *u)
+{
+  struct event e;
+  int one = 1;
+  int queued = -1;
+  long long tcp_nodelay_before = sockopt (u->tcp_fd, IPPROTO_TCP, TCP_NODELAY);
+  long long tcp_keepalive_before = sockopt (u->tcp_fd, SOL_SOCKET,
+                                            SO_KEEPALIVE);
+  long long get_nodelay = sockopt (u->sock, IPPROTO_TCP, TCP_NODELAY);
+  long long set_nodelay = call_errno (setsockopt (u->sock, IPPROTO_TCP,
+                                                  TCP_NODELAY, &one,
+                                                  sizeof (one)));
+  long long set_keepalive = call_errno (setsockopt (u->sock, SOL_SOCKET,
+                                                    SO_KEEPALIVE, &one,
+                                                    sizeof (one)));
+  long long fionread = call_errno (ioctl (u->sock, FIONREAD, &queued));
+  struct sockaddr_storage ss;
+  socklen_t sslen = sizeof (ss);
+  ev_begin (&e, "sockopts", u->rid);
+  ev_bool (&e, "sock_is_tcp_socket", u->sock == u->tcp_fd);
+  ev_int (&e, "family", 0 == getsockname (u->sock, (struct sockaddr *) &ss,
+                                          &sslen) ? ss.ss_family : -1);
+  ev_int (&e, "getsockopt_tcp_nodelay", get_nodelay);
+  ev_int (&e, "setsockopt_tcp_nodelay", set_nodelay);
+  ev_int (&e, "setsockopt_so_keepalive", set_keepalive);
+  ev_int (&e, "ioctl_fionread", fionread);
+  ev_int (&e, "tcp_nodelay_before", tcp_nodelay_before);
+  ev_int (&e, "tcp_nodelay_after", sockopt (u->tcp_fd, IPPROTO_TCP,
+                                            TCP_NODELAY));
+  ev_int (&e, "tcp_keepalive_before", tcp_keepalive_before);
+  ev_int (&e, "tcp_keepalive_after", sockopt (u->tcp_fd, SOL_SOCKET,
+                                              SO_KEEPALIVE));
+  ev_end (&e);
+  echo_until_eof (u);
   action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
 }
 
@@ -462,6 +523,7 @@ static const struct script scripts[] = {
   { "send-close", NULL, &run_send_close },
   { "shutdown", NULL, &run_shutdown },
   { "cork", NULL, &run_cork },
+  { "sockopts", NULL, &run_sockopts },
   { "bad-action", NULL, &run_bad_action },
   { "wait-in-handler", &in_handler_wait_reply, NULL },
   { "block-in-handler", &in_handler_echo, NULL },
@@ -537,6 +599,16 @@ report_handler_call (struct conn *c, const void *cls, const void *req_cls,
 }
 
 
+/* The connection's own TCP socket, asked inside the handler. */
+static MHD_socket
+tcp_socket_of (struct MHD_Connection *connection, MHD_socket fallback)
+{
+  const union MHD_ConnectionInfo *ci =
+    MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+  return NULL == ci ? fallback : ci->connect_fd;
+}
+
+
 /* U-CB-4: what the connection handle still says inside the handler. */
 static void
 report_connection_handle (struct conn *c, struct MHD_Connection *connection)
@@ -609,6 +681,7 @@ upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,
   u->until = c->until;
   u->idle_ms = c->idle_ms;
   u->sock = sock;
+  u->tcp_fd = tcp_socket_of (connection, sock);
   u->urh = urh;
   u->connection = connection;
   u->extra_in_size = extra_in_size;
