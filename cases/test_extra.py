@@ -10,7 +10,7 @@ from harness.client import build_request, pattern
 
 # Memory limits for the EXTRA cases: MHD's default, and small ones that
 # force MHD to stop reading before the upgrade.
-MEMORY_LIMITS = {"mem-default": None, "mem-4k": 4096}
+MEMORY_LIMITS = {"mem-default": None, "mem-4k": 4096, "mem-1k": 1024}
 
 
 def sha256(data):

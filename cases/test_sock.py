@@ -9,7 +9,7 @@ from harness.checks import ECHO_CHECK, expect_101, expect_echo, finish
 from harness.client import pattern
 
 SIZE = 16 << 20
-MEMORY_LIMITS = {"mem-default": None, "mem-4k": 4096}
+MEMORY_LIMITS = {"mem-default": None, "mem-4k": 4096, "mem-1k": 1024}
 
 
 @pytest.mark.rule("U-SOCK-1")

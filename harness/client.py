@@ -75,7 +75,7 @@ class Conn:
     """One TCP connection to a reference server, tagged with a request id
     that the server puts on every event about it."""
 
-    def __init__(self, server, rid, tls_context=None):
+    def __init__(self, server, rid, tls_context=None, handshake=True):
         self.server = server
         self.rid = rid
         self.transcript = Transcript()  # plaintext, both ways
@@ -91,11 +91,14 @@ class Conn:
         self.codec = TLSCodec(tls_context) if tls_context is not None else PlainCodec()
         # How an orderly end looks on this transport: FIN, or TLS close_notify.
         self.clean_end = self.codec.clean_end
-        if tls_context is not None:
-            self._handshake()
+        if tls_context is not None and handshake:
+            self.handshake()
 
-    def _handshake(self):
-        deadline = Deadline(READ_SECONDS)
+    def handshake(self, seconds=READ_SECONDS):
+        """The TLS handshake (plain: nothing to do); WireError at the deadline."""
+        if isinstance(self.codec, PlainCodec):
+            return
+        deadline = Deadline(seconds)
         raw = b""
         while True:
             out, done = self.codec.handshake_step(raw)

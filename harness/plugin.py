@@ -313,15 +313,16 @@ def server(make_server):
 
 @pytest.fixture
 def connect(request):
-    """connect(server) -> Conn with a request id unique in this run."""
+    """connect(server, handshake=True) -> Conn with a request id unique in
+    this run; handshake=False leaves the TLS handshake to conn.handshake()."""
     conns = []
     request.node.stash[CONNS] = conns
 
-    def open_conn(server):
+    def open_conn(server, handshake=True):
         ctx = pki(request).client_context() if server.transport == "https" else None
         # Fixed length, so that request sizes (and what they leave in
         # MHD's buffer) do not change with the count.
-        conn = Conn(server, f"{os.getpid():07d}-{next(_rid_counter):07d}", tls_context=ctx)
+        conn = Conn(server, f"{os.getpid():07d}-{next(_rid_counter):07d}", tls_context=ctx, handshake=handshake)
         conns.append(conn)
         return conn
 
