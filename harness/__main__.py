@@ -31,7 +31,8 @@ under build/. Everything after '--' goes to pytest unchanged; it runs in
   conformance --mhd /opt/mhd-1.0 --baseline none
   conformance -- --mutant extra-dropped   (a mutant MHD: servers/mutants.c)
 
-'conformance selftest' runs the project's own tests (tests/) instead.
+'conformance selftest' runs the project's own tests (tests/) instead;
+'conformance bench' measures latency and throughput (not a test).
 
 Environment: CONFORMANCE_MHD (default of --mhd), CONFORMANCE_TIMEOUT_FACTOR
 (scales every deadline, e.g. 3 on slow machines), CONFORMANCE_PYTHON (the
@@ -60,7 +61,8 @@ def make_parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 usage="%(prog)s [options] [-- PYTEST-ARGS...]\n"
                                       "       %(prog)s selftest [--no-install] [-- PYTEST-ARGS...]\n"
-                                      "       %(prog)s mhd {list,build} ...   (see: %(prog)s mhd --help)")
+                                      "       %(prog)s mhd {list,build} ...   (see: %(prog)s mhd --help)\n"
+                                      "       %(prog)s bench [--mhd PREFIX] ...   (see: %(prog)s bench --help)")
     p.add_argument("--mhd", metavar="PREFIX", default=os.environ.get("CONFORMANCE_MHD") or None,
                    help="install prefix of the MHD to test (its ./configure --prefix, after make install); "
                         "default: the system's MHD, found by pkg-config (package libmicrohttpd-dev)")
@@ -293,6 +295,15 @@ def main(argv=None):
         return selftest(argv[1:])
     if argv[:1] == ["mhd"]:
         return mhd.main(argv[1:])
+    if argv[:1] == ["bench"]:
+        from . import bench  # needs the client modules: after the dependency check
+        try:
+            deps.ensure(None, allow_install=True)
+            ensure_python(argv)
+        except (deps.DepsError, Fail) as e:
+            say(str(e))
+            return e.code
+        return bench.main(argv[1:])
     parser = make_parser()
     ours, passthrough = split_argv(argv)
     args = parser.parse_args(ours)

@@ -77,6 +77,7 @@ struct config
   unsigned int port;
   bool stop_with_open;        /* break the contract at shutdown (U-STOP-2) */
   int idle_ms;                /* scripts' default wait limit, -1: none */
+  bool raw_echo;              /* no MHD: the benchmark's reference echo */
   char *tls_key;              /* PEM contents, not paths */
   char *tls_cert;
 };
@@ -103,6 +104,9 @@ usage (FILE *out)
            "                           MS ms for its socket gives up and\n"
            "                           CLOSEs (default: waits for ever;\n"
            "                           a request's idle= overrides it)\n"
+           "  --raw-echo               no MHD: a plain (or, with --tls-key\n"
+           "                           and --tls-cert, GnuTLS) echo server,\n"
+           "                           the benchmark's reference\n"
            "  --stop-with-open         on SIGTERM, call MHD_stop_daemon while\n"
            "                           upgraded connections are still open\n"
            "                           (breaks the manual's contract: U-STOP-2)\n");
@@ -172,6 +176,7 @@ parse_args (int argc, char **argv, struct config *cfg)
     { "events-fd", required_argument, NULL, 'e' },
     { "stop-with-open", no_argument, NULL, 'S' },
     { "idle-ms", required_argument, NULL, 'i' },
+    { "raw-echo", no_argument, NULL, 'R' },
     { "version", no_argument, NULL, 'V' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -246,6 +251,9 @@ parse_args (int argc, char **argv, struct config *cfg)
     case 'S':
       cfg->stop_with_open = true;
       break;
+    case 'R':
+      cfg->raw_echo = true;
+      break;
     case 'i':
       if (! parse_uint (optarg, 86400000, &v) || 0 == v)
         die_usage ("bad --idle-ms", optarg);
@@ -269,7 +277,7 @@ parse_args (int argc, char **argv, struct config *cfg)
   }
   if (optind != argc)
     die_usage ("unexpected argument", argv[optind]);
-  if (NULL == cfg->mode)
+  if (NULL == cfg->mode && ! cfg->raw_echo)
     die_usage ("--mode is required", NULL);
   if ((NULL == cfg->tls_key) != (NULL == cfg->tls_cert))
     die_usage ("--tls-key and --tls-cert go together", NULL);
@@ -594,6 +602,13 @@ main (int argc, char **argv)
   {
     perror ("refserver: setup");
     return 1;
+  }
+  if (cfg.raw_echo)
+  {
+    int rc = raw_echo_main (cfg.tls_key, cfg.tls_cert, sigfd);
+    free (cfg.tls_key);
+    free (cfg.tls_cert);
+    return rc;
   }
   pthread_mutex_init (&srv.lock, NULL);
   pthread_cond_init (&srv.workers_idle, NULL);

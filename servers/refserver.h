@@ -65,6 +65,9 @@ struct conn
   char rid[RID_MAX];         /* survives the request object */
 };
 
+/* rawecho.c: the benchmark's echo without MHD; returns the exit status. */
+int raw_echo_main (const char *key_pem, const char *cert_pem, int sigfd);
+
 /* scenarios.c */
 enum MHD_Result
 access_handler (void *cls, struct MHD_Connection *connection,

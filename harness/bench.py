@@ -1,0 +1,219 @@
+"""./conformance bench: how fast MHD's upgraded connections are, next to
+the same work without MHD. Not a test: it judges nothing, it measures.
+
+Per transport (plain, https) and mode it measures, each the median of
+--runs runs:
+  - latency: from sending the upgrade request to having the whole 101 head
+    (the TCP and TLS handshakes are not counted); the reference is the
+    round trip of a request-sized message through the echo without MHD;
+  - throughput of one upgraded connection echoing --size MiB each way at
+    once, and of 16 such connections at once (MB/s each way, summed over
+    the connections); a transfer not done within --max-seconds counts what
+    it moved by then (marked '>').
+The reference (raw TCP loopback, and TLS with GnuTLS, MHD's TLS library)
+is the reference server's --raw-echo: the same C echo with no MHD. Every
+MHD figure is also printed as a ratio to its reference."""
+
+import argparse
+import json
+import pathlib
+import selectors
+import statistics
+import sys
+import tempfile
+import time
+
+from . import build, certs, modes
+from .client import Conn, build_request, pattern
+from .server import RefServer, ServerError
+
+REFERENCE = modes.Mode("reference", "reference")
+CONCURRENT = 16
+
+
+class RawEcho(RefServer):
+    """The reference server's echo without MHD (refserver --raw-echo)."""
+
+    def command(self):
+        cmd = [str(self.binary), "--raw-echo"]
+        if self.tls is not None:
+            cmd += ["--tls-key", str(self.tls.key), "--tls-cert", str(self.tls.cert)]
+        return cmd
+
+
+def pump(conns, size, max_seconds):
+    """Sends `size` bytes on each connection while reading the echo, all at
+    once; returns (bytes echoed back in all, seconds, done)."""
+    sel = selectors.DefaultSelector()
+    state = {}
+    payload = pattern(size)
+    for conn in conns:
+        conn.sock.setblocking(False)
+        state[conn.sock] = {"conn": conn, "out": memoryview(conn.codec.encode(payload)), "got": 0}
+        sel.register(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    started = time.monotonic()
+    until = started + max_seconds
+    open_ = len(conns)
+    try:
+        while open_ and time.monotonic() < until:
+            for key, mask in sel.select(timeout=min(1.0, max(0.0, until - time.monotonic()))):
+                s = state[key.fileobj]
+                if mask & selectors.EVENT_WRITE and s["out"]:
+                    try:
+                        n = key.fileobj.send(s["out"][:262144])
+                    except BlockingIOError:
+                        n = 0
+                    s["out"] = s["out"][n:]
+                    if not s["out"]:
+                        sel.modify(key.fileobj, selectors.EVENT_READ)
+                if mask & selectors.EVENT_READ:
+                    try:
+                        raw = key.fileobj.recv(262144)
+                    except BlockingIOError:
+                        continue
+                    if not raw:
+                        raise RuntimeError("the echo ended the connection early")
+                    s["got"] += len(s["conn"].codec.decode(raw))
+                    if s["got"] >= size:
+                        sel.unregister(key.fileobj)
+                        open_ -= 1
+        elapsed = time.monotonic() - started
+    finally:
+        sel.close()
+        for conn in conns:
+            conn.sock.setblocking(True)
+    got = sum(s["got"] for s in state.values())
+    return got, elapsed, got >= size * len(conns)
+
+
+class Target:
+    """One server to measure: MHD in a mode, or the reference echo."""
+
+    def __init__(self, server, pki, upgrade):
+        self.server, self.pki, self.upgrade = server, pki, upgrade
+        self.count = 0
+
+    def connect(self):
+        self.count += 1
+        ctx = self.pki.client_context() if self.pki else None
+        return Conn(self.server, f"bench-{self.count:07d}", tls_context=ctx)
+
+    def open_stream(self, size):
+        """A connection ready to echo `size` bytes each way."""
+        conn = self.connect()
+        if self.upgrade:
+            conn.request(f"/upgrade?then=echo&until={size}")
+            conn.read_head()
+        return conn
+
+    def latency(self):
+        conn = self.connect()
+        try:
+            message = build_request("/upgrade?then=close", conn.rid)
+            started = time.monotonic()
+            if self.upgrade:
+                conn.send(message)
+                conn.read_head()
+            else:
+                conn.send(message)
+                conn.read_exact(len(message))
+            return time.monotonic() - started
+        finally:
+            conn.close()
+
+    def throughput(self, size, count, max_seconds):
+        conns = [self.open_stream(size) for _ in range(count)]
+        try:
+            got, elapsed, done = pump(conns, size, max_seconds)
+        finally:
+            for conn in conns:
+                conn.close()
+        return got / elapsed / 1e6, done
+
+
+def measure(target, args):
+    lat = statistics.median(target.latency() for _ in range(args.latency_runs))
+    one, many = [], []
+    for _ in range(args.runs):
+        one.append(target.throughput(args.size << 20, 1, args.max_seconds))
+    for _ in range(args.runs):
+        many.append(target.throughput(args.size << 20, CONCURRENT, args.max_seconds))
+    return {
+        "latency_ms": lat * 1000,
+        "one_mb_s": statistics.median(v for v, _ in one),
+        "one_complete": all(d for _, d in one),
+        "concurrent_mb_s": statistics.median(v for v, _ in many),
+        "concurrent_complete": all(d for _, d in many),
+    }
+
+
+def fmt(value, ref, complete=True, digits=1):
+    text = ("" if complete else ">") + f"{value:.{digits}f}"
+    return f"{text} ({value / ref:.2f}x)" if ref else text
+
+
+def run(args):
+    binary = build.ensure_server(args.mhd)
+    version = build.server_version(binary)["mhd_version"]
+    print(f"bench: MHD {version} ({args.mhd or 'system'}), {args.size} MiB each way, "
+          f"medians of {args.runs} runs ({args.latency_runs} for latency), cap {args.max_seconds:g} s per transfer")
+    out = {"mhd_version": version, "mhd": args.mhd, "size_mib": args.size, "runs": args.runs,
+           "max_seconds": args.max_seconds, "concurrent": CONCURRENT, "results": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for transport in args.transport:
+            pki = certs.TestPKI(pathlib.Path(tmp)) if transport == "https" else None
+            print(f"\n{transport:<6} {'mode':<11} {'101 latency ms':>20} {'1 conn MB/s':>20} "
+                  f"{f'{CONCURRENT} conns MB/s':>20}")
+            ref = None
+            for mode in [REFERENCE, *args.mode]:
+                cls = RawEcho if mode is REFERENCE else RefServer
+                server = cls(binary, mode, transport, tls=pki).start()
+                try:
+                    r = measure(Target(server, pki, upgrade=mode is not REFERENCE), args)
+                except (OSError, RuntimeError, AssertionError, ServerError) as e:
+                    print(f"{transport:<6} {mode.name:<11} failed: {str(e).splitlines()[0]}")
+                    continue
+                finally:
+                    server.stop()
+                ref = ref or r
+                base = None if mode is REFERENCE else ref
+                print(f"{transport:<6} {mode.name:<11} "
+                      f"{fmt(r['latency_ms'], base and base['latency_ms'], digits=3):>20} "
+                      f"{fmt(r['one_mb_s'], base and base['one_mb_s'], r['one_complete']):>20} "
+                      f"{fmt(r['concurrent_mb_s'], base and base['concurrent_mb_s'], r['concurrent_complete']):>20}",
+                      flush=True)
+                out["results"].append(dict(r, transport=transport, mode=mode.id))
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+        print(f"\nbench: figures in {args.json}")
+    return 0
+
+
+def main(argv):
+    p = argparse.ArgumentParser(prog="conformance bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--mhd", metavar="PREFIX", help="MHD install prefix (default: the system's MHD)")
+    p.add_argument("--mode", metavar="MODE", action="append", default=[],
+                   help="a threading mode (repeatable; default: all eight)")
+    p.add_argument("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
+                   help="plain or https (repeatable; default: both)")
+    p.add_argument("--size", metavar="MIB", type=int, default=16, help="MiB each way per connection (16)")
+    p.add_argument("--runs", metavar="N", type=int, default=3, help="runs per throughput figure (3)")
+    p.add_argument("--latency-runs", metavar="N", type=int, default=25, help="requests per latency figure (25)")
+    p.add_argument("--max-seconds", metavar="S", type=float, default=10.0,
+                   help="a transfer not done by then counts what it moved (10)")
+    p.add_argument("--json", metavar="FILE", help="also write the figures there")
+    args = p.parse_args(argv)
+    try:
+        args.mode = [modes.lookup(m) for m in args.mode] or list(modes.MODES)
+    except ValueError as e:
+        p.error(str(e))
+    args.transport = args.transport or list(modes.KNOWN_TRANSPORTS)
+    try:
+        return run(args)
+    except build.BuildError as e:
+        print(f"conformance bench: cannot build the reference server: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("conformance bench: interrupted", file=sys.stderr)
+        return 130
