@@ -112,6 +112,23 @@ def test_split_at_every_offset(server, connect):
     assert not failures, f"splits broke the stream ({len(failures)} of {done}):\n" + "\n".join(failures)
 
 
+@pytest.mark.rule("U-EXTRA-4")
+@pytest.mark.tls_only
+@pytest.mark.parametrize("cut", ["mid-head", "head|eager", "mid-eager"])
+def test_records_split_in_one_write(server, connect, cut):
+    """Over TLS: request and eager bytes as two TLS records that arrive in
+    one TCP write (MHD decrypts both at once), split at the end of the head
+    or inside either part."""
+    eager = b"records-eager-data"
+    conn = connect(server)
+    head = build_request(echo_path(len(eager)), conn.rid)
+    message = head + eager
+    at = {"mid-head": len(head) // 2, "head|eager": len(head), "mid-eager": len(head) + len(eager) // 2}[cut]
+    conn.send_parts([message[:at], message[at:]], one_write=True)
+    expect_101(conn)
+    check_stream(conn, eager)
+
+
 @pytest.mark.rule("U-EXTRA-5")
 def test_no_extra_in_when_client_waits(server, connect):
     later = b"sent-after-the-101"
