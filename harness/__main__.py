@@ -32,7 +32,9 @@ under build/. Everything after '--' goes to pytest unchanged; it runs in
   conformance -- --mutant extra-dropped   (a mutant MHD: servers/mutants.c)
 
 'conformance selftest' runs the project's own tests (tests/) instead;
-'conformance bench' measures latency and throughput (not a test).
+'conformance bench' measures latency and throughput (not a test);
+'conformance compare A B' says what changed between two runs' results.json
+(exit 1 on a regression).
 
 Environment: CONFORMANCE_MHD (default of --mhd), CONFORMANCE_TIMEOUT_FACTOR
 (scales every deadline, e.g. 3 on slow machines), CONFORMANCE_PYTHON (the
@@ -62,7 +64,8 @@ def make_parser():
                                 usage="%(prog)s [options] [-- PYTEST-ARGS...]\n"
                                       "       %(prog)s selftest [--no-install] [-- PYTEST-ARGS...]\n"
                                       "       %(prog)s mhd {list,build} ...   (see: %(prog)s mhd --help)\n"
-                                      "       %(prog)s bench [--mhd PREFIX] ...   (see: %(prog)s bench --help)")
+                                      "       %(prog)s bench [--mhd PREFIX] ...   (see: %(prog)s bench --help)\n"
+                                      "       %(prog)s compare A/results.json B/results.json [--markdown FILE]")
     p.add_argument("--mhd", metavar="PREFIX", default=os.environ.get("CONFORMANCE_MHD") or None,
                    help="install prefix of the MHD to test (its ./configure --prefix, after make install); "
                         "default: the system's MHD, found by pkg-config (package libmicrohttpd-dev)")
@@ -77,8 +80,8 @@ def make_parser():
                         + ", ".join(m.name for m in modes.MODES) + " (or M-EPOLL, ...); repeatable; "
                         "default: all")
     p.add_argument("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                   help="run over this transport: plain or https (repeatable; default: plain; https has no "
-                        "baseline yet)")
+                   help="run over this transport: plain or https (repeatable; default: plain; https takes "
+                        "long against MHD 0.9.75: see README)")
     p.add_argument("-j", "--jobs", metavar="N", type=positive_int, default=2,
                    help="parallel pytest-xdist workers (default: 2; 1: no xdist, one process)")
     p.add_argument("--baseline", metavar="FILE",
@@ -295,6 +298,9 @@ def main(argv=None):
         return selftest(argv[1:])
     if argv[:1] == ["mhd"]:
         return mhd.main(argv[1:])
+    if argv[:1] == ["compare"]:
+        from . import compare  # standard library only
+        return compare.main(argv[1:])
     if argv[:1] == ["bench"]:
         from . import bench  # needs the client modules: after the dependency check
         try:
