@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 
-from . import build, deps, mhd, modes, results
+from . import build, deps, matrix, mhd, modes, results
 
 ROOT = build.ROOT
 DEFAULT_REPORT = ROOT / "reports" / "latest"
@@ -66,9 +66,12 @@ def make_parser():
                                       "       %(prog)s mhd {list,build} ...   (see: %(prog)s mhd --help)\n"
                                       "       %(prog)s bench [--mhd PREFIX] ...   (see: %(prog)s bench --help)\n"
                                       "       %(prog)s compare A/results.json B/results.json [--markdown FILE]")
-    p.add_argument("--mhd", metavar="PREFIX", default=os.environ.get("CONFORMANCE_MHD") or None,
+    p.add_argument("--mhd", metavar="PREFIX", action="append", default=[],
                    help="install prefix of the MHD to test (its ./configure --prefix, after make install); "
-                        "default: the system's MHD, found by pkg-config (package libmicrohttpd-dev)")
+                        "default: the system's MHD, found by pkg-config (package libmicrohttpd-dev). "
+                        "Repeat it for a matrix: one run per MHD, each with its own reference server "
+                        "build, baseline and report folder (REPORT/<version>), then a rules x versions "
+                        "table (REPORT/matrix.md, matrix.json)")
     p.add_argument("--report", metavar="DIR", default=None,
                    help="folder for results.json, summary.md and junit.xml "
                         f"(default: {DEFAULT_REPORT.relative_to(ROOT)} in the suite's folder)")
@@ -133,12 +136,16 @@ def check_args(parser, args):
             parser.error(f"--mode {m}: {e}")
     if args.update_baseline and args.baseline == "none":
         parser.error("--update-baseline needs a baseline file to write; --baseline none has none")
-    if args.mhd:
+    if not args.mhd and os.environ.get("CONFORMANCE_MHD"):
+        args.mhd = [os.environ["CONFORMANCE_MHD"]]
+    for i, prefix in enumerate(args.mhd):
         try:
-            build.check_prefix(args.mhd)
+            build.check_prefix(prefix)
         except build.BuildError as e:
             raise Fail(str(e), 3) from None
-        args.mhd = os.path.abspath(args.mhd)
+        args.mhd[i] = os.path.abspath(prefix)
+    if len(args.mhd) > 1 and args.baseline and args.baseline != "none":
+        parser.error("with several --mhd, each run uses its own version's baseline: give none, or 'none'")
     if args.baseline and args.baseline != "none":
         if not os.path.isfile(args.baseline):
             raise Fail(f"--baseline {args.baseline}: no such file (give an existing baseline file, or 'none')", 3)
@@ -170,13 +177,13 @@ def ensure_python(argv):
     os.execve(deps.DEBIAN_PYTHON, [deps.DEBIAN_PYTHON, "-m", "harness", *argv], env)
 
 
-def pytest_command(args, passthrough):
+def pytest_command(args, prefix, report, passthrough):
     # Options as --opt=VALUE, and pytest.ini named: a value that is an
     # existing folder (e.g. --report /tmp/x) must not be taken for a test
     # path, or pytest looks for its configuration there.
-    cmd = [*PYTEST, f"--report={args.report}"]
-    if args.mhd:
-        cmd.append(f"--mhd={args.mhd}")
+    cmd = [*PYTEST, f"--report={report}"]
+    if prefix:
+        cmd.append(f"--mhd={prefix}")
     for pattern in args.rule:
         cmd += ["--rule", pattern]
     for mode in args.mode:
@@ -185,7 +192,7 @@ def pytest_command(args, passthrough):
         cmd += ["--transport", transport]
     if args.jobs > 1:
         cmd += ["-n", str(args.jobs)]
-    cmd.append(f"--junitxml={args.report / 'junit.xml'}")
+    cmd.append(f"--junitxml={report / 'junit.xml'}")
     if args.baseline:
         cmd.append(f"--baseline={args.baseline}")
     if args.update_baseline:
@@ -292,6 +299,57 @@ def selftest(argv):
     return rc
 
 
+def run_one(args, prefix, report, passthrough):
+    """Builds the reference server for one MHD and runs the suite against
+    it; returns (pytest's exit status, the results or None)."""
+    try:
+        binary = build.ensure_server(prefix, args.sanitize)
+    except build.BuildError as e:
+        raise Fail(f"cannot build the reference server: {e}", 3) from None
+    except OSError as e:
+        raise Fail(f"cannot build the reference server: {e} (the build folder {build.BUILD_ROOT} "
+                   "must be writable by this user)", 3) from None
+    say(f"reference server: {binary}")
+
+    results_json = report / "results.json"
+    before = results_json.stat().st_mtime_ns if results_json.exists() else None
+    rc = run_pytest(pytest_command(args, prefix, report, passthrough))
+    if rc == 5:
+        raise Fail("no case matched the selection", 5)
+    if not results_json.exists() or results_json.stat().st_mtime_ns == before:
+        return rc, None  # pytest stopped before the run; it said why
+    try:
+        data = json.loads(results_json.read_text())
+    except (OSError, ValueError) as e:
+        raise Fail(f"cannot read {results_json}: {e}", rc or 3) from None
+    print_summary(data, report, rc)
+    return rc, data
+
+
+def run_matrix(args, passthrough):
+    """One run per --mhd, each in REPORT/<version>, then the rules x
+    versions table. Exit status: the worst of the runs (1 before 0)."""
+    runs = []
+    for prefix in args.mhd:
+        try:
+            version = build.server_version(build.ensure_server(prefix, args.sanitize))["mhd_version"]
+        except build.BuildError as e:
+            raise Fail(f"cannot build the reference server for {prefix}: {e}", 3) from None
+        label = version if version not in [r[0] for r in runs] else f"{version}-{len(runs) + 1}"
+        say(f"matrix: MHD {version} from {prefix} -> {args.report / label}")
+        rc, data = run_one(args, prefix, args.report / label, passthrough)
+        runs.append((label, prefix, rc, data))
+    table = matrix.build([(label, prefix, rc, data) for label, prefix, rc, data in runs])
+    args.report.mkdir(parents=True, exist_ok=True)
+    (args.report / "matrix.json").write_text(json.dumps(table, indent=1) + "\n")
+    (args.report / "matrix.md").write_text(matrix.markdown(table))
+    print()
+    print(matrix.text(table))
+    print(f"matrix: {args.report / 'matrix.md'}")
+    codes = [rc for _, _, rc, _ in runs]
+    return 0 if all(c == 0 for c in codes) else (1 if 1 in codes else max(codes))
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["selftest"]:
@@ -315,30 +373,13 @@ def main(argv=None):
     args = parser.parse_args(ours)
     try:
         check_args(parser, args)
-        deps.ensure(args.mhd, allow_install=not args.no_install)
+        for prefix in args.mhd or [None]:
+            deps.ensure(prefix, allow_install=not args.no_install)
         ensure_python(argv)
-        try:
-            binary = build.ensure_server(args.mhd, args.sanitize)
-        except build.BuildError as e:
-            raise Fail(f"cannot build the reference server: {e}", 3) from None
-        except OSError as e:
-            raise Fail(f"cannot build the reference server: {e} (the build folder {build.BUILD_ROOT} "
-                       "must be writable by this user)", 3) from None
-        say(f"reference server: {binary}")
-
-        results_json = args.report / "results.json"
-        before = results_json.stat().st_mtime_ns if results_json.exists() else None
-        rc = run_pytest(pytest_command(args, passthrough))
-        if rc == 5:
-            raise Fail("no case matched the selection", 5)
-        if not results_json.exists() or results_json.stat().st_mtime_ns == before:
-            return rc  # pytest stopped before the run; it said why
-        try:
-            data = json.loads(results_json.read_text())
-        except (OSError, ValueError) as e:
-            raise Fail(f"cannot read {results_json}: {e}", rc or 3) from None
-        print_summary(data, args.report, rc)
-        return rc
+        if len(args.mhd) <= 1:
+            rc, _ = run_one(args, args.mhd[0] if args.mhd else None, args.report, passthrough)
+            return rc
+        return run_matrix(args, passthrough)
     except deps.DepsError as e:
         say(str(e))
         return e.code

@@ -242,6 +242,29 @@ sockopt (MHD_socket sock, int level, int name)
 }
 
 
+/* The next piece of a script's input stream, of which @a total bytes were
+ * read: its size, or 0 when the stream is over for the script, with @a how
+ * saying why: "until" (until= bytes read), "eof" (the peer's end of
+ * stream), or what stopped the read ("idle", "error", "server-stop"). */
+static ssize_t
+recv_input (struct upgraded *u, char *buf, size_t cap, uint64_t total,
+            const char **how)
+{
+  if (0 != u->until && total >= u->until)
+  {
+    *how = "until";
+    return 0;
+  }
+  if (0 != u->until && u->until - total < cap)
+    cap = (size_t) (u->until - total);
+  ssize_t r = recv_some (u, buf, cap);
+  if (r > 0)
+    return r;
+  *how = (0 == r) ? "eof" : stop_reason (u);
+  return 0;
+}
+
+
 /* Echoes extra_in, then everything read from the socket, until the
  * client's end of stream or, with until=N, N input bytes; then reports how
  * it ended ("eof", "until", or why it stopped: "idle", "error",
@@ -266,20 +289,9 @@ echo_until_eof (struct upgraded *u)
     how = stop_reason (u);
   while (NULL == how)
   {
-    size_t want = sizeof (buf);
-    if (0 != u->until && total >= u->until)
-    {
-      how = "until";
+    ssize_t r = recv_input (u, buf, sizeof (buf), total, &how);
+    if (0 == r)
       break;
-    }
-    if (0 != u->until && u->until - total < want)
-      want = (size_t) (u->until - total);
-    ssize_t r = recv_some (u, buf, want);
-    if (r <= 0)
-    {
-      how = (0 == r) ? "eof" : stop_reason (u);
-      break;
-    }
     gnutls_hash (h, buf, (size_t) r);
     total += (uint64_t) r;
     if (! send_all (u, buf, (size_t) r))
@@ -339,20 +351,9 @@ run_shutdown (struct upgraded *u)
     ev_end (&e);
     while (NULL == how)
     {
-      size_t want = sizeof (buf);
-      if (0 != u->until && total >= u->until)
-      {
-        how = "until";
+      ssize_t n = recv_input (u, buf, sizeof (buf), total, &how);
+      if (0 == n)
         break;
-      }
-      if (0 != u->until && u->until - total < want)
-        want = (size_t) (u->until - total);
-      ssize_t n = recv_some (u, buf, want);
-      if (n <= 0)
-      {
-        how = (0 == n) ? "eof" : stop_reason (u);
-        break;
-      }
       total += (uint64_t) n;
       ev_begin (&e, "received", u->rid);
       ev_int (&e, "total", (long long) total);

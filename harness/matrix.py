@@ -1,0 +1,71 @@
+"""The rules x MHD versions table of a matrix run (several --mhd): which
+rule holds in which version, per transport, side by side."""
+
+MARK = {"conforms": "ok", "deviates": "DEVIATES", "untested": "-"}
+
+
+def build(runs):
+    """runs: [(label, prefix, exit status, results or None)]."""
+    table = {"runs": [], "rules": {}}
+    for label, prefix, rc, data in runs:
+        table["runs"].append({"label": label, "prefix": prefix, "exit_status": rc,
+                              "mhd_version": (data or {}).get("mhd", {}).get("version"),
+                              "totals": (data or {}).get("totals")})
+        for rule, entry in ((data or {}).get("rules") or {}).items():
+            table["rules"].setdefault(rule, {})[label] = {
+                "verdict": entry["verdict"], "by_transport": entry.get("by_transport", {}),
+                **({"failure_rate": entry["failure_rate"]} if entry.get("failure_rate") else {})}
+    return table
+
+
+def cell(entry):
+    """One rule in one version: the verdict, per transport when they differ."""
+    if not entry:
+        return "not run"
+    tested = {t: v for t, v in entry["by_transport"].items() if v != "untested"}
+    if len(set(tested.values())) > 1:
+        text = ", ".join(f"{t} {MARK[v]}" for t, v in sorted(tested.items()))
+    else:
+        text = MARK[entry["verdict"]]
+    rate = entry.get("failure_rate")
+    if rate and rate.get("failures"):
+        text += f" ({rate['failures']}/{rate['attempts']})"
+    return text
+
+
+def _rows(table):
+    labels = [r["label"] for r in table["runs"]]
+    for rule in sorted(table["rules"], key=_rule_order):
+        if all(e["verdict"] == "untested" for e in table["rules"][rule].values()):
+            continue  # not selected in this matrix
+        cells = [cell(table["rules"][rule].get(label)) for label in labels]
+        changed = len(set(cells)) > 1
+        yield rule, cells, changed
+
+
+def _rule_order(rule_id):
+    family, _, number = rule_id[2:].rpartition("-")
+    return family, int(number) if number.isdigit() else 0
+
+
+def text(table):
+    labels = [r["label"] for r in table["runs"]]
+    width = max([len(c) for _, cells, _ in _rows(table) for c in cells] + [len(x) for x in labels] + [8])
+    lines = [f"{'rule':<12} " + " ".join(f"{x:<{width}}" for x in labels)]
+    for rule, cells, changed in _rows(table):
+        lines.append(f"{rule:<12} " + " ".join(f"{c:<{width}}" for c in cells) + ("  <- differs" if changed else ""))
+    lines.append(f"{'exit status':<12} " + " ".join(f"{r['exit_status']:<{width}}" for r in table["runs"]))
+    return "\n".join(lines)
+
+
+def markdown(table):
+    labels = [r["label"] for r in table["runs"]]
+    lines = ["# Upgrade conformance across MHD versions", "",
+             "| Rule | " + " | ".join(f"MHD {x}" for x in labels) + " |",
+             "|---|" + "---|" * len(labels)]
+    for rule, cells, changed in _rows(table):
+        name = f"**{rule}**" if changed else rule
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Rules in bold differ between versions. Per run: " + "; ".join(
+        f"{r['label']} ({r['prefix'] or 'system'}): exit status {r['exit_status']}" for r in table["runs"])]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,27 @@
+"""The rules x versions table of a matrix run."""
+
+from harness import matrix
+
+
+def results(version, **rules):
+    return {"mhd": {"version": version}, "totals": {"passed": 1},
+            "rules": {r: {"verdict": v, "by_transport": t} for r, (v, t) in rules.items()}}
+
+
+def test_table_marks_what_differs():
+    a = results("0.9.75", **{"U-QUEUE-2": ("deviates", {"plain": "deviates"}),
+                             "U-ACT-1": ("conforms", {"plain": "conforms", "https": "conforms"}),
+                             "U-ACT-10": ("conforms", {"plain": "conforms"})})
+    b = results("1.0.10", **{"U-QUEUE-2": ("conforms", {"plain": "conforms"}),
+                             "U-ACT-1": ("deviates", {"plain": "conforms", "https": "deviates"}),
+                             "U-ACT-10": ("conforms", {"plain": "conforms"})})
+    table = matrix.build([("0.9.75", None, 0, a), ("1.0.10", "/p", 1, b), ("1.0.1", "/q", 3, None)])
+    assert table["rules"]["U-ACT-1"]["1.0.10"]["by_transport"]["https"] == "deviates"
+    text = matrix.text(table)
+    rows = {line.split()[0]: line for line in text.splitlines()}
+    assert "https DEVIATES, plain ok" in rows["U-ACT-1"] and rows["U-ACT-1"].endswith("<- differs")
+    assert "not run" in rows["U-QUEUE-2"]
+    assert list(rows)[1:4] == ["U-ACT-1", "U-ACT-10", "U-QUEUE-2"]  # numeric order inside a family
+    md = matrix.markdown(table)
+    assert "| **U-QUEUE-2** | DEVIATES | ok | not run |" in md
+    assert "1.0.1 (/q): exit status 3" in md
