@@ -262,7 +262,7 @@ def print_summary(data, report, rc):
     for line in data.get("warnings", []):
         print(f"WARNING: {line}")
     print("reports:")
-    for name in ("results.json", "summary.md", "junit.xml"):
+    for name in ("results.json", "summary.md", "junit.xml", "report.html"):
         print(f"  {report / name}")
     if rc == 0:
         print("conformance: every case behaved as the baseline says")
@@ -278,13 +278,16 @@ def selftest(argv):
     """./conformance selftest [-- PYTEST-ARGS]: the harness's own tests."""
     p = argparse.ArgumentParser(prog="conformance selftest",
                                 description="Runs the suite's own tests (tests/): baselines, results, "
-                                            "the HTTP client, the catalogue copy.",
+                                            "the HTTP and TLS client, compare, the matrix table, report.html "
+                                            "(in headless Chromium, installed if missing), the catalogue copy.",
                                 usage="%(prog)s [--no-install] [-- PYTEST-ARGS...]")
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
     ours, passthrough = split_argv(argv)
     args = p.parse_args(ours)
     try:
         deps.ensure(None, allow_install=not args.no_install)
+        deps.ensure_packages(["chromium"], "the report.html test renders the page in headless Chromium",
+                             allow_install=not args.no_install)
         ensure_python(["selftest", *argv])
         report = ROOT / "reports" / "selftest"
         rc = run_pytest([*PYTEST, "tests", f"--report={report}", f"--junitxml={report / 'junit.xml'}",

@@ -1,8 +1,11 @@
 """The run's report: results.json (the contract other tools read), and
-summary.md (one row per rule). See README.md, "Reports"."""
+summary.md (one row per rule), report.html (the matrix in colours). See
+README.md, "Reports"."""
 
 import json
 import pathlib
+
+from . import html_report
 
 SCHEMA = 1
 OUTCOMES = ("passed", "failed", "expected-deviation", "skipped", "error")
@@ -97,6 +100,7 @@ def write(report_dir, results, catalog):
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (report_dir / "summary.md").write_text(summary_markdown(results, catalog))
+    (report_dir / "report.html").write_text(html_report.render(results, catalog))
 
 
 def terminal_lines(results):
