@@ -346,6 +346,7 @@ def run_matrix(args, passthrough):
     args.report.mkdir(parents=True, exist_ok=True)
     (args.report / "matrix.json").write_text(json.dumps(table, indent=1) + "\n")
     (args.report / "matrix.md").write_text(matrix.markdown(table))
+    (args.report / "matrix.html").write_text(matrix.html_page(table))
     print()
     print(matrix.text(table))
     print(f"matrix: {args.report / 'matrix.md'}")

@@ -25,3 +25,11 @@ def test_table_marks_what_differs():
     md = matrix.markdown(table)
     assert "| **U-QUEUE-2** | DEVIATES | ok | not run |" in md
     assert "1.0.1 (/q): exit status 3" in md
+
+
+def test_html_page_links_each_version():
+    a = results("0.9.75", **{"U-QUEUE-2": ("deviates", {"plain": "deviates"})})
+    b = results("1.0.10", **{"U-QUEUE-2": ("conforms", {"plain": "conforms"})})
+    page = matrix.html_page(matrix.build([("0.9.75", None, 0, a), ("1.0.10", "/p", 0, b)]))
+    assert '<td class="cell deviates"><a href="0.9.75/report.html#rule-U-QUEUE-2">DEVIATES</a></td>' in page
+    assert '<td class="cell conforms"><a href="1.0.10/report.html#rule-U-QUEUE-2">ok</a></td>' in page
