@@ -113,6 +113,8 @@ class Conn:
                 raw = self.sock.recv(65536)
             except socket.timeout:
                 raise WireError(f"no TLS handshake within {deadline.seconds:.1f} s") from None
+            except ConnectionResetError:
+                raise WireError("the server reset the connection during the TLS handshake") from None
             if not raw:
                 raise WireError("the server ended the connection during the TLS handshake")
 
