@@ -13,7 +13,11 @@ def test_upgrade_queued_while_suspended(private_server, connect, observe):
     server = private_server()  # a failed attempt may leave MHD stuck: keep it from other cases
 
     def attempt(i):
-        conn = connect(server)
+        try:
+            conn = connect(server)
+        except ConnectionRefusedError:
+            # MHD 1.0.10 (tpc) stops listening after some of these attempts.
+            raise AssertionError("the daemon refused a new connection: it no longer listens") from None
         try:
             conn.request(f"/upgrade?{ECHO_ONCE}&suspend=1")
             expect_101(conn, seconds=ATTEMPT_SECONDS)
