@@ -184,6 +184,9 @@ static void *
 queue_while_suspended (void *arg)
 {
   struct suspended_queue *q = arg;
+  /* Once resumed, the connection may upgrade, finish and free q->r before
+   * this thread runs again: take what is needed afterwards now. */
+  struct server *srv = q->r->srv;
   enum MHD_Result ret = MHD_queue_response (q->c, MHD_HTTP_SWITCHING_PROTOCOLS,
                                             q->resp);
   struct event e;
@@ -194,7 +197,7 @@ queue_while_suspended (void *arg)
   ev_end (&e);
   MHD_destroy_response (q->resp);
   MHD_resume_connection (q->c);
-  server_wake (q->r->srv);
+  server_wake (srv);
   free (q);
   return NULL;
 }
