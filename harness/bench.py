@@ -149,7 +149,10 @@ def measure(target, args):
 
 def fmt(value, ref, complete=True, digits=1):
     text = ("" if complete else ">") + f"{value:.{digits}f}"
-    return f"{text} ({value / ref:.2f}x)" if ref else text
+    if not ref:
+        return text
+    ratio = value / ref
+    return f"{text} ({ratio:.2f}x)" if ratio >= 0.01 else f"{text} ({ratio:.1e}x)"
 
 
 def run(args):
