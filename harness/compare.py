@@ -125,6 +125,10 @@ def main(argv):
     args = p.parse_args(argv)
     try:
         a, b = load(args.a), load(args.b)
+        if a.get("schema") != b.get("schema"):
+            raise CompareError(f"{args.a} has schema {a.get('schema')}, {args.b} schema {b.get('schema')}: "
+                               "results of different schema versions cannot be compared; run both with "
+                               "the same suite")
     except CompareError as e:
         print(f"conformance compare: {e}", file=sys.stderr)
         return 2

@@ -70,3 +70,11 @@ def test_unreadable_input(tmp_path, capsys):
     assert "is not JSON" in capsys.readouterr().err
     bad.write_text("[]")
     assert compare.main([str(bad), str(bad)]) == 2
+
+
+def test_different_schemas_refused(tmp_path, capsys):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(dict(run("a", {}), schema=1)))
+    b.write_text(json.dumps(dict(run("b", {}), schema=2)))
+    assert compare.main([str(a), str(b)]) == 2
+    assert "different schema versions" in capsys.readouterr().err
