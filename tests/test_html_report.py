@@ -50,9 +50,8 @@ def test_page_renders_in_chromium(run, tmp_path):
     data, cat = run
     page = tmp_path / "report.html"
     page.write_text(html_report.render(data, cat))
-    dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--dump-dom",
-                          page.as_uri()],
-                         capture_output=True, text=True, timeout=120)
+    browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+    dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     got = counts(dom.stdout)
     assert got["cases"] == len(data["cases"])
