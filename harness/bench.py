@@ -111,12 +111,11 @@ class Target:
         try:
             message = build_request("/upgrade?then=close", conn.rid)
             started = time.monotonic()
+            conn.send(message)
             if self.upgrade:
-                conn.send(message)
                 conn.read_head()
             else:
-                conn.send(message)
-                conn.read_exact(len(message))
+                conn.read_exact(len(message))  # the echo's answer to a request-sized message
             return time.monotonic() - started
         finally:
             conn.close()

@@ -66,17 +66,11 @@ def changes(a, b):
         else:
             out.append((FIX, rule, transport, was, now))
     oa, ob = _observed(a), _observed(b)
+    rules = {c["id"].split("::")[-1]: ",".join(c["rules"]) for c in b["cases"]}
     for case in sorted(set(oa) & set(ob)):
         if oa[case] != ob[case]:
-            out.append((MEASURE, _rule_of(b, case), case, oa[case], ob[case]))
+            out.append((MEASURE, rules[case], case, oa[case], ob[case]))
     return out
-
-
-def _rule_of(results, case):
-    for c in results["cases"]:
-        if c["id"].split("::")[-1] == case:
-            return ",".join(c["rules"])
-    return "?"
 
 
 def _name(results, path):

@@ -1,6 +1,10 @@
 """The rules x MHD versions table of a matrix run (several --mhd): which
 rule holds in which version, per transport, side by side."""
 
+import html
+
+from .html_report import STYLE  # one look for both pages
+
 MARK = {"conforms": "ok", "deviates": "DEVIATES", "untested": "-"}
 
 
@@ -74,13 +78,11 @@ def markdown(table):
 def html_page(table):
     """matrix.html: the same table in colours, each cell linking to that
     version's report.html at the rule."""
-    from .html_report import STYLE  # one look for both pages
-    import html as _html
     labels = [r["label"] for r in table["runs"]]
     out = ["<!DOCTYPE html>", "<html lang=en><head><meta charset=utf-8>",
            "<title>Upgrade conformance across MHD versions</title>", f"<style>{STYLE}</style></head><body>",
            "<h1>Upgrade conformance across MHD versions</h1>", '<table class="matrix"><tr><th class="rule">rule</th>']
-    out += [f"<th>MHD {_html.escape(x)}</th>" for x in labels]
+    out += [f"<th>MHD {html.escape(x)}</th>" for x in labels]
     out.append("</tr>")
     for rule, cells, changed in _rows(table):
         out.append(f'<tr><th class="rule">{"<b>" + rule + "</b>" if changed else rule}</th>')
@@ -88,8 +90,8 @@ def html_page(table):
             entry = table["rules"][rule].get(label)
             kind = "untested" if not entry else {"conforms": "conforms", "deviates": "deviates"}.get(
                 entry["verdict"], "untested")
-            out.append(f'<td class="cell {kind}"><a href="{_html.escape(label)}/report.html#rule-{rule}">'
-                       f"{_html.escape(text)}</a></td>")
+            out.append(f'<td class="cell {kind}"><a href="{html.escape(label)}/report.html#rule-{rule}">'
+                       f"{html.escape(text)}</a></td>")
         out.append("</tr>")
     out.append("</table></body></html>")
     return "\n".join(out) + "\n"
