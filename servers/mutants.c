@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -62,6 +63,7 @@ enum mutant
   M_UPGRADE_CAP_48,        /* beyond 48 live upgrades, new ones are closed */
   M_FEATURE_UPGRADE_NO,    /* MHD_is_feature_supported (UPGRADE) says no */
   M_COUNT_LEAKS,           /* a closed upgraded connection stays counted */
+  M_SOCKOPT_LIES,          /* TCP options on an upgraded socket "succeed" */
 };
 
 static const struct
@@ -107,6 +109,7 @@ static const struct
   { "upgrade-cap-48", M_UPGRADE_CAP_48 },
   { "feature-upgrade-no", M_FEATURE_UPGRADE_NO },
   { "count-leaks", M_COUNT_LEAKS },
+  { "sockopt-lies", M_SOCKOPT_LIES },
 };
 
 static enum mutant active;
@@ -415,7 +418,7 @@ MHD_upgrade_action (struct MHD_UpgradeResponseHandle *urh,
       struct linger lg = { 1, 0 };
       int sock = sock_of (urh);
       if (sock >= 0)
-        setsockopt (sock, SOL_SOCKET, SO_LINGER, &lg, sizeof (lg));
+        REAL (setsockopt)(sock, SOL_SOCKET, SO_LINGER, &lg, sizeof (lg));
     }
   }
   if (M_CORK_NOOP == active && (MHD_UPGRADE_ACTION_CORK_ON == action
@@ -585,6 +588,16 @@ recv (int fd, void *buf, size_t len, int flags)
     return -1;
   }
   return r;
+}
+
+
+int
+setsockopt (int fd, int level, int name, const void *value, socklen_t len)
+{
+  /* A socket pair pretending to be TCP: the call "works", nothing happens. */
+  if (M_SOCKOPT_LIES == active && IPPROTO_TCP == level && is_upgraded_sock (fd))
+    return 0;
+  return REAL (setsockopt)(fd, level, name, value, len);
 }
 
 
