@@ -286,7 +286,7 @@ def selftest(argv):
     args = p.parse_args(ours)
     try:
         deps.ensure(None, allow_install=not args.no_install)
-        deps.ensure_packages(["chromium"], "the report.html test renders the page in headless Chromium",
+        deps.ensure_packages(["chromium"], "for the report.html test (it renders the page in headless Chromium)",
                              allow_install=not args.no_install)
         ensure_python(["selftest", *argv])
         report = ROOT / "reports" / "selftest"
