@@ -11,7 +11,7 @@ import time
 import pytest
 
 from . import baseline as baselines
-from . import build, catalog, certs, modes, results
+from . import build, catalog, certs, leaks, modes, results
 from .client import Conn
 from .server import RefServer, ServerError, describe_exit
 
@@ -20,6 +20,7 @@ CONNS = pytest.StashKey()
 OBSERVED = pytest.StashKey()
 KNOWN = pytest.StashKey()  # what the baseline expects of a case: "deviation" or "intermittent"
 SERVER_ERROR_SHOWN = pytest.StashKey()  # the case itself already failed on the server's crash
+CALL_PASSED = pytest.StashKey()  # the case's own checks passed (then its leaks are checked)
 _rid_counter = itertools.count(1)
 _state = None  # the session's State, for hooks that get no config
 
@@ -262,15 +263,28 @@ def server_pool(request):
         _warn(state, f"{srv!r} {srv.stop_problem()}\n" + srv.last_lines())
 
 
+def _stats_conn(request):
+    """A Conn for the leak check's GET /stats, not among the case's own."""
+    def open_conn(srv):
+        ctx = pki(request).client_context() if srv.transport == "https" else None
+        return Conn(srv, f"s{os.getpid():06d}-{next(_rid_counter):07d}", tls_context=ctx)
+    return open_conn
+
+
 @pytest.fixture
 def make_server(request, server_pool, mode, transport):
     """make_server(flags=..., timeout=..., memory_limit=...,
-    connection_limit=...) -> a running RefServer in this case's mode."""
+    connection_limit=...) -> a running RefServer in this case's mode.
+    A case that passes must leave each server as it found it (harness/leaks.py)."""
     used = []
+    before = {}  # server -> its leak figures when this case first used it
+    open_stats = _stats_conn(request)
 
     def make(**options):
         srv = server_pool.get(mode, transport, **options)
         used.append(srv)
+        if srv not in before:
+            before[srv] = leaks.snapshot(open_stats, srv)
         return srv
 
     yield make
@@ -281,6 +295,13 @@ def make_server(request, server_pool, mode, transport):
         srv = dead[0]
         raise ServerError(f"the reference server {srv!r} {describe_exit(srv.proc.returncode)} during this "
                           "case\n" + srv.last_lines())
+    if request.node.stash.get(CALL_PASSED, False):
+        # What failed may leave a connection to its idle limit: only a case
+        # that kept its promise must also have cleaned up.
+        for conn in request.node.stash.get(CONNS, []):
+            conn.close()
+        for srv, figures in before.items():
+            leaks.check(open_stats, srv, figures)
 
 
 @pytest.fixture
@@ -392,6 +413,8 @@ def pytest_runtest_makereport(item, call):
         if KNOWN in item.stash:
             info["baseline"] = item.stash[KNOWN]
     exc = call.excinfo
+    if call.when == "call":
+        item.stash[CALL_PASSED] = rep.passed
     if exc is not None and exc.errisinstance(ServerError):
         item.stash[SERVER_ERROR_SHOWN] = True
     is_assertion = exc is not None and exc.errisinstance(AssertionError)
@@ -407,6 +430,9 @@ def pytest_runtest_makereport(item, call):
                     detail=f"{rep.longreprtext}\nThe baseline lists this case as a known deviation, but MHD "
                            "kept the promise: update the baseline (./conformance --update-baseline).")
     elif rep.failed and call.when == "call" and is_assertion:
+        info.update(outcome="failed", verdict="deviates", summary=_first_line(message.split(":", 1)[-1]),
+                    detail=_detail(item, call, message))
+    elif rep.failed and exc is not None and exc.errisinstance(leaks.LeakError):
         info.update(outcome="failed", verdict="deviates", summary=_first_line(message.split(":", 1)[-1]),
                     detail=_detail(item, call, message))
     elif rep.failed:
@@ -439,8 +465,8 @@ def pytest_runtest_logreport(report):
             case[key] = info[key]
     if "outcome" in info:
         # setup decides skips and errors; call decides the rest; a teardown
-        # error overrides a pass.
-        if info["when"] != "teardown" or info["outcome"] == "error":
+        # error or a leak (failed at teardown) overrides a pass.
+        if info["when"] != "teardown" or info["outcome"] in ("error", "failed"):
             case["outcome"] = info["outcome"]
             # An error (e.g. the server crashed) leaves no verdict to give.
             case["verdict"] = "untested" if info["outcome"] == "error" else info["verdict"]

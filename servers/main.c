@@ -612,6 +612,7 @@ main (int argc, char **argv)
   }
   pthread_mutex_init (&srv.lock, NULL);
   pthread_cond_init (&srv.workers_idle, NULL);
+  atomic_init (&srv.live_handles, 0);
 
   srv.shared_upgrade = MHD_create_response_for_upgrade (&upgrade_handler,
                                                         &srv.shared_cls);

@@ -29,6 +29,9 @@ struct server
   pthread_mutex_t lock;
   pthread_cond_t workers_idle;
   unsigned int workers; /* live upgraded-socket threads */
+  /* Upgraded connections handed to the application and not yet closed by
+   * a successful CLOSE action: GET /stats reports it, for leak checks. */
+  atomic_int live_handles;
   /* Set once MHD_stop_daemon() ran with upgraded connections still open
    * (--stop-with-open, U-STOP-2): their handles are gone. */
   atomic_bool daemon_stopped;

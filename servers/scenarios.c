@@ -5,6 +5,7 @@
 #include "events.h"
 #include "refserver.h"
 
+#include <dirent.h>
 #include <gnutls/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -352,15 +353,41 @@ scenario_null_handler (struct request *r, struct MHD_Connection *c)
 }
 
 
-/* GET /stats: MHD_DAEMON_INFO_CURRENT_CONNECTIONS, this connection included. */
+/* Open file descriptors of this process (-1 if /proc cannot say). */
+static long long
+open_fds (void)
+{
+  DIR *d = opendir ("/proc/self/fd");
+  long long n = 0;
+  const struct dirent *de;
+  if (NULL == d)
+    return -1;
+  while (NULL != (de = readdir (d)))
+    if ('.' != de->d_name[0])
+      n++;
+  closedir (d);
+  return n - 1; /* the listing's own descriptor */
+}
+
+
+/* GET /stats: what a case may leave behind (the leak check's figures):
+ * MHD_DAEMON_INFO_CURRENT_CONNECTIONS (this connection included), open
+ * descriptors, upgraded handles not closed yet, upgraded-socket threads. */
 static enum MHD_Result
 scenario_stats (struct request *r, struct MHD_Connection *c)
 {
   const union MHD_DaemonInfo *di =
     MHD_get_daemon_info (r->srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
   struct event e;
+  unsigned int workers;
+  pthread_mutex_lock (&r->srv->lock);
+  workers = r->srv->workers;
+  pthread_mutex_unlock (&r->srv->lock);
   ev_begin (&e, "stats", r->rid);
   ev_int (&e, "connections", NULL == di ? -1 : (long long) di->num_connections);
+  ev_int (&e, "fds", open_fds ());
+  ev_int (&e, "upgraded_handles", atomic_load (&r->srv->live_handles));
+  ev_int (&e, "upgraded_threads", (long long) workers);
   ev_end (&e);
   return queue_text (r, c, "stats", MHD_HTTP_OK, "stats\n", NULL);
 }

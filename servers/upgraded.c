@@ -225,7 +225,11 @@ action (struct upgraded *u, enum MHD_UpgradeAction a, const char *name)
   ev_bool (&e, "result", MHD_YES == r);
   ev_end (&e);
   if (MHD_UPGRADE_ACTION_CLOSE == a)
+  {
+    if (MHD_YES == r)
+      atomic_fetch_sub (&u->srv->live_handles, 1);
     server_wake (u->srv);
+  }
   return r;
 }
 
@@ -676,6 +680,7 @@ upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,
     return;
   }
   u->srv = c->srv;
+  atomic_fetch_add (&u->srv->live_handles, 1);
   memcpy (u->rid, c->rid, sizeof (u->rid));
   u->script = c->then;
   u->n = c->n;
