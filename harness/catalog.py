@@ -23,6 +23,12 @@ class Rule:
         return f"Rule({self.id}, {self.kind})"
 
 
+def sort_key(rule_id):
+    """Catalogue order: by family, then by number (U-ACT-2 before U-ACT-10)."""
+    family, _, number = rule_id[2:].rpartition("-")
+    return family, int(number) if number.isdigit() else 0
+
+
 def load(path=SPEC):
     rules = {}
     for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines():

@@ -3,6 +3,7 @@ rule holds in which version, per transport, side by side."""
 
 import html
 
+from . import catalog
 from .html_report import STYLE  # one look for both pages
 
 MARK = {"conforms": "ok", "deviates": "DEVIATES", "untested": "-"}
@@ -39,17 +40,13 @@ def cell(entry):
 
 def _rows(table):
     labels = [r["label"] for r in table["runs"]]
-    for rule in sorted(table["rules"], key=_rule_order):
+    for rule in sorted(table["rules"], key=catalog.sort_key):
         if all(e["verdict"] == "untested" for e in table["rules"][rule].values()):
             continue  # not selected in this matrix
         cells = [cell(table["rules"][rule].get(label)) for label in labels]
         changed = len(set(cells)) > 1
         yield rule, cells, changed
 
-
-def _rule_order(rule_id):
-    family, _, number = rule_id[2:].rpartition("-")
-    return family, int(number) if number.isdigit() else 0
 
 
 def text(table):

@@ -64,6 +64,7 @@ enum mutant
   M_FEATURE_UPGRADE_NO,    /* MHD_is_feature_supported (UPGRADE) says no */
   M_COUNT_LEAKS,           /* a closed upgraded connection stays counted */
   M_SOCKOPT_LIES,          /* TCP options on an upgraded socket "succeed" */
+  M_LIMIT_RELEASED_EARLY,  /* an upgraded connection leaves the connection limit */
 };
 
 static const struct
@@ -110,6 +111,7 @@ static const struct
   { "feature-upgrade-no", M_FEATURE_UPGRADE_NO },
   { "count-leaks", M_COUNT_LEAKS },
   { "sockopt-lies", M_SOCKOPT_LIES },
+  { "limit-released-early", M_LIMIT_RELEASED_EARLY },
 };
 
 static enum mutant active;
@@ -120,6 +122,14 @@ choose (void)
   const char *want = getenv ("CONFORMANCE_MUTANT");
   if (NULL == want || '\0' == *want)
     return;
+  if (0 == strcmp (want, "list"))
+  {
+    /* For the kill matrix (harness/killmatrix.py): the names, then stop. */
+    for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++)
+      printf ("%s\n", names[i].name);
+    fflush (stdout);
+    _exit (0);
+  }
   for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++)
     if (0 == strcmp (want, names[i].name))
       active = names[i].m;
@@ -459,6 +469,40 @@ MHD_get_daemon_info (struct MHD_Daemon *daemon,
 }
 
 
+/* M_LIMIT_RELEASED_EARLY: one more connection than the limit asked for, as
+ * if the upgraded connection had left MHD's count. Walks the options the
+ * reference server passes (main.c, start_daemon) to its MHD_OPTION_ARRAY;
+ * stops at any option it does not know. */
+static void
+raise_connection_limit (va_list ap)
+{
+  for (;;)
+  {
+    enum MHD_OPTION o = va_arg (ap, enum MHD_OPTION);
+    switch (o)
+    {
+    case MHD_OPTION_EXTERNAL_LOGGER:
+    case MHD_OPTION_NOTIFY_CONNECTION:
+    case MHD_OPTION_NOTIFY_COMPLETED:
+      (void) va_arg (ap, void (*)(void)); /* the callback */
+      (void) va_arg (ap, void *);         /* its cls */
+      break;
+    case MHD_OPTION_SOCK_ADDR:
+      (void) va_arg (ap, void *);
+      break;
+    case MHD_OPTION_ARRAY:
+      for (struct MHD_OptionItem *i = va_arg (ap, struct MHD_OptionItem *);
+           MHD_OPTION_END != i->option; i++)
+        if (MHD_OPTION_CONNECTION_LIMIT == i->option)
+          i->value++;
+      return;
+    default:
+      return;
+    }
+  }
+}
+
+
 struct MHD_Daemon *
 MHD_start_daemon (unsigned int flags, uint16_t port,
                   MHD_AcceptPolicyCallback apc, void *apc_cls,
@@ -468,6 +512,12 @@ MHD_start_daemon (unsigned int flags, uint16_t port,
   va_list ap;
   if (M_FLAG_IGNORED == active)
     flags |= MHD_ALLOW_UPGRADE;
+  if (M_LIMIT_RELEASED_EARLY == active)
+  {
+    va_start (ap, dh_cls);
+    raise_connection_limit (ap);
+    va_end (ap);
+  }
   va_start (ap, dh_cls);
   d = MHD_start_daemon_va (flags, port, apc, apc_cls, dh, dh_cls, ap);
   va_end (ap);

@@ -1,0 +1,41 @@
+"""harness/killmatrix.py: which mutant counts as killed, and the tables."""
+
+from harness import killmatrix
+
+
+def case(cid, outcome, rules=("U-EXTRA-1",)):
+    return {"id": cid, "outcome": outcome, "rules": list(rules)}
+
+
+def run(name, *cases, rc=1):
+    return name, rc, {"cases": list(cases)}
+
+
+def test_a_failed_or_errored_case_kills_a_mutant():
+    table = killmatrix.build([
+        run("extra-dropped", case("a", "failed"), case("b", "passed")),
+        run("handler-crash", case("c", "error", ["U-CB-1"])),
+    ])
+    assert table["survivors"] == []
+    assert table["mutants"]["extra-dropped"]["killed_by"] == 1
+    assert table["rules"] == {"U-EXTRA-1": ["extra-dropped"], "U-CB-1": ["handler-crash"]}
+
+
+def test_expected_deviations_and_skips_kill_nothing():
+    # A case the baseline expects to fail anyway says nothing about the mutant.
+    table = killmatrix.build([run("cork-noop", case("a", "expected-deviation"), case("b", "skipped"), rc=0)])
+    assert table["survivors"] == ["cork-noop"]
+    assert "SURVIVED" in killmatrix.text(table)
+    assert "**SURVIVED**" in killmatrix.markdown(table)
+
+
+def test_a_run_without_results_is_a_survivor_that_says_so():
+    table = killmatrix.build([("stop-hangs", 3, None)])
+    assert table["survivors"] == ["stop-hangs"]
+    assert "did not finish: exit 3" in killmatrix.text(table)
+
+
+def test_rules_are_listed_in_catalogue_order():
+    table = killmatrix.build([run("m", case("a", "failed", ["U-ACT-10", "U-ACT-2", "U-API-1"]))])
+    md = killmatrix.markdown(table)
+    assert md.index("| U-ACT-2 |") < md.index("| U-ACT-10 |") < md.index("| U-API-1 |")
