@@ -32,6 +32,8 @@ under build/. Everything after '--' goes to pytest unchanged; it runs in
   conformance -- --mutant extra-dropped   (a mutant MHD: servers/mutants.c)
 
 'conformance selftest' runs the project's own tests (tests/) instead;
+'conformance selftest --mutants' the kill matrix, '--repeat N' the flake
+check (see: conformance selftest --help);
 'conformance bench' measures latency and throughput (not a test);
 'conformance compare A B' says what changed between two runs' results.json
 (exit 1 on a regression).
@@ -62,7 +64,7 @@ def make_parser():
     p = argparse.ArgumentParser(prog="conformance", description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 usage="%(prog)s [options] [-- PYTEST-ARGS...]\n"
-                                      "       %(prog)s selftest [--no-install] [-- PYTEST-ARGS...]\n"
+                                      "       %(prog)s selftest [--mutants [NAME ...] | --repeat N] ...   (see: conformance selftest --help)\n"
                                       "       %(prog)s mhd {list,build} ...   (see: %(prog)s mhd --help)\n"
                                       "       %(prog)s bench [--mhd PREFIX] ...   (see: %(prog)s bench --help)\n"
                                       "       %(prog)s compare A/results.json B/results.json [--markdown FILE]")
@@ -161,7 +163,7 @@ def ensure_python(argv):
     suite's Python modules (e.g. a pyenv Python that does not see them)."""
     if deps.imports_work():
         return
-    need = "python3-pytest python3-h11 python3-pytest-xdist python3-pytest-timeout"
+    need = "python3-pytest python3-h11 python3-pytest-xdist python3-pytest-timeout python3-websockets"
     usable = (os.path.exists(deps.DEBIAN_PYTHON)
               and os.path.realpath(deps.DEBIAN_PYTHON) != os.path.realpath(sys.executable)
               and not os.environ.get(REEXEC_ENV)

@@ -8,14 +8,15 @@ import subprocess
 import sys
 
 BASE_PACKAGES = (
-    "cmake", "gcc", "make", "pkg-config", "libgnutls28-dev",
+    "cmake", "gcc", "make", "pkg-config", "libgnutls28-dev", "libwslay-dev",
     "python3-pytest", "python3-h11", "python3-pytest-xdist", "python3-pytest-timeout", "python3-trustme",
+    "python3-websockets",
 )
 # Only needed to test the system's MHD; --mhd PREFIX brings its own.
 SYSTEM_MHD_PACKAGE = "libmicrohttpd-dev"
 
 # The Python modules the run imports, and the packages that provide them.
-MODULES = ("pytest", "h11", "xdist", "pytest_timeout")
+MODULES = ("pytest", "h11", "xdist", "pytest_timeout", "websockets")
 IMPORT_CHECK = "import " + ", ".join(MODULES)
 
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -110,9 +111,9 @@ def ensure(prefix=None, allow_install=True):
                  f"({' '.join(pkgs)}); the Python modules import, so going on")
             return []
         raise DepsError(f"dpkg-query not found (not a Debian system?), and {sys.executable} cannot "
-                        f"import {', '.join(MODULES)}: install pytest, h11, pytest-xdist and "
+                        f"import {', '.join(MODULES)}: install pytest, h11, pytest-xdist, websockets and "
                         "pytest-timeout for it (or set CONFORMANCE_PYTHON to a Python that has them), "
-                        "plus cmake, a C compiler, pkg-config, GnuTLS headers and libmicrohttpd headers")
+                        "plus cmake, a C compiler, pkg-config, GnuTLS, wslay and libmicrohttpd headers")
     why = "the suite needs" + ("" if prefix else
                                f" ({SYSTEM_MHD_PACKAGE}: no --mhd given, so the system's MHD is tested)")
     return ensure_packages(pkgs, why, allow_install)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from . import baseline as baselines
-from . import build, catalog, certs, leaks, modes, results
+from . import build, catalog, certs, leaks, modes, results, ws
 from .client import Conn
 from .server import RefServer, ServerError, describe_exit
 
@@ -20,6 +20,7 @@ CONNS = pytest.StashKey()
 OBSERVED = pytest.StashKey()
 KNOWN = pytest.StashKey()  # what the baseline expects of a case: "deviation" or "intermittent"
 SERVER_ERROR_SHOWN = pytest.StashKey()  # the case itself already failed on the server's crash
+WS_SESSIONS = pytest.StashKey()  # the case's WebSocket client sessions, for its report
 CALL_PASSED = pytest.StashKey()  # the case's own checks passed (then its leaks are checked)
 _rid_counter = itertools.count(1)
 _state = None  # the session's State, for hooks that get no config
@@ -353,6 +354,18 @@ def connect(request):
 
 
 @pytest.fixture
+def ws_session(request):
+    """ws_session(server) -> ws.Session: a WebSocket client identity with a
+    request id unique in this run (async with session.connect() as ws)."""
+    def make(server):
+        ctx = pki(request).client_context() if server.transport == "https" else None
+        session = ws.Session(server, f"{os.getpid():07d}-{next(_rid_counter):07d}", ctx)
+        request.node.stash.setdefault(WS_SESSIONS, []).append(session)
+        return session
+    return make
+
+
+@pytest.fixture
 def observe(request):
     """observe(value): records a value in the results (e.g. a failure
     rate) without comparing it with anything; the case asserts the promise."""
@@ -379,6 +392,10 @@ def measure(request):
 # -- outcomes -------------------------------------------------------------
 def _detail(item, call, lead):
     parts = [lead] if lead else []
+    for session in item.stash.get(WS_SESSIONS, []):
+        events = session.events()
+        parts.append(f"WebSocket client rid={session.rid}" + ("; server events:\n    " + "\n    ".join(
+            str({k: v for k, v in e.items() if k != "t"}) for e in events[-25:]) if events else ""))
     for conn in item.stash.get(CONNS, []):
         parts.append(conn.describe())
         events = conn.server.events(conn.rid)

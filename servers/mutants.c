@@ -65,6 +65,8 @@ enum mutant
   M_COUNT_LEAKS,           /* a closed upgraded connection stays counted */
   M_SOCKOPT_LIES,          /* TCP options on an upgraded socket "succeed" */
   M_LIMIT_RELEASED_EARLY,  /* an upgraded connection leaves the connection limit */
+  M_WS_ACCEPT_WRONG,       /* Sec-WebSocket-Accept goes out changed */
+  M_WS_CLOSE_CODE_WRONG,   /* the status code of the server's close frames changed */
 };
 
 static const struct
@@ -112,6 +114,8 @@ static const struct
   { "count-leaks", M_COUNT_LEAKS },
   { "sockopt-lies", M_SOCKOPT_LIES },
   { "limit-released-early", M_LIMIT_RELEASED_EARLY },
+  { "ws-accept-wrong", M_WS_ACCEPT_WRONG },
+  { "ws-close-code-wrong", M_WS_CLOSE_CODE_WRONG },
 };
 
 static enum mutant active;
@@ -395,6 +399,14 @@ MHD_add_response_header (struct MHD_Response *response, const char *header,
       && 0 == strcasecmp (header, MHD_HTTP_HEADER_CONNECTION)
       && 0 == strcasecmp (content, "close"))
     return MHD_YES;
+  if (M_WS_ACCEPT_WRONG == active && NULL != content && '\0' != *content
+      && 0 == strcasecmp (header, "Sec-WebSocket-Accept"))
+  {
+    char changed[64];
+    snprintf (changed, sizeof (changed), "%s", content);
+    changed[0] = 'A' == changed[0] ? 'B' : 'A';
+    return REAL (MHD_add_response_header)(response, header, changed);
+  }
   return REAL (MHD_add_response_header)(response, header, content);
 }
 
@@ -576,6 +588,36 @@ send_rewritten (int fd, const void *buf, size_t len, int flags,
 }
 
 
+/* M_WS_CLOSE_CODE_WRONG: wslay sends a frame's header and its payload in
+ * two send() calls. After a close frame's header (0x88, length >= 2) on an
+ * upgraded socket, the next send starts with the status code: 1000 becomes
+ * 1001, any other code 1000. */
+static int close_header_fd = -1;
+
+static ssize_t
+send_close_code_changed (int fd, const void *buf, size_t len, int flags)
+{
+  const unsigned char *b = buf;
+  bool code_next;
+  pthread_mutex_lock (&lock);
+  code_next = close_header_fd == fd && len >= 2;
+  close_header_fd = (2 == len && 0x88 == b[0] && (b[1] & 0x7f) >= 2) ? fd : -1;
+  pthread_mutex_unlock (&lock);
+  if (code_next)
+  {
+    unsigned char copy[128];
+    unsigned int code = ((unsigned int) b[0] << 8) | b[1];
+    size_t n = len < sizeof (copy) ? len : sizeof (copy);
+    memcpy (copy, buf, n);
+    code = 1000 == code ? 1001 : 1000;
+    copy[0] = (unsigned char) (code >> 8);
+    copy[1] = (unsigned char) (code & 0xff);
+    return REAL (send)(fd, copy, n, flags);
+  }
+  return REAL (send)(fd, buf, len, flags);
+}
+
+
 ssize_t
 send (int fd, const void *buf, size_t len, int flags)
 {
@@ -613,6 +655,8 @@ send (int fd, const void *buf, size_t len, int flags)
       return r;
     }
   }
+  if (M_WS_CLOSE_CODE_WRONG == active && is_upgraded_sock (fd))
+    return send_close_code_changed (fd, buf, len, flags);
   return send_rewritten (fd, buf, len, flags, REAL (send));
 }
 

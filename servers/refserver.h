@@ -47,6 +47,8 @@ struct request
   struct server *srv;
   char rid[RID_MAX];
   const struct scenario *scenario;
+  const char *method;  /* MHD's strings: valid while the request lives */
+  const char *version;
   uint64_t body_bytes;
   void *body_hash; /* gnutls_hash_hd_t: SHA-256 of the body MHD handed over */
 };

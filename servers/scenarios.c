@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "events.h"
 #include "refserver.h"
+#include "websocket.h"
 
 #include <dirent.h>
 #include <gnutls/crypto.h>
@@ -393,6 +394,60 @@ scenario_stats (struct request *r, struct MHD_Connection *c)
 }
 
 
+/* GET /ws: a WebSocket opening handshake, checked as RFC 6455 section
+ * 4.2.1 asks (websocket.c). A valid one gets 101 with Upgrade: websocket and
+ * Sec-WebSocket-Accept, and the "ws" script (an echo endpoint on wslay);
+ * a wrong version 426 with Sec-WebSocket-Version: 13; anything else 400.
+ * Neither of those is upgraded.
+ *   idle=MS   as for /upgrade */
+static enum MHD_Result
+scenario_ws (struct request *r, struct MHD_Connection *c)
+{
+  struct conn *cc = conn_of (c);
+  char accept[WS_ACCEPT_SIZE];
+  const char *wrong = ws_check_handshake (c, r->method, r->version, accept);
+  struct MHD_Response *resp;
+  enum MHD_Result ret;
+  struct event e;
+
+  ev_begin (&e, "ws_handshake", r->rid);
+  ev_str (&e, "wrong", wrong);
+  ev_end (&e);
+  if (NULL == cc)
+    return MHD_NO;
+  if (NULL != wrong)
+  {
+    bool version = 0 == strcmp (wrong, WS_BAD_VERSION);
+    resp = text_response (version ? "unsupported WebSocket version\n"
+                          : "bad WebSocket handshake\n");
+    if (NULL == resp)
+      return MHD_NO;
+    if (version)
+      add_header (r, resp, "Sec-WebSocket-Version", "13");
+    ret = queue (r, c, version ? "ws-426" : "ws-400",
+                 version ? MHD_HTTP_UPGRADE_REQUIRED : MHD_HTTP_BAD_REQUEST,
+                 resp);
+    MHD_destroy_response (resp);
+    return ret;
+  }
+  cc->then = script_find ("ws");
+  cc->idle_ms = (int) num_arg (c, "idle", 0);
+  if (cc->idle_ms <= 0)
+    cc->idle_ms = r->srv->idle_ms;
+  resp = MHD_create_response_for_upgrade (&upgrade_handler, cc);
+  report_result (r->rid, "create_response", "upgrade",
+                 NULL == resp ? MHD_NO : MHD_YES);
+  if (NULL == resp)
+    return refused (r, c);
+  cc->expected_cls = cc;
+  add_header (r, resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
+  add_header (r, resp, "Sec-WebSocket-Accept", accept);
+  ret = queue (r, c, "upgrade", MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+  MHD_destroy_response (resp);
+  return MHD_YES == ret ? MHD_YES : refused (r, c);
+}
+
+
 static enum MHD_Result
 scenario_hello (struct request *r, struct MHD_Connection *c)
 {
@@ -406,6 +461,7 @@ static const struct scenario scenarios[] = {
   { "/null-handler", &scenario_null_handler },
   { "/hello", &scenario_hello },
   { "/stats", &scenario_stats },
+  { "/ws", &scenario_ws },
 };
 
 
@@ -468,6 +524,8 @@ request_new (struct server *srv, struct MHD_Connection *c, const char *url,
   r->srv = srv;
   snprintf (r->rid, sizeof (r->rid), "%s", NULL == rid ? "" : rid);
   r->scenario = scenario_find (url);
+  r->method = method;
+  r->version = version;
   if (NULL != cc)
   {
     cc->req = r;

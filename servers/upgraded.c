@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "events.h"
 #include "refserver.h"
+#include "websocket.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -521,6 +522,16 @@ in_handler_suspend (struct upgraded *u)
 }
 
 
+/* /ws: a WebSocket echo endpoint (websocket.c), then CLOSE. */
+static void
+run_ws (struct upgraded *u)
+{
+  ws_echo (u->sock, u->extra_in, u->extra_in_size, u->idle_ms,
+           u->srv->stop_fd[0], u->rid);
+  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
+}
+
+
 static const struct script scripts[] = {
   { "echo", NULL, &run_echo },
   { "close", NULL, &run_close },
@@ -533,6 +544,7 @@ static const struct script scripts[] = {
   { "wait-in-handler", &in_handler_wait_reply, NULL },
   { "block-in-handler", &in_handler_echo, NULL },
   { "suspend-upgraded", &in_handler_suspend, &run_echo },
+  { "ws", NULL, &run_ws },
 };
 
 

@@ -1,0 +1,120 @@
+"""WebSocket on the client side: the Debian-packaged `websockets` library
+(asyncio API of version 10) for everything a real client does, and its
+frame codec over the suite's raw Conn for what a polite client never sends
+(unmasked frames, reserved bits, a handshake and a frame in one write).
+No framing is written here."""
+
+import asyncio
+import base64
+import hashlib
+import os
+
+import websockets
+from websockets.frames import Close, Frame, Opcode
+
+from .client import READ_SECONDS
+from .deadlines import Deadline
+
+RID_HEADER = "X-Conformance-Id"
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def uri(srv, path="/ws"):
+    scheme = "wss" if srv.transport == "https" else "ws"
+    # localhost: the name the test certificate is issued for.
+    host = "localhost" if srv.transport == "https" else "127.0.0.1"
+    return f"{scheme}://{host}:{srv.port}{path}"
+
+
+def run(coro, seconds=READ_SECONDS):
+    """Runs one client coroutine to its end, within a (scaled) deadline."""
+    deadline = Deadline(seconds)
+
+    async def bounded():
+        try:
+            return await asyncio.wait_for(coro, deadline.seconds)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"the WebSocket exchange did not finish within {deadline.seconds:.1f} s") from None
+        except websockets.exceptions.WebSocketException as e:
+            # What the independent client found wrong (a bad accept key, a
+            # connection closed without a close frame, ...) is the finding.
+            raise AssertionError(f"the websockets client: {type(e).__name__}: {e}") from None
+    return asyncio.run(bounded())
+
+
+def connect(srv, rid, tls_context=None, path="/ws"):
+    """websockets.connect() to the reference server, tagged with `rid`.
+    No compression (the server offers none), no keepalive pings (they
+    would interleave with what a case sends), no size limit."""
+    return websockets.connect(
+        uri(srv, path), ssl=tls_context, extra_headers={RID_HEADER: rid}, compression=None,
+        max_size=None, ping_interval=None, open_timeout=Deadline(READ_SECONDS).seconds,
+        close_timeout=Deadline(READ_SECONDS).seconds)
+
+
+class Session:
+    """One WebSocket client connection's identity: the server, the request
+    id it sends, and the test CA for wss://. connect() opens it."""
+
+    def __init__(self, server, rid, tls_context=None):
+        self.server = server
+        self.rid = rid
+        self.tls_context = tls_context
+
+    def connect(self, path="/ws"):
+        return connect(self.server, self.rid, self.tls_context, path)
+
+    def events(self, ev=None):
+        return [e for e in self.server.events(self.rid) if ev is None or e["ev"] == ev]
+
+    def wait_event(self, ev, seconds=READ_SECONDS, **match):
+        def pred(e):
+            return e.get("rid") == self.rid and e["ev"] == ev and all(e.get(k) == v for k, v in match.items())
+        what = f"'{ev}' event" + (f" with {match}" if match else "") + f" for rid {self.rid}"
+        return self.server.wait_event(pred, seconds, what)
+
+
+def accept_for(key):
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 section 4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+
+
+def new_key():
+    return base64.b64encode(os.urandom(16)).decode()
+
+
+def handshake_headers(key=None, version="13"):
+    """The opening handshake's own headers, for a raw Conn request made
+    with upgrade="websocket" (which adds Upgrade and Connection)."""
+    headers = [("Sec-WebSocket-Key", key or new_key())]
+    if version is not None:
+        headers.append(("Sec-WebSocket-Version", version))
+    return headers
+
+
+def frame(opcode, data, fin=True, mask=True):
+    """A client frame as bytes, by websockets' codec."""
+    return Frame(opcode, data, fin).serialize(mask=mask)
+
+
+def close_frame(code, reason=""):
+    return frame(Opcode.CLOSE, Close(code, reason).serialize())
+
+
+def read_frame(conn, seconds=READ_SECONDS):
+    """The next server frame on a raw Conn, parsed by websockets' codec."""
+    def read_exact(n):
+        return conn.read_exact(n, seconds=seconds)
+        yield  # a generator that never has to wait: Conn reads with a deadline
+    parser = Frame.parse(read_exact, mask=False, max_size=None, extensions=None)
+    try:
+        next(parser)
+    except StopIteration as done:
+        return done.value
+    raise AssertionError("the WebSocket frame parser asked for more than it was given")
+
+
+def close_code(frame_):
+    """(code, reason) of a close frame; code 1005 when it has none."""
+    close = Close.parse(frame_.data)
+    return close.code, close.reason
