@@ -14,7 +14,8 @@ from harness.client import build_request, pattern
 # The echo's message sizes: around the 7-bit, 16-bit and 64-bit length forms.
 SIZES = (0, 1, 125, 126, 65535, 65536)
 LARGE = {"1MiB": 1 << 20, "16MiB": 16 << 20}
-LARGE_SECONDS = 60  # scaled; 16 MiB each way through TLS on a slow MHD
+LARGE_SECONDS = 120  # scaled; 16 MiB each way through TLS takes ~50 s on MHD 0.9.75
+ECHO_SECONDS = 30  # scaled; 128 KiB each way in small messages through TLS on MHD 0.9.75
 CONCURRENT = 8
 
 
@@ -67,7 +68,7 @@ def test_accept_key_of_the_rfc_example(server, connect):
 @pytest.mark.parametrize("kind", ["text", "binary"])
 def test_messages_are_echoed(server, ws_session, kind):
     messages = [text_of(n) if kind == "text" else pattern(n) for n in SIZES]
-    back = ws.run(echo_all(ws_session(server), messages))
+    back = ws.run(echo_all(ws_session(server), messages), seconds=ECHO_SECONDS)
     for sent, got in zip(messages, back):
         assert got == sent, (f"a {len(sent)}-byte {kind} message came back as {type(got).__name__} of "
                              f"{len(got)}, first difference at {first_difference(got, sent)}")
@@ -203,8 +204,10 @@ def test_protocol_error_fails_the_connection(server, connect, error):
     assert frame.opcode == Opcode.CLOSE, f"after a protocol error the server sent a {frame.opcode.name} frame"
     got, _ = ws.close_code(frame)
     assert got == code, f"the server failed the connection with close code {got}; RFC 6455 asks for {code}"
-    rest, end = conn.read_to_end()
-    assert rest == b"" and end != "open", f"after its close frame the server sent {rest[:40]!r}, end: {end}"
+    # The application stops there; whether MHD then ends the TCP connection
+    # is U-ACT-1's question, not this rule's.
+    end = conn.wait_event("ws_end")
+    assert end["how"] == "failed" and end["messages"] == 0, f"after the protocol error the server went on: {end}"
 
 
 @pytest.mark.rule("U-WS-5")

@@ -192,8 +192,13 @@ def run(args):
 
 
 def main(argv):
+    if "--ws" in argv:
+        from . import wsbench
+        return wsbench.main([a for a in argv if a != "--ws"])
     p = argparse.ArgumentParser(prog="conformance bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ws", action="store_true",
+                   help="measure the WebSocket echo instead (see: conformance bench --ws --help)")
     p.add_argument("--mhd", metavar="PREFIX", help="MHD install prefix (default: the system's MHD)")
     p.add_argument("--mode", metavar="MODE", action="append", default=[],
                    help="a threading mode (repeatable; default: all eight)")

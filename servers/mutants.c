@@ -67,6 +67,7 @@ enum mutant
   M_LIMIT_RELEASED_EARLY,  /* an upgraded connection leaves the connection limit */
   M_WS_ACCEPT_WRONG,       /* Sec-WebSocket-Accept goes out changed */
   M_WS_CLOSE_CODE_WRONG,   /* the status code of the server's close frames changed */
+  M_WS_HANDSHAKE_FORGED,   /* the application is shown a valid WebSocket handshake */
 };
 
 static const struct
@@ -116,6 +117,7 @@ static const struct
   { "limit-released-early", M_LIMIT_RELEASED_EARLY },
   { "ws-accept-wrong", M_WS_ACCEPT_WRONG },
   { "ws-close-code-wrong", M_WS_CLOSE_CODE_WRONG },
+  { "ws-handshake-forged", M_WS_HANDSHAKE_FORGED },
 };
 
 static enum mutant active;
@@ -515,6 +517,24 @@ raise_connection_limit (va_list ap)
 }
 
 
+/* M_WS_HANDSHAKE_FORGED: the access handler MHD calls, which tells the
+ * application every request is a GET of HTTP/1.1. */
+static MHD_AccessHandlerCallback real_access;
+
+static enum MHD_Result
+forged_access (void *cls, struct MHD_Connection *connection, const char *url,
+               const char *method, const char *version,
+               const char *upload_data, size_t *upload_data_size,
+               void **req_cls)
+{
+  (void) method;
+  (void) version;
+  return real_access (cls, connection, url, MHD_HTTP_METHOD_GET,
+                      MHD_HTTP_VERSION_1_1, upload_data, upload_data_size,
+                      req_cls);
+}
+
+
 struct MHD_Daemon *
 MHD_start_daemon (unsigned int flags, uint16_t port,
                   MHD_AcceptPolicyCallback apc, void *apc_cls,
@@ -524,6 +544,11 @@ MHD_start_daemon (unsigned int flags, uint16_t port,
   va_list ap;
   if (M_FLAG_IGNORED == active)
     flags |= MHD_ALLOW_UPGRADE;
+  if (M_WS_HANDSHAKE_FORGED == active && NULL != dh)
+  {
+    real_access = dh;
+    dh = &forged_access;
+  }
   if (M_LIMIT_RELEASED_EARLY == active)
   {
     va_start (ap, dh_cls);
@@ -715,6 +740,20 @@ MHD_lookup_connection_value (struct MHD_Connection *connection,
 {
   if (M_HANDLER_HEADERS_GONE == active && in_handler)
     return NULL;
+  if (M_WS_HANDSHAKE_FORGED == active && MHD_HEADER_KIND == kind
+      && NULL != key)
+  {
+    /* RFC 6455's example handshake, whatever the client sent. */
+    static const char *const forged[][2] = {
+      { "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==" },
+      { "Sec-WebSocket-Version", "13" },
+      { "Upgrade", "websocket" },
+      { "Connection", "Upgrade" },
+    };
+    for (size_t i = 0; i < sizeof (forged) / sizeof (forged[0]); i++)
+      if (0 == strcasecmp (key, forged[i][0]))
+        return forged[i][1];
+  }
   return REAL (MHD_lookup_connection_value)(connection, kind, key);
 }
 
