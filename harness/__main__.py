@@ -130,22 +130,30 @@ def child_env(**extra):
     return env
 
 
-def check_args(parser, args):
-    for m in args.mode:
+def check_modes(parser, names):
+    for m in names:
         try:
             modes.lookup(m)
         except ValueError as e:
             parser.error(f"--mode {m}: {e}")
+
+
+def checked_prefix(prefix):
+    """An --mhd prefix made absolute, or Fail (3) naming what is wrong with it."""
+    try:
+        build.check_prefix(prefix)
+    except build.BuildError as e:
+        raise Fail(str(e), 3) from None
+    return os.path.abspath(prefix)
+
+
+def check_args(parser, args):
+    check_modes(parser, args.mode)
     if args.update_baseline and args.baseline == "none":
         parser.error("--update-baseline needs a baseline file to write; --baseline none has none")
     if not args.mhd and os.environ.get("CONFORMANCE_MHD"):
         args.mhd = [os.environ["CONFORMANCE_MHD"]]
-    for i, prefix in enumerate(args.mhd):
-        try:
-            build.check_prefix(prefix)
-        except build.BuildError as e:
-            raise Fail(str(e), 3) from None
-        args.mhd[i] = os.path.abspath(prefix)
+    args.mhd = [checked_prefix(prefix) for prefix in args.mhd]
     if len(args.mhd) > 1 and args.baseline and args.baseline != "none":
         parser.error("with several --mhd, each run uses its own version's baseline: give none, or 'none'")
     if args.baseline and args.baseline != "none":
@@ -343,18 +351,10 @@ def run_quiet(args, prefix, report, passthrough):
 
 def suite_check(p, args):
     """--mutants / --repeat: the suite run many times; returns the exit status."""
-    for m in args.mode:
-        try:
-            modes.lookup(m)
-        except ValueError as e:
-            p.error(f"--mode {m}: {e}")
+    check_modes(p, args.mode)
     prefix = args.mhd or os.environ.get("CONFORMANCE_MHD") or None
     if prefix:
-        try:
-            build.check_prefix(prefix)
-        except build.BuildError as e:
-            raise Fail(str(e), 3) from None
-        prefix = os.path.abspath(prefix)
+        prefix = checked_prefix(prefix)
     deps.ensure(prefix, allow_install=not args.no_install)
     ensure_python(sys.argv[1:])
     report = pathlib.Path(os.path.abspath(args.report)) if args.report else ROOT / "reports" / "selftest"
@@ -408,18 +408,11 @@ def selftest(argv):
     args = p.parse_args(ours)
     if args.quick and args.mutants is None:
         p.error("--quick goes with --mutants")
-    if args.mutants is not None or args.repeat:
-        if passthrough:
-            p.error("--mutants and --repeat take no pytest arguments")
-        try:
-            return suite_check(p, args)
-        except (deps.DepsError, Fail) as e:
-            say(str(e))
-            return e.code
-        except Interrupted as e:
-            say("interrupted")
-            return 130 if e.code == 128 + signal.SIGINT else e.code
+    if (args.mutants is not None or args.repeat) and passthrough:
+        p.error("--mutants and --repeat take no pytest arguments")
     try:
+        if args.mutants is not None or args.repeat:
+            return suite_check(p, args)
         deps.ensure(None, allow_install=not args.no_install)
         deps.ensure_packages(["chromium"], "for the report.html test (it renders the page in headless Chromium)",
                              allow_install=not args.no_install)

@@ -199,14 +199,20 @@ def main(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ws", action="store_true",
                    help="measure the WebSocket echo instead (see: conformance bench --ws --help)")
+    p.add_argument("--size", metavar="MIB", type=int, default=16, help="MiB each way per connection (16)")
+    return parse_and_run(p, argv, run, latency_help="requests per latency figure (25)")
+
+
+def parse_and_run(p, argv, run_fn, latency_help):
+    """The options both benchmarks share, then run_fn(args) with the
+    suite's exit statuses (3: the server cannot be built, 130: Ctrl-C)."""
     p.add_argument("--mhd", metavar="PREFIX", help="MHD install prefix (default: the system's MHD)")
     p.add_argument("--mode", metavar="MODE", action="append", default=[],
                    help="a threading mode (repeatable; default: all eight)")
     p.add_argument("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
                    help="plain or https (repeatable; default: both)")
-    p.add_argument("--size", metavar="MIB", type=int, default=16, help="MiB each way per connection (16)")
     p.add_argument("--runs", metavar="N", type=int, default=3, help="runs per throughput figure (3)")
-    p.add_argument("--latency-runs", metavar="N", type=int, default=25, help="requests per latency figure (25)")
+    p.add_argument("--latency-runs", metavar="N", type=int, default=25, help=latency_help)
     p.add_argument("--max-seconds", metavar="S", type=float, default=10.0,
                    help="a transfer not done by then counts what it moved (10)")
     p.add_argument("--json", metavar="FILE", help="also write the figures there")
@@ -217,10 +223,10 @@ def main(argv):
         p.error(str(e))
     args.transport = args.transport or list(modes.KNOWN_TRANSPORTS)
     try:
-        return run(args)
+        return run_fn(args)
     except build.BuildError as e:
-        print(f"conformance bench: cannot build the reference server: {e}", file=sys.stderr)
+        print(f"{p.prog}: cannot build the reference server: {e}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        print("conformance bench: interrupted", file=sys.stderr)
+        print(f"{p.prog}: interrupted", file=sys.stderr)
         return 130

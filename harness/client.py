@@ -71,7 +71,21 @@ def _show(data, limit=600):
     return f"{data[:limit]!r}... ({len(data)} bytes in all)"
 
 
-class Conn:
+class Tagged:
+    """A client of `server` whose requests carry the id `rid`: the server's
+    events about them."""
+
+    def events(self, ev=None):
+        return [e for e in self.server.events(self.rid) if ev is None or e["ev"] == ev]
+
+    def wait_event(self, ev, seconds=READ_SECONDS, **match):
+        def pred(e):
+            return e.get("rid") == self.rid and e["ev"] == ev and all(e.get(k) == v for k, v in match.items())
+        what = f"'{ev}' event" + (f" with {match}" if match else "") + f" for rid {self.rid}"
+        return self.server.wait_event(pred, seconds, what)
+
+
+class Conn(Tagged):
     """One TCP connection to a reference server, tagged with a request id
     that the server puts on every event about it."""
 
@@ -373,15 +387,6 @@ class Conn:
         return bytes(got[:expect])
 
     # -- what the server saw ------------------------------------------------
-    def events(self, ev=None):
-        return [e for e in self.server.events(self.rid) if ev is None or e["ev"] == ev]
-
-    def wait_event(self, ev, seconds=READ_SECONDS, **match):
-        def pred(e):
-            return e.get("rid") == self.rid and e["ev"] == ev and all(e.get(k) == v for k, v in match.items())
-        what = f"'{ev}' event" + (f" with {match}" if match else "") + f" for rid {self.rid}"
-        return self.server.wait_event(pred, seconds, what)
-
     def queue_results(self, what=None):
         return [e["result"] for e in self.events("queue") if what is None or e["what"] == what]
 

@@ -17,17 +17,30 @@ import asyncio
 import json
 import pathlib
 import statistics
-import sys
 import tempfile
 import time
 
-from . import build, certs, modes, ws
+from . import bench, build, certs, ws
 from .bench import REFERENCE, RawEcho, fmt
 from .client import pattern
 from .server import RefServer, ServerError
 
 SIZES = {"64B": 64, "16KiB": 16 << 10, "1MiB": 1 << 20}
 MAX_MESSAGES = 20000  # per throughput run: small messages are bounded by count
+
+
+async def both_ways(send_all, receive_all, max_seconds):
+    """Sends and receives at once; the seconds until all came back, or
+    until max_seconds (what came by then counts)."""
+    started = time.monotonic()
+    sender = asyncio.ensure_future(send_all())
+    try:
+        await asyncio.wait_for(receive_all(), max_seconds)
+    except asyncio.TimeoutError:
+        pass
+    elapsed = time.monotonic() - started
+    sender.cancel()
+    return elapsed
 
 
 class WsEcho:
@@ -59,14 +72,7 @@ class WsEcho:
                 nonlocal got
                 for _ in range(count):
                     got += len(await conn.recv())
-            started = time.monotonic()
-            sender = asyncio.ensure_future(send_all())
-            try:
-                await asyncio.wait_for(receive_all(), max_seconds)
-            except asyncio.TimeoutError:
-                pass
-            elapsed = time.monotonic() - started
-            sender.cancel()
+            elapsed = await both_ways(send_all, receive_all, max_seconds)
         return got, elapsed
 
 
@@ -108,14 +114,7 @@ class RawStream:
             nonlocal got
             while got < size * count:
                 got += len(await reader.read(1 << 16))
-        started = time.monotonic()
-        sender = asyncio.ensure_future(send_all())
-        try:
-            await asyncio.wait_for(receive_all(), max_seconds)
-        except asyncio.TimeoutError:
-            pass
-        elapsed = time.monotonic() - started
-        sender.cancel()
+        elapsed = await both_ways(send_all, receive_all, max_seconds)
         writer.close()
         return got, elapsed
 
@@ -176,29 +175,6 @@ def run(args):
 def main(argv):
     p = argparse.ArgumentParser(prog="conformance bench --ws", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--mhd", metavar="PREFIX", help="MHD install prefix (default: the system's MHD)")
-    p.add_argument("--mode", metavar="MODE", action="append", default=[],
-                   help="a threading mode (repeatable; default: all eight)")
-    p.add_argument("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                   help="plain (ws://) or https (wss://) (repeatable; default: both)")
     p.add_argument("--mib", metavar="MIB", type=int, default=16,
                    help=f"MiB each way per throughput figure, at most {MAX_MESSAGES} messages (16)")
-    p.add_argument("--runs", metavar="N", type=int, default=3, help="runs per throughput figure (3)")
-    p.add_argument("--latency-runs", metavar="N", type=int, default=25, help="round trips per figure (25)")
-    p.add_argument("--max-seconds", metavar="S", type=float, default=10.0,
-                   help="a transfer not done by then counts what it moved (10)")
-    p.add_argument("--json", metavar="FILE", help="also write the figures there")
-    args = p.parse_args(argv)
-    try:
-        args.mode = [modes.lookup(m) for m in args.mode] or list(modes.MODES)
-    except ValueError as e:
-        p.error(str(e))
-    args.transport = args.transport or list(modes.KNOWN_TRANSPORTS)
-    try:
-        return run(args)
-    except build.BuildError as e:
-        print(f"conformance bench --ws: cannot build the reference server: {e}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        print("conformance bench --ws: interrupted", file=sys.stderr)
-        return 130
+    return bench.parse_and_run(p, argv, run, latency_help="round trips per figure (25)")

@@ -134,6 +134,31 @@ refused (struct request *r, struct MHD_Connection *c)
 }
 
 
+/* The idle= parameter of a script, or the server's --idle-ms. */
+static int
+idle_arg (struct request *r, struct MHD_Connection *c)
+{
+  int ms = (int) num_arg (c, "idle", 0);
+  return ms > 0 ? ms : r->srv->idle_ms;
+}
+
+
+/* An upgrade response whose handler is upgrade_handler with the connection
+ * context as cls (what the handler expects to get), reported; NULL if MHD
+ * refused to make one. */
+static struct MHD_Response *
+upgrade_response (struct request *r, struct conn *cc)
+{
+  struct MHD_Response *resp = MHD_create_response_for_upgrade (&upgrade_handler,
+                                                               cc);
+  report_result (r->rid, "create_response", "upgrade",
+                 NULL == resp ? MHD_NO : MHD_YES);
+  if (NULL != resp)
+    cc->expected_cls = cc;
+  return resp;
+}
+
+
 struct thread_queue
 {
   struct MHD_Connection *c;
@@ -271,9 +296,7 @@ scenario_upgrade (struct request *r, struct MHD_Connection *c)
                        "unknown script\n", NULL);
   cc->n = num_arg (c, "n", 0);
   cc->until = num_arg (c, "until", 0);
-  cc->idle_ms = (int) num_arg (c, "idle", 0);
-  if (cc->idle_ms <= 0)
-    cc->idle_ms = r->srv->idle_ms;
+  cc->idle_ms = idle_arg (r, c);
   if (flag_arg (c, "icy"))
     status |= MHD_ICY_FLAG;
 
@@ -285,12 +308,9 @@ scenario_upgrade (struct request *r, struct MHD_Connection *c)
   }
   else
   {
-    resp = MHD_create_response_for_upgrade (&upgrade_handler, cc);
-    report_result (r->rid, "create_response", "upgrade",
-                   NULL == resp ? MHD_NO : MHD_YES);
+    resp = upgrade_response (r, cc);
     if (NULL == resp)
       return refused (r, c);
-    cc->expected_cls = cc;
     if (NULL == proto || 0 != strcmp (proto, "-"))
       add_header (r, resp, MHD_HTTP_HEADER_UPGRADE,
                   NULL == proto ? DEFAULT_PROTOCOL : proto);
@@ -431,15 +451,10 @@ scenario_ws (struct request *r, struct MHD_Connection *c)
     return ret;
   }
   cc->then = script_find ("ws");
-  cc->idle_ms = (int) num_arg (c, "idle", 0);
-  if (cc->idle_ms <= 0)
-    cc->idle_ms = r->srv->idle_ms;
-  resp = MHD_create_response_for_upgrade (&upgrade_handler, cc);
-  report_result (r->rid, "create_response", "upgrade",
-                 NULL == resp ? MHD_NO : MHD_YES);
+  cc->idle_ms = idle_arg (r, c);
+  resp = upgrade_response (r, cc);
   if (NULL == resp)
     return refused (r, c);
-  cc->expected_cls = cc;
   add_header (r, resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
   add_header (r, resp, "Sec-WebSocket-Accept", accept);
   ret = queue (r, c, "upgrade", MHD_HTTP_SWITCHING_PROTOCOLS, resp);
