@@ -68,6 +68,7 @@ enum mutant
   M_WS_ACCEPT_WRONG,       /* Sec-WebSocket-Accept goes out changed */
   M_WS_CLOSE_CODE_WRONG,   /* the status code of the server's close frames changed */
   M_WS_HANDSHAKE_FORGED,   /* the application is shown a valid WebSocket handshake */
+  M_TIMEOUT_IGNORED,       /* MHD_OPTION_CONNECTION_TIMEOUT has no effect */
 };
 
 static const struct
@@ -118,6 +119,7 @@ static const struct
   { "ws-accept-wrong", M_WS_ACCEPT_WRONG },
   { "ws-close-code-wrong", M_WS_CLOSE_CODE_WRONG },
   { "ws-handshake-forged", M_WS_HANDSHAKE_FORGED },
+  { "timeout-ignored", M_TIMEOUT_IGNORED },
 };
 
 static enum mutant active;
@@ -484,11 +486,25 @@ MHD_get_daemon_info (struct MHD_Daemon *daemon,
 
 
 /* M_LIMIT_RELEASED_EARLY: one more connection than the limit asked for, as
- * if the upgraded connection had left MHD's count. Walks the options the
- * reference server passes (main.c, start_daemon) to its MHD_OPTION_ARRAY;
- * stops at any option it does not know. */
+ * if the upgraded connection had left MHD's count. M_TIMEOUT_IGNORED: no
+ * connection timeout, whatever was asked. */
 static void
-raise_connection_limit (va_list ap)
+mutate_option (struct MHD_OptionItem *i)
+{
+  if (M_LIMIT_RELEASED_EARLY == active
+      && MHD_OPTION_CONNECTION_LIMIT == i->option)
+    i->value++;
+  if (M_TIMEOUT_IGNORED == active
+      && MHD_OPTION_CONNECTION_TIMEOUT == i->option)
+    i->value = 0;
+}
+
+
+/* Walks the options the reference server passes (main.c, start_daemon) to
+ * its MHD_OPTION_ARRAY and mutates each item; stops at any option it does
+ * not know. */
+static void
+mutate_option_array (va_list ap)
 {
   for (;;)
   {
@@ -507,8 +523,7 @@ raise_connection_limit (va_list ap)
     case MHD_OPTION_ARRAY:
       for (struct MHD_OptionItem *i = va_arg (ap, struct MHD_OptionItem *);
            MHD_OPTION_END != i->option; i++)
-        if (MHD_OPTION_CONNECTION_LIMIT == i->option)
-          i->value++;
+        mutate_option (i);
       return;
     default:
       return;
@@ -549,10 +564,10 @@ MHD_start_daemon (unsigned int flags, uint16_t port,
     real_access = dh;
     dh = &forged_access;
   }
-  if (M_LIMIT_RELEASED_EARLY == active)
+  if (M_LIMIT_RELEASED_EARLY == active || M_TIMEOUT_IGNORED == active)
   {
     va_start (ap, dh_cls);
-    raise_connection_limit (ap);
+    mutate_option_array (ap);
     va_end (ap);
   }
   va_start (ap, dh_cls);
