@@ -639,6 +639,15 @@ main (int argc, char **argv)
   report_ready (&srv, &cfg);
 
   run_loop (&srv, cfg.mode, sigfd);
+  /* The harness sends SIGKILL when a stop takes too long, but it cannot
+   * when it is gone itself (PR_SET_PDEATHSIG sends SIGTERM, e.g. after
+   * pytest-xdist ended a worker): a stop that hangs (MHD 0.9.75's
+   * MHD_stop_daemon in thread-per-connection modes with a connection left
+   * suspended) must not keep this process forever. SIGALRM's default
+   * action ends it; the limit scales with --idle-ms, as the harness's own
+   * deadlines do. */
+  alarm ((unsigned int) (srv.idle_ms > 0 ? 2 * (srv.idle_ms / 1000) + 30
+                         : 120));
 
   pthread_mutex_lock (&srv.lock);
   unsigned int open_upgrades = srv.workers;
