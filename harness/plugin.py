@@ -264,11 +264,21 @@ def server_pool(request):
         _warn(state, f"{srv!r} {srv.stop_problem()}\n" + srv.last_lines())
 
 
+def _client_context(request, server):
+    """The TLS client context that trusts the test CA (None over plain HTTP)."""
+    return pki(request).client_context() if server.transport == "https" else None
+
+
+def _new_rid(tag=""):
+    """A request id unique in this run. Fixed length, so that request sizes
+    (and what they leave in MHD's buffer) do not change with the count."""
+    return f"{tag}{os.getpid():0{7 - len(tag)}d}-{next(_rid_counter):07d}"
+
+
 def _stats_conn(request):
     """A Conn for the leak check's GET /stats, not among the case's own."""
     def open_conn(srv):
-        ctx = pki(request).client_context() if srv.transport == "https" else None
-        return Conn(srv, f"s{os.getpid():06d}-{next(_rid_counter):07d}", tls_context=ctx)
+        return Conn(srv, _new_rid("s"), tls_context=_client_context(request, srv))
     return open_conn
 
 
@@ -341,10 +351,7 @@ def connect(request):
     request.node.stash[CONNS] = conns
 
     def open_conn(server, handshake=True):
-        ctx = pki(request).client_context() if server.transport == "https" else None
-        # Fixed length, so that request sizes (and what they leave in
-        # MHD's buffer) do not change with the count.
-        conn = Conn(server, f"{os.getpid():07d}-{next(_rid_counter):07d}", tls_context=ctx, handshake=handshake)
+        conn = Conn(server, _new_rid(), tls_context=_client_context(request, server), handshake=handshake)
         conns.append(conn)
         return conn
 
@@ -358,8 +365,7 @@ def ws_session(request):
     """ws_session(server) -> ws.Session: a WebSocket client identity with a
     request id unique in this run (async with session.connect() as ws)."""
     def make(server):
-        ctx = pki(request).client_context() if server.transport == "https" else None
-        session = ws.Session(server, f"{os.getpid():07d}-{next(_rid_counter):07d}", ctx)
+        session = ws.Session(server, _new_rid(), _client_context(request, server))
         request.node.stash.setdefault(WS_SESSIONS, []).append(session)
         return session
     return make
