@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -69,6 +70,12 @@ enum mutant
   M_WS_CLOSE_CODE_WRONG,   /* the status code of the server's close frames changed */
   M_WS_HANDSHAKE_FORGED,   /* the application is shown a valid WebSocket handshake */
   M_TIMEOUT_IGNORED,       /* MHD_OPTION_CONNECTION_TIMEOUT has no effect */
+  /* MHD's TLS forwarding of upgraded connections (HTTPS only): */
+  M_PARTIAL_TO_CLIENT,     /* after a partial send to the client, already-sent bytes stay in front */
+  M_PARTIAL_TO_APP,        /* the same on the socket pair, towards the application */
+  M_NO_CLOSE_NOTIFY,       /* no TLS close_notify when an upgraded connection is cleaned up */
+  M_BYTE_AFTER_RECORD,     /* one byte changed after the first 16 KiB sent to the client */
+  M_STALL_AFTER_EAGAIN,    /* forwarding stops after a send that would block */
 };
 
 static const struct
@@ -120,6 +127,11 @@ static const struct
   { "ws-close-code-wrong", M_WS_CLOSE_CODE_WRONG },
   { "ws-handshake-forged", M_WS_HANDSHAKE_FORGED },
   { "timeout-ignored", M_TIMEOUT_IGNORED },
+  { "tls-partial-to-client", M_PARTIAL_TO_CLIENT },
+  { "tls-partial-to-app", M_PARTIAL_TO_APP },
+  { "tls-no-close-notify", M_NO_CLOSE_NOTIFY },
+  { "tls-byte-after-record", M_BYTE_AFTER_RECORD },
+  { "tls-stall-after-eagain", M_STALL_AFTER_EAGAIN },
 };
 
 static enum mutant active;
@@ -172,11 +184,31 @@ real (const char *sym)
 #define SLOTS 1024
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static const void *upgrade_responses[SLOTS];
+/* What MHD forwards one way of an upgraded TLS connection (the TLS
+ * mutants): bytes so far, and the stale front a faulty partial send left. */
+struct way
+{
+  unsigned long long bytes;
+  unsigned int calls;
+  unsigned char stale[65536];
+  size_t stale_len;
+  bool stalled; /* M_STALL_AFTER_EAGAIN: a send would have blocked */
+  bool flipped; /* M_BYTE_AFTER_RECORD: done */
+};
 static struct
 {
   struct MHD_UpgradeResponseHandle *urh;
   int sock;
+  /* HTTPS: the TLS session and MHD's end of the socket pair. */
+  gnutls_session_t tls;
+  int mhd_sock;
+  struct way to_client, to_app;
 } upgraded[SLOTS];
+/* Socket pairs MHD made: the application's end and MHD's. */
+static struct
+{
+  int app, mhd;
+} pairs[SLOTS];
 static __thread bool in_handler;
 static __thread bool in_close; /* inside MHD_upgrade_action (CLOSE) */
 static __thread int handler_sock = -1; /* the socket of the running handler */
@@ -279,11 +311,19 @@ trampoline (void *cls, struct MHD_Connection *connection, void *req_cls,
 
   size_t live = 0;
   pthread_mutex_lock (&lock);
+  const union MHD_ConnectionInfo *tls =
+    MHD_get_connection_info (connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
   for (size_t i = 0; i < SLOTS; i++)
     if (NULL == upgraded[i].urh || upgraded[i].sock == sock)
     {
+      memset (&upgraded[i], 0, sizeof (upgraded[i]));
       upgraded[i].urh = urh;
       upgraded[i].sock = sock;
+      upgraded[i].tls = NULL == tls ? NULL : tls->tls_session;
+      upgraded[i].mhd_sock = -1;
+      for (size_t j = 0; j < SLOTS; j++)
+        if (pairs[j].app == sock && pairs[j].mhd > 0)
+          upgraded[i].mhd_sock = pairs[j].mhd;
       sent_bytes[i] = 0;
       break;
     }
@@ -459,7 +499,10 @@ MHD_upgrade_action (struct MHD_UpgradeResponseHandle *urh,
     pthread_mutex_lock (&lock);
     for (size_t i = 0; i < SLOTS; i++)
       if (upgraded[i].urh == urh)
+      {
         upgraded[i].urh = NULL;
+        upgraded[i].mhd_sock = -1;
+      }
     closes_done++;
     pthread_mutex_unlock (&lock);
   }
@@ -658,9 +701,15 @@ send_close_code_changed (int fd, const void *buf, size_t len, int flags)
 }
 
 
+static ssize_t send_to_app (int fd, const void *buf, size_t len);
+
+
 ssize_t
 send (int fd, const void *buf, size_t len, int flags)
 {
+  ssize_t to_app = send_to_app (fd, buf, len);
+  if (-2 != to_app)
+    return to_app;
   if (M_HEAD_AFTER_HANDLER == active && len >= 12 && len <= sizeof (held_head)
       && 0 == memcmp (buf, "HTTP/1.1 101", 12))
   {
@@ -811,4 +860,191 @@ MHD_is_feature_supported (enum MHD_FEATURE feature)
   if (M_FEATURE_UPGRADE_NO == active && MHD_FEATURE_UPGRADE == feature)
     return MHD_NO;
   return REAL (MHD_is_feature_supported)(feature);
+}
+
+
+/* -- MHD's TLS forwarding (HTTPS): the socket pair and GnuTLS's records --- */
+
+int
+socketpair (int domain, int type, int protocol, int sv[2])
+{
+  int r = REAL (socketpair)(domain, type, protocol, sv);
+  if (0 != r)
+    return r;
+  /* MHD keeps sv[1] and hands sv[0] to the application (response.c). */
+  pthread_mutex_lock (&lock);
+  for (size_t i = 0; i < SLOTS; i++)
+    if (pairs[i].app == sv[0] || pairs[i].mhd == sv[0]
+        || pairs[i].app == sv[1] || pairs[i].mhd == sv[1])
+      pairs[i].app = pairs[i].mhd = 0;
+  for (size_t i = 0; i < SLOTS; i++)
+    if (0 == pairs[i].mhd)
+    {
+      pairs[i].app = sv[0];
+      pairs[i].mhd = sv[1];
+      break;
+    }
+  pthread_mutex_unlock (&lock);
+  return 0;
+}
+
+
+/* The forwarding state of one way: to the client by TLS session, to the
+ * application by MHD's socket; NULL if it is not an upgraded connection's.
+ * Called under lock. */
+static struct way *
+way_of (gnutls_session_t tls, int mhd_sock)
+{
+  for (size_t i = 0; i < SLOTS; i++)
+    if (NULL != upgraded[i].urh)
+    {
+      if (NULL != tls && upgraded[i].tls == tls)
+        return &upgraded[i].to_client;
+      if (mhd_sock >= 0 && upgraded[i].mhd_sock == mhd_sock)
+        return &upgraded[i].to_app;
+    }
+  return NULL;
+}
+
+
+/* M_PARTIAL_TO_*: once 16 KiB went one way, every 8th send is cut to half;
+ * the bytes it did send stay at the front of the buffer, as if the forwarder
+ * had not moved the rest up: the next send repeats them and the end of what
+ * was buffered is lost. @a real_send sends and returns the count (or < 0).
+ * Called with @a w looked up under lock; the lock is not held. */
+static ssize_t
+forward_partially (struct way *w, const void *data, size_t size,
+                   ssize_t (*real_send)(const void *, size_t, void *),
+                   void *ctx)
+{
+  unsigned char copy[65536];
+  const unsigned char *out = data;
+  ssize_t r;
+  if (0 != w->stale_len && size > 0)
+  {
+    size_t n = size < sizeof (copy) ? size : sizeof (copy);
+    size_t stale = w->stale_len < n ? w->stale_len : n;
+    memcpy (copy, data, n);
+    memcpy (copy, w->stale, stale);
+    w->stale_len = 0;
+    r = real_send (copy, n, ctx);
+  }
+  else if (w->bytes >= 16384 && size >= 2 && 0 == (++w->calls % 8)
+           && size - size / 2 <= sizeof (w->stale))
+  {
+    r = real_send (data, size / 2, ctx);
+    if (r > 0)
+    {
+      w->stale_len = size - (size_t) r;
+      memcpy (w->stale, out, w->stale_len);
+    }
+  }
+  else
+    r = real_send (data, size, ctx);
+  if (r > 0)
+    w->bytes += (unsigned long long) r;
+  return r;
+}
+
+
+static ssize_t
+tls_send (const void *data, size_t size, void *ctx)
+{
+  return REAL (gnutls_record_send)((gnutls_session_t) ctx, data, size);
+}
+
+
+ssize_t
+gnutls_record_send (gnutls_session_t session, const void *data, size_t size)
+{
+  struct way *w;
+  ssize_t r;
+  pthread_mutex_lock (&lock);
+  w = way_of (session, -1);
+  pthread_mutex_unlock (&lock);
+  if (NULL == w)
+    return REAL (gnutls_record_send)(session, data, size);
+  switch (active)
+  {
+  case M_PARTIAL_TO_CLIENT:
+    return forward_partially (w, data, size, &tls_send, session);
+  case M_STALL_AFTER_EAGAIN:
+    if (w->stalled)
+      return GNUTLS_E_AGAIN;
+    r = REAL (gnutls_record_send)(session, data, size);
+    if (GNUTLS_E_AGAIN == r)
+      w->stalled = true;
+    return r;
+  case M_BYTE_AFTER_RECORD:
+    if (! w->flipped && w->bytes < 16384 && w->bytes + size > 16384)
+    {
+      unsigned char copy[65536];
+      size_t n = size < sizeof (copy) ? size : sizeof (copy);
+      size_t at = (size_t) (16384 - w->bytes);
+      memcpy (copy, data, n);
+      if (at < n)
+        copy[at] ^= 0x01;
+      r = REAL (gnutls_record_send)(session, copy, n);
+      if (r > (ssize_t) at)
+        w->flipped = true;
+    }
+    else
+      r = REAL (gnutls_record_send)(session, data, size);
+    if (r > 0)
+      w->bytes += (unsigned long long) r;
+    return r;
+  default:
+    return REAL (gnutls_record_send)(session, data, size);
+  }
+}
+
+
+int
+gnutls_bye (gnutls_session_t session, gnutls_close_request_t how)
+{
+  if (M_NO_CLOSE_NOTIFY == active)
+  {
+    bool upgraded_session;
+    pthread_mutex_lock (&lock);
+    upgraded_session = NULL != way_of (session, -1);
+    pthread_mutex_unlock (&lock);
+    if (upgraded_session)
+      return GNUTLS_E_SUCCESS; /* the alert is never sent */
+  }
+  return REAL (gnutls_bye)(session, how);
+}
+
+
+static ssize_t
+pair_send (const void *data, size_t size, void *ctx)
+{
+  return REAL (send)(*(int *) ctx, data, size, MSG_NOSIGNAL);
+}
+
+
+/* send() on MHD's end of an upgraded connection's socket pair, or -2 if
+ * @a fd is not one (or no TLS mutant is active). */
+static ssize_t
+send_to_app (int fd, const void *buf, size_t len)
+{
+  struct way *w;
+  ssize_t r;
+  if (M_PARTIAL_TO_APP != active && M_STALL_AFTER_EAGAIN != active)
+    return -2;
+  pthread_mutex_lock (&lock);
+  w = way_of (NULL, fd);
+  pthread_mutex_unlock (&lock);
+  if (NULL == w)
+    return -2;
+  if (M_PARTIAL_TO_APP == active)
+    return forward_partially (w, buf, len, &pair_send, &fd);
+  if (w->stalled)
+  {
+    errno = EAGAIN;
+    return -1;
+  }
+  r = REAL (send)(fd, buf, len, MSG_NOSIGNAL);
+  if (r < 0 && (EAGAIN == errno || EWOULDBLOCK == errno))
+    w->stalled = true;
+  return r;
 }
