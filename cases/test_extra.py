@@ -1,20 +1,11 @@
 """EXTRA: bytes the client sends eagerly, behind its request, reach the
 application in extra_in (rule catalogue, EXTRA)."""
 
-import hashlib
-
 import pytest
 
 from harness.checks import api_story, attempts, expect_101, finish
-from harness.client import build_request, pattern
-
-# Memory limits for the EXTRA cases: MHD's default, and small ones that
-# force MHD to stop reading before the upgrade.
-MEMORY_LIMITS = {"mem-default": None, "mem-4k": 4096, "mem-1k": 1024}
-
-
-def sha256(data):
-    return hashlib.sha256(data).hexdigest()
+from harness.client import build_request, counted, first_difference, pattern
+from harness.transfer import MEMORY_LIMITS, sha256, volume
 
 
 def echo_path(total):
@@ -34,10 +25,11 @@ def check_stream(conn, sent_eagerly, sent_later=b""):
         f"extra_in ({size} bytes, starts {call['extra_in_head'][:64]}) is not the first {size} bytes sent "
         f"behind the request (they start {sent_eagerly[:32].hex()})")
     whole = sent_eagerly + sent_later
-    echoed = conn.exchange(sent_later, len(whole))
-    assert echoed == whole, (
-        f"the stream echoed back differs from what was sent ({len(whole)} bytes) at offset "
-        f"{next(i for i, (a, b) in enumerate(zip(echoed, whole)) if a != b)}")
+    echoed = conn.exchange(sent_later, len(whole), cap_seconds=120)
+    at = first_difference(echoed, whole)
+    assert at is None, (
+        f"the stream echoed back differs from what was sent ({len(whole)} bytes) from offset {at} on "
+        f"(extra_in held {size} of them)")
     end = conn.wait_event("echo_end")
     assert (end["how"], end["bytes"], end["sha256"]) == ("until", len(whole), sha256(whole)), (
         f"the application's input stream (extra_in + socket) ended {end['how']!r} after {end['bytes']} "
@@ -58,14 +50,21 @@ def test_eager_bytes_arrive_in_extra_in(server, connect):
         f"extra_in holds {call['extra_in_size']} bytes: {bytes.fromhex(call['extra_in_head'])!r}")
 
 
+# The eager sizes of U-EXTRA-2: from one byte to 1 MiB, and past the whole
+# pool, so that extra_in is full and the rest comes on the socket.
+EAGER_SIZES = {"1B": lambda limit: 1, "1000B": lambda limit: 1000, "64KiB": lambda limit: 65536,
+               "1MiB-or-2-pools": lambda limit: max(1 << 20, 2 * (limit or 0)) * volume()}
+
+
 @pytest.mark.rule("U-EXTRA-2")
 @pytest.mark.parametrize("memory", list(MEMORY_LIMITS))
-@pytest.mark.parametrize("size", [1, 1000, 65536, 1 << 20], ids=lambda n: f"{n}B")
+@pytest.mark.parametrize("size", list(EAGER_SIZES))
 def test_eager_stream_intact(make_server, connect, memory, size):
-    conn = connect(make_server(memory_limit=MEMORY_LIMITS[memory]))
-    eager = pattern(size)
+    limit = MEMORY_LIMITS[memory]
+    conn = connect(make_server(memory_limit=limit))
+    eager = counted(EAGER_SIZES[size](limit))  # no period: a piece lost or repeated shows
     # Send request and eager bytes while reading: the server echoes them.
-    conn.exchange(build_request(echo_path(size), conn.rid) + eager)
+    conn.exchange(build_request(echo_path(len(eager)), conn.rid) + eager, cap_seconds=120)
     expect_101(conn)
     check_stream(conn, eager)
 
@@ -75,7 +74,8 @@ def test_eager_stream_intact(make_server, connect, memory, size):
 def test_largest_extra_in(make_server, connect, measure, memory):
     limit = {"mem-default": None, "mem-4k": 4096, "mem-32k": 32768}[memory]
     conn = connect(make_server(memory_limit=limit))
-    eager = pattern(1 << 20)
+    # More than MHD can read before the upgrade, whatever the limit.
+    eager = pattern(4 * max(limit or 0, 32768))
     head = build_request(echo_path(len(eager)), conn.rid)
     conn.exchange(head + eager)
     expect_101(conn)

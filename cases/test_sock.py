@@ -1,31 +1,75 @@
 """SOCK: the socket handed to the application (rule catalogue, SOCK)."""
 
 import errno
-import hashlib
 
 import pytest
 
+from harness import pressure
 from harness.checks import ECHO_CHECK, expect_101, expect_echo, finish
-from harness.client import pattern
+from harness.client import counted, first_difference
+from harness.transfer import MEMORY_LIMITS, SOCKBUF, sha256, wrapping
 
-SIZE = 16 << 20
-MEMORY_LIMITS = {"mem-default": None, "mem-4k": 4096, "mem-1k": 1024}
+SMALL = {name: MEMORY_LIMITS[name] for name in ("mem-1k", "mem-4k", "mem-default")}
+TRANSFER_SECONDS = 120  # scaled; the whole of one transfer (0.9.75 forwards TLS at ~1 MB/s)
 
 
 @pytest.mark.rule("U-SOCK-1")
-@pytest.mark.parametrize("memory", list(MEMORY_LIMITS))
+@pytest.mark.parametrize("memory", list(SMALL))
 def test_large_transfer_both_ways(make_server, connect, memory):
-    conn = connect(make_server(memory_limit=MEMORY_LIMITS[memory]))
-    conn.request(f"/upgrade?then=echo&until={SIZE}")
+    """The counted stream echoed both ways at once: 32 times MHD's largest
+    buffer (its memory pool) or one TLS record, whichever is larger."""
+    size = wrapping(SMALL[memory])
+    conn = connect(make_server(memory_limit=SMALL[memory]))
+    conn.request(f"/upgrade?then=echo&until={size}")
     expect_101(conn)
-    data = pattern(SIZE, 7)
-    echoed = conn.exchange(data, len(data))
-    if echoed != data:
-        first = next(i for i, (a, b) in enumerate(zip(echoed, data)) if a != b)
-        raise AssertionError(f"{SIZE} bytes echoed both ways at once differ from offset {first}")
+    data = counted(size, 7)
+    echoed = conn.exchange(data, len(data), cap_seconds=TRANSFER_SECONDS)
+    at = first_difference(echoed, data)
+    assert at is None, f"{size} bytes echoed both ways at once differ from offset {at} on"
     end = conn.wait_event("echo_end")
-    assert (end["how"], end["bytes"], end["sha256"]) == ("until", SIZE, hashlib.sha256(data).hexdigest()), (
-        f"the application's read ended {end['how']!r} after {end['bytes']} bytes; {SIZE} were sent")
+    assert (end["how"], end["bytes"], end["sha256"]) == ("until", size, sha256(data)), (
+        f"the application's read ended {end['how']!r} after {end['bytes']} bytes; {size} were sent")
+    finish(conn)
+
+
+# U-SOCK-4: backpressure. The application's pressure script (upgraded.c,
+# run_pressure) and the client each send a counted stream and read the
+# other's; at each hold one side stops reading until the other's sending
+# is blocked, so that every buffer between them is full; then both drain.
+HOLDS = 4
+HOLD_CASES = {f"both-{name}": ("both", limit) for name, limit in MEMORY_LIMITS.items()}
+HOLD_CASES.update({"read-mem-default": ("read", None), "write-mem-default": ("write", None)})
+
+
+@pytest.mark.rule("U-SOCK-4")
+@pytest.mark.parametrize("case", list(HOLD_CASES))
+def test_backpressure_fills_and_drains(make_server, connect, control, observe, case):
+    hold, memory = HOLD_CASES[case]
+    server = make_server(memory_limit=memory)
+    # The first step between holds; the next ones follow what the path held
+    # (whatever MHD makes of its pool, the holds fill it).
+    step = wrapping(None, SOCKBUF, wraps=2)
+    conn = connect(server, sockbuf=SOCKBUF)
+    conn.request(f"/upgrade?then=pressure&hold={hold}&pauses={HOLDS}&n={step}&inoff=7&sockbuf={SOCKBUF}")
+    expect_101(conn)
+
+    def release(**query):
+        path = f"/release?of={conn.rid}" + "".join(f"&{k}={v}" for k, v in query.items())
+        assert control(server, path) == 200, f"GET {path}: the pressure script was gone"
+    flow = pressure.drive(conn, release, step, HOLDS, hold in ("read", "both"), origin=7,
+                          cap_seconds=TRANSFER_SECONDS)
+    end = flow.end
+    observe({"sent": flow.sent, "received": len(flow.received), "in_flight": flow.in_flight()})
+    at = first_difference(bytes(flow.received), counted(len(flow.received)))
+    assert at is None, (f"of the application's {len(flow.received)} bytes, those from offset {at} on "
+                        f"arrived changed (holds: {flow.holds})")
+    assert (end["how"], end["read"], end["first_mismatch"]) == ("done", flow.sent, -1), (
+        f"the client sent {flow.sent} bytes; the application read {end['read']} and its stream ended "
+        f"{end['how']!r}" + (f", differing from offset {end['first_mismatch']} on" if end["first_mismatch"] >= 0
+                             else "") + f" (holds: {flow.holds})")
+    held = {"read": end["holds_read"], "write": end["holds_write"]}
+    want = {d: HOLDS if hold in (d, "both") else held[d] for d in held}
+    assert held == want, f"the application held {held} times, expected {want}"
     finish(conn)
 
 

@@ -26,6 +26,37 @@ def pattern(n, offset=0):
     return bytes((i % 251) for i in range(offset, offset + n))
 
 
+_BLOCK = 4096
+_PERIOD = pattern(251 + _BLOCK)
+
+
+def counted(n, origin=0):
+    """The counted stream (upgraded.c: counted_byte): every 4 KiB block
+    starts with its 8-byte big-endian number, the rest is the pattern.
+    It has no period, so a piece of any size lost, repeated or moved
+    changes the bytes from there on; `origin` shifts it."""
+    first, last = origin // _BLOCK, (origin + n + _BLOCK - 1) // _BLOCK
+    blocks = b"".join(b.to_bytes(8, "big") + _PERIOD[(b + 8) % 251:(b + 8) % 251 + _BLOCK - 8]
+                      for b in range(first, last))
+    start = origin - first * _BLOCK
+    return blocks[start:start + n]
+
+
+def first_difference(got, want):
+    """The offset of the first byte where `got` and `want` differ (the
+    shorter one's length if one is a prefix of the other), None if equal."""
+    if got == want:
+        return None
+    step = 65536
+    for at in range(0, min(len(got), len(want)), step):
+        a, b = got[at:at + step], want[at:at + step]
+        if a != b:
+            for i, (x, y) in enumerate(zip(a, b)):
+                if x != y:
+                    return at + i
+    return min(len(got), len(want))
+
+
 def build_request(path, rid, method="GET", version="HTTP/1.1", headers=(), body=b"", upgrade="conformance/1",
                   host=True):
     """Raw request bytes. `upgrade` adds Upgrade + Connection: Upgrade (None
@@ -89,11 +120,22 @@ class Conn(Tagged):
     """One TCP connection to a reference server, tagged with a request id
     that the server puts on every event about it."""
 
-    def __init__(self, server, rid, tls_context=None, handshake=True):
+    def __init__(self, server, rid, tls_context=None, handshake=True, sockbuf=None):
         self.server = server
         self.rid = rid
         self.transcript = Transcript()  # plaintext, both ways
-        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=Deadline(READ_SECONDS).seconds)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if sockbuf:
+            # Before connect(), so that the TCP window follows: the client's
+            # own buffers stay small next to MHD's (U-SOCK-4).
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sockbuf)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, sockbuf)
+        self.sock.settimeout(Deadline(READ_SECONDS).seconds)
+        try:
+            self.sock.connect(("127.0.0.1", server.port))
+        except OSError:
+            self.sock.close()
+            raise
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.local_port = self.sock.getsockname()[1]
         self._inbox = bytearray()  # received but not yet handed out

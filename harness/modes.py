@@ -19,12 +19,10 @@ MODES = (
 THREAD_PER_CONNECTION = ("M-TPC", "M-TPC-POLL")
 EXTERNAL = ("M-EXT-SELECT", "M-EXT-EPOLL")
 
-# What a run covers by default. "https" (the TLS client in codec.py, test
-# certificates in certs.py) is asked for with --transport https: against
-# MHD 0.9.75 it takes ~16 minutes (slow TLS forwarding, see README), too
-# long for the default run's budget.
-TRANSPORTS = ("plain",)
-KNOWN_TRANSPORTS = ("plain", "https")
+# What a run covers by default: both transports (HTTPS: the TLS client in
+# codec.py, test certificates in certs.py); --transport restricts it.
+TRANSPORTS = ("plain", "https")
+KNOWN_TRANSPORTS = TRANSPORTS
 
 
 def lookup(text):

@@ -6,12 +6,14 @@ import fnmatch
 import itertools
 import os
 import pathlib
+import sys
+import threading
 import time
 
 import pytest
 
 from . import baseline as baselines
-from . import build, catalog, certs, leaks, modes, results, ws
+from . import build, catalog, certs, leaks, modes, results, transfer, ws
 from .client import Conn
 from .server import RefServer, ServerError, describe_exit
 
@@ -58,7 +60,9 @@ def pytest_addoption(parser):
     g.addoption("--mode", metavar="MODE", action="append", default=[],
                 help="run only in this mode: M-EPOLL or epoll, ... (repeatable)")
     g.addoption("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                help="run over this transport: plain, https (repeatable; default: plain)")
+                help="run over this transport: plain, https (repeatable; default: both)")
+    g.addoption("--volume", metavar="N", type=int,
+                help="multiply every transfer by N, for a thorough run (default 1; CONFORMANCE_VOLUME)")
     g.addoption("--baseline", metavar="FILE",
                 help="baseline file to gate against (default: baselines/<MHD version>.json; 'none': no baseline)")
     g.addoption("--mutant", metavar="NAME",
@@ -84,6 +88,10 @@ def pytest_configure(config):
     if getattr(config.option, "xmlpath", None) is None and not hasattr(config, "workerinput"):
         config.option.xmlpath = str(pathlib.Path(config.getoption("report")) / "junit.xml")
     config.conformance_transports = tuple(config.getoption("transport")) or modes.TRANSPORTS
+    if config.getoption("volume") is not None:
+        if config.getoption("volume") < 1:
+            raise pytest.UsageError(f"--volume {config.getoption('volume')}: must be 1 or more")
+        os.environ[transfer.VOLUME_ENV] = str(config.getoption("volume"))  # xdist workers inherit it
     config.conformance = State(config)
     global _state
     _state = config.conformance
@@ -113,6 +121,7 @@ def pytest_sessionstart(session):
         pytest.exit(str(e), returncode=3)
     if session.config.getoption("update_baseline") and state.baseline.path is None:
         pytest.exit("--update-baseline needs a baseline file to write; --baseline none has none", returncode=4)
+    _start_progress(session.config)
     state.mhd = {
         "version": info["mhd_version"],
         "prefix": state.build_value("MHD_PREFIX") or state.prefix,
@@ -178,7 +187,20 @@ def pytest_collection_modifyitems(session, config, items):
                 strict=not entry.get("intermittent", False), raises=AssertionError))
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    items[:] = interleaved(keep)
+
+
+def interleaved(items):
+    """The cases in rounds: the first instance (mode, transport, ...) of
+    every case function, then the second of each, and so on. pytest-xdist
+    hands out consecutive cases in batches, so a case whose instances all
+    wait on a deadline would otherwise keep one worker busy while the
+    others have finished. Deterministic: every worker collects the same order."""
+    groups = {}
+    for item in items:
+        groups.setdefault((item.path, item.originalname), []).append(item)
+    rounds = itertools.zip_longest(*groups.values())
+    return [item for batch in rounds for item in batch if item is not None]
 
 
 # -- the reference-server pool ------------------------------------------------
@@ -350,14 +372,50 @@ def connect(request):
     conns = []
     request.node.stash[CONNS] = conns
 
-    def open_conn(server, handshake=True):
-        conn = Conn(server, _new_rid(), tls_context=_client_context(request, server), handshake=handshake)
+    def open_conn(server, handshake=True, sockbuf=None):
+        conn = Conn(server, _new_rid(), tls_context=_client_context(request, server), handshake=handshake,
+                    sockbuf=sockbuf)
         conns.append(conn)
         return conn
 
     yield open_conn
     for conn in conns:
         conn.close()
+
+
+@pytest.fixture
+def control(request):
+    """control(server, path) -> the status of GET path on a connection of
+    its own (not among the case's in its report): the reference server's
+    control requests, e.g. /release?of=RID."""
+    def get(server, path):
+        conn = Conn(server, _new_rid("c"), tls_context=_client_context(request, server))
+        try:
+            conn.request(path, upgrade=None)
+            status = conn.read_head().status
+            conn.read_body()
+            return status
+        finally:
+            conn.close()
+    return get
+
+
+@pytest.fixture
+def barrier(request):
+    """barrier(server): returns once every event the server wrote before
+    this call has reached the harness: a request of its own, whose event
+    comes after them on the same channel. For cases that must see an event
+    did not happen (the handler never ran) without waiting a deadline."""
+    def sync(server):
+        conn = Conn(server, _new_rid("b"), tls_context=_client_context(request, server))
+        try:
+            conn.request("/hello", upgrade=None)
+            conn.read_head()
+            conn.read_body()
+            conn.wait_event("request")
+        finally:
+            conn.close()
+    return sync
 
 
 @pytest.fixture
@@ -517,6 +575,78 @@ def pytest_sessionfinish(session, exitstatus):
     if config.getoption("update_baseline") and cases:
         tr = config.pluginmanager.get_plugin("terminalreporter")
         baselines.write_updated(state.baseline, cases, out=(tr.write_line if tr else print))
+
+
+# -- progress ------------------------------------------------------------
+QUIET_SECONDS = 10  # with no case finished for this long, say what runs
+
+
+class Progress:
+    """Names the cases still running when none has finished for
+    QUIET_SECONDS (an HTTPS transfer against a slow MHD can take a while):
+    a run that looks hung says what it waits for."""
+
+    def __init__(self, write):
+        self.write = write
+        self.running = {}  # node id -> when it started
+        self.last_end = self.last_said = time.monotonic()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="conformance-progress", daemon=True)
+        self.thread.start()
+
+    def started(self, nodeid):
+        with self.lock:
+            self.running[nodeid] = time.monotonic()
+
+    def finished(self, nodeid):
+        with self.lock:
+            self.running.pop(nodeid, None)
+            self.last_end = time.monotonic()
+
+    def _watch(self):
+        while not self.stop.wait(1.0):
+            now = time.monotonic()
+            with self.lock:
+                if now - max(self.last_end, self.last_said) < QUIET_SECONDS or not self.running:
+                    continue
+                self.last_said = now
+                oldest = sorted(self.running.items(), key=lambda kv: kv[1])[:6]
+                more = len(self.running) - len(oldest)
+            names = ", ".join(f"{nodeid.split('::')[-1]} ({now - t:.0f} s)" for nodeid, t in oldest)
+            self.write(f"conformance: no case finished for {now - self.last_end:.0f} s; running: {names}"
+                       + (f" and {more} more" if more > 0 else ""))
+
+
+_progress = None
+
+
+def pytest_runtest_logstart(nodeid, location):
+    if _progress is not None:
+        _progress.started(nodeid)
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    if _progress is not None:
+        _progress.finished(nodeid)
+
+
+def _start_progress(config):
+    global _progress
+    if hasattr(config, "workerinput") or _progress is not None:
+        return
+
+    def write(line):
+        sys.stderr.write("\n" + line + "\n")
+        sys.stderr.flush()
+    _progress = Progress(write)
+
+
+def pytest_unconfigure(config):
+    global _progress
+    if _progress is not None:
+        _progress.stop.set()
+        _progress = None
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

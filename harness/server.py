@@ -67,6 +67,7 @@ class RefServer:
         self._stderr = deque(maxlen=400)  # room for a whole sanitizer report
         self._cond = threading.Condition()
         self._readers = []
+        self._subscribers = []  # write ends of pipes: poked on every event
 
     def __repr__(self):
         return f"RefServer({self.mode.id}, {self.transport}, {self.options})"
@@ -168,8 +169,41 @@ class RefServer:
             with self._cond:
                 self._events.append(event)
                 self._cond.notify_all()
+                self._poke()
         with self._cond:
             self._cond.notify_all()
+            self._poke()
+
+    def _poke(self):
+        for fd in self._subscribers:
+            try:
+                os.write(fd, b"e")
+            except BlockingIOError:
+                pass  # a byte is already waiting there
+
+    def subscribe(self):
+        """(read fd, cursor): the fd becomes readable when an event arrives
+        (or the server's output ends), for a loop that waits on a socket and
+        the server's events at once; drain it, then read events_after()."""
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        with self._cond:
+            self._subscribers.append(w)
+            return r, len(self._events)
+
+    def unsubscribe(self, fd):
+        with self._cond:
+            for w in list(self._subscribers):
+                if os.path.samestat(os.fstat(w), os.fstat(fd)):
+                    self._subscribers.remove(w)
+                    os.close(w)
+        os.close(fd)
+
+    def events_after(self, cursor, rid=None):
+        """(events after position `cursor`, of request `rid` if given; the
+        new cursor)."""
+        with self._cond:
+            new = self._events[cursor:]
+            return [e for e in new if rid is None or e.get("rid") == rid], cursor + len(new)
 
     def _read_stderr(self, stream):
         for raw in stream:

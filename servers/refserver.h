@@ -17,6 +17,21 @@
 struct script;
 struct scenario;
 
+/* What a request asks of the script on its upgraded socket: query
+ * parameters of /upgrade (scenarios.c lists them). */
+struct script_params
+{
+  size_t n;            /* n=: bytes the script sends (pressure: between holds) */
+  uint64_t until;      /* until=: input bytes after which it stops reading */
+  int idle_ms;         /* idle=: the script's wait for the socket (-1: none) */
+  unsigned int pauses; /* pauses=: pressure: how many times it holds */
+  unsigned int hold;   /* hold=: pressure: HOLD_READ, HOLD_WRITE or both */
+  int sockbuf;         /* sockbuf=: SO_SNDBUF and SO_RCVBUF of sock (0: as given) */
+  uint64_t inoff;      /* inoff=: pressure: origin of the client's counted stream */
+};
+#define HOLD_READ 1u  /* the application stops reading at each hold point */
+#define HOLD_WRITE 2u /* the client stops reading at each hold point */
+
 /* The whole server: handed to MHD as the cls of every callback. */
 struct server
 {
@@ -63,9 +78,7 @@ struct conn
   struct request *req;       /* the request being served, if any */
   const void *expected_cls;  /* cls of the upgrade response queued */
   const struct script *then; /* what to do on the upgraded socket */
-  size_t n;                  /* byte count parameter of the script */
-  uint64_t until;            /* echo: input bytes after which it closes */
-  int idle_ms;               /* script's wait for the socket (-1: none) */
+  struct script_params p;    /* and how */
   long long access_tid;      /* thread that last ran the access handler */
   char rid[RID_MAX];         /* survives the request object */
 };
@@ -90,6 +103,13 @@ upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,
 void request_free (struct request *r);
 /* Waits (bounded) until every upgraded-socket thread has finished. */
 bool upgraded_wait_idle (struct server *srv, int timeout_ms);
+/* GET /release?of=RID: ends the current read hold of the pressure script
+ * on the upgraded connection of request RID; &hold=write (@a write_hold):
+ * the client has stopped reading; &n=N (@a step, 0: unchanged): the bytes
+ * between holds from now on; &sent=N (@a input_end): the client's stream
+ * ends after N bytes. False if there is no such script. */
+bool upgraded_release (struct server *srv, const char *rid, bool write_hold,
+                       uint64_t step, uint64_t input_end);
 
 /* main.c: the connection context MHD keeps for @a connection. */
 struct conn *conn_of (struct MHD_Connection *connection);

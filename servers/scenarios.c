@@ -274,6 +274,11 @@ suspend_then_upgrade (struct request *r, struct MHD_Connection *c,
  *               waiting for the client's end of stream
  *   idle=MS     a script's wait for the socket gives up after MS ms
  *               (default: the server's --idle-ms)
+ *   sockbuf=B   SO_SNDBUF and SO_RCVBUF the script sets on sock first
+ *   pressure (then=pressure, U-SOCK-4; see run_pressure in upgraded.c):
+ *   hold=read|write|both  which side stops reading at each hold
+ *   pauses=P    holds of each kind; n=N bytes each stream moves between
+ *               them; inoff=N origin of the client's stream
  */
 static enum MHD_Result
 scenario_upgrade (struct request *r, struct MHD_Connection *c)
@@ -294,9 +299,19 @@ scenario_upgrade (struct request *r, struct MHD_Connection *c)
   if (NULL == cc->then)
     return queue_text (r, c, "bad-request", MHD_HTTP_BAD_REQUEST,
                        "unknown script\n", NULL);
-  cc->n = num_arg (c, "n", 0);
-  cc->until = num_arg (c, "until", 0);
-  cc->idle_ms = idle_arg (r, c);
+  cc->p.n = num_arg (c, "n", 0);
+  cc->p.until = num_arg (c, "until", 0);
+  cc->p.idle_ms = idle_arg (r, c);
+  cc->p.pauses = (unsigned int) num_arg (c, "pauses", 0);
+  cc->p.sockbuf = (int) num_arg (c, "sockbuf", 0);
+  cc->p.inoff = num_arg (c, "inoff", 0);
+  {
+    const char *hold = arg (c, "hold");
+    cc->p.hold = NULL == hold ? 0
+                 : 0 == strcmp (hold, "read") ? HOLD_READ
+                 : 0 == strcmp (hold, "write") ? HOLD_WRITE
+                 : 0 == strcmp (hold, "both") ? HOLD_READ | HOLD_WRITE : 0;
+  }
   if (flag_arg (c, "icy"))
     status |= MHD_ICY_FLAG;
 
@@ -451,7 +466,7 @@ scenario_ws (struct request *r, struct MHD_Connection *c)
     return ret;
   }
   cc->then = script_find ("ws");
-  cc->idle_ms = idle_arg (r, c);
+  cc->p.idle_ms = idle_arg (r, c);
   resp = upgrade_response (r, cc);
   if (NULL == resp)
     return refused (r, c);
@@ -460,6 +475,32 @@ scenario_ws (struct request *r, struct MHD_Connection *c)
   ret = queue (r, c, "upgrade", MHD_HTTP_SWITCHING_PROTOCOLS, resp);
   MHD_destroy_response (resp);
   return MHD_YES == ret ? MHD_YES : refused (r, c);
+}
+
+
+/* GET /release?of=RID: the pressure script of request RID stops holding
+ * its reading (U-SOCK-4); &hold=write: the client has stopped reading;
+ * &n=N: N bytes between holds from now on; &sent=N: the client's stream
+ * ends after N bytes. 200 if there was such
+ * a script, 404 if not. */
+static enum MHD_Result
+scenario_release (struct request *r, struct MHD_Connection *c)
+{
+  const char *of = arg (c, "of");
+  const char *sent = arg (c, "sent");
+  bool found = NULL != of
+               && upgraded_release (r->srv, of, NULL != arg (c, "hold"),
+                                    num_arg (c, "n", 0),
+                                    NULL == sent ? UINT64_MAX
+                                    : strtoull (sent, NULL, 10));
+  struct event e;
+  ev_begin (&e, "release", r->rid);
+  ev_str (&e, "of", of);
+  ev_bool (&e, "found", found);
+  ev_end (&e);
+  return queue_text (r, c, "release", found ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND,
+                     found ? "released\n" : "no such upgraded connection\n",
+                     NULL);
 }
 
 
@@ -476,6 +517,7 @@ static const struct scenario scenarios[] = {
   { "/null-handler", &scenario_null_handler },
   { "/hello", &scenario_hello },
   { "/stats", &scenario_stats },
+  { "/release", &scenario_release },
   { "/ws", &scenario_ws },
 };
 

@@ -29,9 +29,7 @@ struct upgraded
   struct server *srv;
   char rid[RID_MAX];
   const struct script *script;
-  size_t n;
-  uint64_t until;
-  int idle_ms;
+  struct script_params p;
   const char *stopped_by; /* why the last wait or transfer failed */
   MHD_socket sock;
   /* The client's TCP socket as MHD holds it: the same as sock over plain
@@ -41,7 +39,19 @@ struct upgraded
   struct MHD_Connection *connection;
   char *extra_in;
   size_t extra_in_size;
+  /* GET /release?of=RID counts here; the pressure script waits on it. */
+  atomic_uint released;
+  atomic_uint acked; /* &hold=write: the client has stopped reading */
+  _Atomic uint64_t step; /* &n=N: bytes between holds from now on */
+  /* ... and where the client's stream ends (&sent=N; UINT64_MAX: open). */
+  _Atomic uint64_t input_end;
+  int release_fd[2];
+  struct upgraded *next; /* in the server's list of live scripts */
 };
+
+/* The upgraded connections whose scripts run, for /release. Under
+ * srv->lock; one server per process. */
+static struct upgraded *live;
 
 struct script
 {
@@ -87,14 +97,14 @@ wait_ready (struct upgraded *u, short events)
   };
   for (;;)
   {
-    int r = poll (p, 2, u->idle_ms);
+    int r = poll (p, 2, u->p.idle_ms);
     if (r < 0 && EINTR == errno)
       continue;
     if (0 == r)
     {
       struct event e;
       ev_begin (&e, "idle_timeout", u->rid);
-      ev_int (&e, "ms", u->idle_ms);
+      ev_int (&e, "ms", u->p.idle_ms);
       ev_end (&e);
       u->stopped_by = "idle";
       return false;
@@ -255,13 +265,13 @@ static ssize_t
 recv_input (struct upgraded *u, char *buf, size_t cap, uint64_t total,
             const char **how)
 {
-  if (0 != u->until && total >= u->until)
+  if (0 != u->p.until && total >= u->p.until)
   {
     *how = "until";
     return 0;
   }
-  if (0 != u->until && u->until - total < cap)
-    cap = (size_t) (u->until - total);
+  if (0 != u->p.until && u->p.until - total < cap)
+    cap = (size_t) (u->p.until - total);
   ssize_t r = recv_some (u, buf, cap);
   if (r > 0)
     return r;
@@ -330,7 +340,7 @@ run_close (struct upgraded *u)
 static void
 run_send_close (struct upgraded *u)
 {
-  send_pattern (u, u->n);
+  send_pattern (u, u->p.n);
   action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
 }
 
@@ -346,7 +356,7 @@ run_shutdown (struct upgraded *u)
   uint64_t total = 0;
   const char *how = NULL;
 
-  if (send_pattern (u, u->n))
+  if (send_pattern (u, u->p.n))
   {
     int r = shutdown (u->sock, SHUT_WR);
     struct event e;
@@ -385,7 +395,7 @@ run_cork (struct upgraded *u)
   on = action (u, MHD_UPGRADE_ACTION_CORK_ON, "cork_on");
   long long cork_on = sockopt (u->tcp_fd, IPPROTO_TCP, TCP_CORK);
   long long sock_cork_on = sockopt (u->sock, IPPROTO_TCP, TCP_CORK);
-  bool sent = send_pattern (u, u->n);
+  bool sent = send_pattern (u, u->p.n);
   off = action (u, MHD_UPGRADE_ACTION_CORK_OFF, "cork_off");
   long long cork_off = sockopt (u->tcp_fd, IPPROTO_TCP, TCP_CORK);
   long long sock_cork_off = sockopt (u->sock, IPPROTO_TCP, TCP_CORK);
@@ -526,8 +536,330 @@ in_handler_suspend (struct upgraded *u)
 static void
 run_ws (struct upgraded *u)
 {
-  ws_echo (u->sock, u->extra_in, u->extra_in_size, u->idle_ms,
+  ws_echo (u->sock, u->extra_in, u->extra_in_size, u->p.idle_ms,
            u->srv->stop_fd[0], u->rid);
+  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
+}
+
+
+/* The counted stream (harness/client.py: counted): in every 4 KiB block
+ * an 8-byte big-endian block number, then the pattern. Unlike the pattern
+ * alone it has no period, so a lost, repeated or reordered piece of any
+ * size shows at its first byte. @a origin shifts the stream (the block
+ * numbers too), so that the two directions differ. */
+static unsigned char
+counted_byte (uint64_t i)
+{
+  uint64_t block = i / 4096;
+  unsigned int at = (unsigned int) (i % 4096);
+  if (at < 8)
+    return (unsigned char) (block >> (8 * (7 - at)));
+  return pattern_byte (block + at);
+}
+
+
+static void
+fill_counted (unsigned char *buf, size_t len, uint64_t origin)
+{
+  for (size_t i = 0; i < len; i++)
+    buf[i] = counted_byte (origin + i);
+}
+
+
+/* sockbuf=B: the application shrinks (or grows) the buffers of its own
+ * socket, as an application may; reports what the kernel made of it. */
+static void
+set_sockbuf (struct upgraded *u)
+{
+  struct event e;
+  int v = u->p.sockbuf;
+  int snd = setsockopt (u->sock, SOL_SOCKET, SO_SNDBUF, &v, sizeof (v));
+  int rcv = setsockopt (u->sock, SOL_SOCKET, SO_RCVBUF, &v, sizeof (v));
+  ev_begin (&e, "sockbuf", u->rid);
+  ev_int (&e, "asked", v);
+  ev_int (&e, "sndbuf", 0 == snd ? sockopt (u->sock, SOL_SOCKET, SO_SNDBUF)
+          : -1 - (long long) errno);
+  ev_int (&e, "rcvbuf", 0 == rcv ? sockopt (u->sock, SOL_SOCKET, SO_RCVBUF)
+          : -1 - (long long) errno);
+  ev_end (&e);
+}
+
+
+/* The pressure script's state (run_pressure). */
+struct pressure
+{
+  struct upgraded *u;
+  uint64_t got, sent;          /* input read, output sent */
+  uint64_t read_mark;          /* input read when the last read hold ended */
+  uint64_t out_budget;         /* output allowed until the next write hold */
+  unsigned char out[65536];    /* the output's next piece */
+  size_t out_at, out_len;
+  long long mismatch;          /* first input offset that differs, -1 */
+  unsigned int rk, wk;         /* holds begun so far, per direction */
+  bool read_held;              /* not reading until the client releases */
+  bool write_held;             /* waiting for the client to stop reading */
+  bool filling;                /* ... it has: sending until blocked */
+  bool out_ended;              /* the output is over (event enough) */
+  const char *how;             /* why it ended; NULL while it runs */
+};
+
+
+static void
+report_hold (struct pressure *ps, const char *ev, const char *dir,
+             unsigned int k)
+{
+  struct event e;
+  ev_begin (&e, ev, ps->u->rid);
+  if (NULL != dir)
+    ev_str (&e, "dir", dir);
+  ev_int (&e, "k", k);
+  ev_int (&e, "read", (long long) ps->got);
+  ev_int (&e, "sent", (long long) ps->sent);
+  ev_end (&e);
+}
+
+
+static bool
+read_hold_due (const struct pressure *ps)
+{
+  const struct script_params *p = &ps->u->p;
+  return 0 != (p->hold & HOLD_READ) && ! ps->read_held && ps->rk < p->pauses
+         && ps->got >= ps->read_mark + atomic_load (&ps->u->step);
+}
+
+
+/* Reads what is there (up to the next read hold point, or the end the
+ * client named), checking it against the client's counted stream. */
+static void
+pressure_read (struct pressure *ps)
+{
+  struct upgraded *u = ps->u;
+  unsigned char in[65536];
+  for (;;)
+  {
+    uint64_t end = atomic_load (&u->input_end);
+    if (ps->got >= end || read_hold_due (ps))
+      return;
+    ssize_t n = recv (u->sock, in, end - ps->got < sizeof (in)
+                      ? (size_t) (end - ps->got) : sizeof (in), 0);
+    if (n > 0)
+    {
+      for (ssize_t i = 0; i < n && ps->mismatch < 0; i++)
+        if (in[i] != counted_byte (u->p.inoff + ps->got + (uint64_t) i))
+          ps->mismatch = (long long) (ps->got + (uint64_t) i);
+      ps->got += (uint64_t) n;
+      continue;
+    }
+    if (0 == n)
+      ps->how = "eof";
+    else if (EAGAIN != errno && EWOULDBLOCK != errno && EINTR != errno)
+    {
+      report_errno (u, "recv", errno);
+      ps->how = "error";
+    }
+    return;
+  }
+}
+
+
+/* Sends until the socket takes no more, or up to the output's budget
+ * (while filling during a write hold: without limit). */
+static void
+pressure_send (struct pressure *ps)
+{
+  struct upgraded *u = ps->u;
+  for (;;)
+  {
+    if (0 == ps->out_len)
+    {
+      if (ps->out_ended || ps->write_held
+          || (! ps->filling && ps->sent >= ps->out_budget))
+        return;
+      ps->out_len = sizeof (ps->out);
+      ps->out_at = 0;
+      fill_counted (ps->out, ps->out_len, ps->sent);
+    }
+    ssize_t n = send (u->sock, ps->out + ps->out_at,
+                      ps->out_len - ps->out_at, MSG_NOSIGNAL);
+    if (n > 0)
+    {
+      ps->sent += (uint64_t) n;
+      ps->out_at += (size_t) n;
+      if (ps->out_at == ps->out_len)
+        ps->out_len = 0;
+      continue;
+    }
+    if (n < 0 && (EAGAIN == errno || EWOULDBLOCK == errno))
+    {
+      if (ps->filling)
+      {
+        /* The application's sending has stopped: the path is full. */
+        struct event e;
+        ps->filling = false;
+        ps->out_budget = ps->sent + atomic_load (&u->step);
+        ev_begin (&e, "write_held", u->rid);
+        ev_int (&e, "k", ps->wk);
+        ev_int (&e, "sent", (long long) ps->sent);
+        ev_end (&e);
+      }
+    }
+    else if (n < 0 && EINTR != errno)
+    {
+      report_errno (u, "send", errno);
+      ps->how = "error";
+    }
+    return;
+  }
+}
+
+
+/* Begins and ends holds as the streams reach their points. */
+static void
+pressure_holds (struct pressure *ps)
+{
+  struct upgraded *u = ps->u;
+  const struct script_params *p = &u->p;
+  if (read_hold_due (ps))
+  {
+    ps->read_held = true;
+    report_hold (ps, "hold", "read", ++ps->rk);
+  }
+  if (ps->read_held && atomic_load (&u->released) >= ps->rk)
+  {
+    ps->read_held = false;
+    ps->read_mark = ps->got;
+    report_hold (ps, "released", NULL, ps->rk);
+  }
+  if (! ps->out_ended && ! ps->write_held && ! ps->filling
+      && 0 == ps->out_len && ps->sent >= ps->out_budget)
+  {
+    if (0 != (p->hold & HOLD_WRITE) && ps->wk < p->pauses)
+    {
+      /* Asks the client to stop reading; fills once it says it has. */
+      ps->write_held = true;
+      report_hold (ps, "hold", "write", ++ps->wk);
+    }
+    else if (0 == (p->hold & HOLD_WRITE) && ps->wk < p->pauses)
+    {
+      ps->wk++; /* no write holds: the output is pauses+1 steps */
+      ps->out_budget += atomic_load (&u->step);
+    }
+    else
+    {
+      struct event e;
+      ps->out_ended = true;
+      ev_begin (&e, "enough", u->rid);
+      ev_int (&e, "read", (long long) ps->got);
+      ev_int (&e, "sent", (long long) ps->sent);
+      ev_end (&e);
+    }
+  }
+  if (ps->write_held && atomic_load (&u->acked) >= ps->wk)
+  {
+    ps->write_held = false;
+    ps->filling = true;
+    /* The socket may be full already: then no POLLOUT would come to tell
+     * that the sending has stopped. Try now. */
+    pressure_send (ps);
+  }
+}
+
+
+/* U-SOCK-4, backpressure. Sends the counted stream and reads the client's
+ * (checking it against the counted stream from inoff= on), both at once,
+ * never blocking one direction on the other. Each hold fills the whole
+ * path between the side that stops reading and the writer, which always
+ * has more to send; between holds each stream moves a step (n=, and from
+ * the client's next /release?...&n=N on, N: the client makes it twice
+ * what the path held, so that every buffer drains between two fills):
+ *   hold=read: after each n= bytes read it stops reading (event hold, dir
+ *     read) until the client, its own sending blocked, releases it (GET
+ *     /release?of=RID; event released);
+ *   hold=write: after each n= bytes sent it asks the client to stop
+ *     reading (event hold, dir write); once the client says it has (GET
+ *     /release?of=RID&hold=write) it sends until its socket takes no more
+ *     (event write_held), and the client reads again;
+ *   hold=both: both, each at its own points.
+ * After pauses= holds and n= more bytes its output ends (event enough,
+ * with its length); its input ends where the client says (GET
+ * /release?of=RID&sent=N). Then pressure_end: how, bytes read and sent,
+ * the offset of the first input byte that differs from the counted
+ * stream (-1: none). */
+static void
+run_pressure (struct upgraded *u)
+{
+  struct pressure *ps = calloc (1, sizeof (*ps));
+  struct event e;
+  char drop[64];
+  if (NULL == ps)
+  {
+    report_errno (u, "calloc", ENOMEM);
+    action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
+    return;
+  }
+  ps->u = u;
+  ps->mismatch = -1;
+  ps->out_budget = atomic_load (&u->step);
+  /* extra_in is input like any other (the cases send nothing eagerly). */
+  for (size_t i = 0; i < u->extra_in_size && ps->mismatch < 0; i++)
+    if ((unsigned char) u->extra_in[i] != counted_byte (u->p.inoff + i))
+      ps->mismatch = (long long) i;
+  ps->got = u->extra_in_size;
+  while (NULL == ps->how)
+  {
+    pressure_holds (ps);
+    if (NULL != ps->how)
+      break;
+    uint64_t input_end = atomic_load (&u->input_end);
+    if (ps->out_ended && 0 == ps->out_len && ps->got >= input_end)
+    {
+      ps->how = ps->got == input_end ? "done" : "overrun";
+      break;
+    }
+    bool more_out = ! ps->out_ended && ! ps->write_held
+                    && (ps->filling || 0 != ps->out_len
+                        || ps->sent < ps->out_budget);
+    struct pollfd fds[3] = {
+      { .fd = u->sock,
+        .events = (short) ((! ps->read_held && ps->got < input_end
+                            ? POLLIN : 0) | (more_out ? POLLOUT : 0)) },
+      { .fd = u->srv->stop_fd[0], .events = POLLIN },
+      { .fd = u->release_fd[0], .events = POLLIN },
+    };
+    int r = poll (fds, 3, u->p.idle_ms);
+    if (r < 0 && EINTR == errno)
+      continue;
+    if (r <= 0)
+    {
+      if (r < 0)
+        report_errno (u, "poll", errno);
+      ps->how = 0 == r ? "idle" : "error";
+      break;
+    }
+    if (0 != fds[2].revents)
+      while (read (u->release_fd[0], drop, sizeof (drop)) > 0)
+        ;
+    if (0 != fds[1].revents)
+      ps->how = "server-stop";
+    else if (0 != (fds[0].revents & POLLERR))
+      ps->how = "error";
+    else
+    {
+      if (0 != (fds[0].revents & (POLLIN | POLLHUP)) && ! ps->read_held)
+        pressure_read (ps);
+      if (NULL == ps->how && 0 != (fds[0].revents & POLLOUT))
+        pressure_send (ps);
+    }
+  }
+  ev_begin (&e, "pressure_end", u->rid);
+  ev_str (&e, "how", ps->how);
+  ev_int (&e, "read", (long long) ps->got);
+  ev_int (&e, "sent", (long long) ps->sent);
+  ev_int (&e, "first_mismatch", ps->mismatch);
+  ev_int (&e, "holds_read", ps->rk);
+  ev_int (&e, "holds_write", ps->wk);
+  ev_end (&e);
+  free (ps);
   action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
 }
 
@@ -545,6 +877,7 @@ static const struct script scripts[] = {
   { "block-in-handler", &in_handler_echo, NULL },
   { "suspend-upgraded", &in_handler_suspend, &run_echo },
   { "ws", NULL, &run_ws },
+  { "pressure", NULL, &run_pressure },
 };
 
 
@@ -561,8 +894,45 @@ script_find (const char *name)
 static void
 upgraded_free (struct upgraded *u)
 {
+  struct upgraded **pp;
+  pthread_mutex_lock (&u->srv->lock);
+  for (pp = &live; NULL != *pp; pp = &(*pp)->next)
+    if (*pp == u)
+    {
+      *pp = u->next;
+      break;
+    }
+  pthread_mutex_unlock (&u->srv->lock);
+  if (-1 != u->release_fd[0])
+  {
+    close (u->release_fd[0]);
+    close (u->release_fd[1]);
+  }
   free (u->extra_in);
   free (u);
+}
+
+
+bool
+upgraded_release (struct server *srv, const char *rid, bool write_hold,
+                  uint64_t step, uint64_t input_end)
+{
+  bool found = false;
+  pthread_mutex_lock (&srv->lock);
+  for (struct upgraded *u = live; NULL != u; u = u->next)
+    if (0 == strcmp (u->rid, rid) && -1 != u->release_fd[1])
+    {
+      if (0 != step)
+        atomic_store (&u->step, step);
+      if (UINT64_MAX != input_end)
+        atomic_store (&u->input_end, input_end);
+      else
+        atomic_fetch_add (write_hold ? &u->acked : &u->released, 1);
+      (void) ! write (u->release_fd[1], "r", 1);
+      found = true;
+    }
+  pthread_mutex_unlock (&srv->lock);
+  return found;
 }
 
 
@@ -571,6 +941,8 @@ script_thread (void *arg)
 {
   struct upgraded *u = arg;
   struct server *srv = u->srv;
+  if (0 != u->p.sockbuf)
+    set_sockbuf (u);
   u->script->run (u);
   upgraded_free (u);
   pthread_mutex_lock (&srv->lock);
@@ -692,18 +1064,28 @@ upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,
     return;
   }
   u->srv = c->srv;
+  u->release_fd[0] = u->release_fd[1] = -1;
+  atomic_init (&u->released, 0);
+  atomic_init (&u->acked, 0);
+  atomic_init (&u->step, (uint64_t) c->p.n);
+  atomic_init (&u->input_end, UINT64_MAX);
   atomic_fetch_add (&u->srv->live_handles, 1);
   memcpy (u->rid, c->rid, sizeof (u->rid));
   u->script = c->then;
-  u->n = c->n;
-  u->until = c->until;
-  u->idle_ms = c->idle_ms;
+  u->p = c->p;
   u->sock = sock;
   u->tcp_fd = tcp_socket_of (connection, sock);
   u->urh = urh;
   u->connection = connection;
   u->extra_in_size = extra_in_size;
 
+  if (NULL != u->script->run
+      && 0 != pipe2 (u->release_fd, O_CLOEXEC | O_NONBLOCK))
+    u->release_fd[0] = u->release_fd[1] = -1;
+  pthread_mutex_lock (&u->srv->lock);
+  u->next = live;
+  live = u;
+  pthread_mutex_unlock (&u->srv->lock);
   if (NULL != u->script->in_handler)
     u->script->in_handler (u);
   if (NULL == u->script->run)

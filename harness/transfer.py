@@ -1,0 +1,57 @@
+"""How large a case's transfer must be: large enough that every buffer
+between client and application fills and drains many times, and no
+larger (U-SOCK-1/4, U-EXTRA-2). A buffer that wraps shows the bugs of its
+edges (a partial send, a full buffer, a wrap-around); volume alone does
+not.
+
+The buffers a case knows of: MHD's, carved from the connection's memory
+pool (the memory limit; MHD's default is 32 KiB); one TLS record (16 KiB);
+the client's and the application's socket buffers, which the cases shrink
+to SOCKBUF (the kernel doubles what is asked). MHD's own kernel buffers
+can be larger still (its TCP send buffer grows to MiBs): the backpressure
+cases fill them by waiting until a writer is blocked, not by volume.
+
+--volume N (CONFORMANCE_VOLUME) multiplies every transfer, for a thorough
+run."""
+
+import hashlib
+import os
+
+VOLUME_ENV = "CONFORMANCE_VOLUME"
+# The memory limits the transfer cases run with: small ones that make MHD
+# stop reading early, MHD's default, and large ones (with HTTPS, MHD then
+# forwards more than one TLS record at a time).
+MEMORY_LIMITS = {"mem-1k": 1024, "mem-4k": 4096, "mem-default": None, "mem-64k": 65536, "mem-1m": 1 << 20}
+MHD_DEFAULT_POOL = 32 * 1024  # MHD_POOL_SIZE_DEFAULT
+TLS_RECORD = 16 * 1024
+SOCKBUF = 32 * 1024  # asked of SO_SNDBUF/SO_RCVBUF; smaller ones make loopback TCP crawl
+WRAPS = 32  # how many times the largest buffer's worth goes through, at least
+
+
+def volume():
+    """The --volume multiplier (a positive integer, default 1)."""
+    raw = os.environ.get(VOLUME_ENV, "1")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"{VOLUME_ENV}={raw!r} is not a whole number (e.g. 1, 4)") from None
+    if value < 1:
+        raise SystemExit(f"{VOLUME_ENV}={raw!r} must be 1 or more")
+    return value
+
+
+def largest_buffer(memory_limit, sockbuf=None):
+    """The largest buffer on the path that the case knows the size of:
+    MHD's pool, a TLS record, and the socket buffers if the case set them
+    (to `sockbuf`: the kernel doubles it)."""
+    return max(memory_limit or MHD_DEFAULT_POOL, TLS_RECORD, 2 * (sockbuf or 0))
+
+
+def wrapping(memory_limit, sockbuf=None, wraps=WRAPS):
+    """Bytes that make the largest known buffer wrap `wraps` times (times
+    --volume)."""
+    return wraps * largest_buffer(memory_limit, sockbuf) * volume()
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
