@@ -3,7 +3,7 @@
 import pytest
 
 from harness.checks import ECHO_CHECK, api_story, attempts, expect_101, expect_echo, finish
-from harness.client import pattern
+from harness.client import first_difference, pattern
 
 CLOSE_REPEATS = 50  # an intermittent stall must show: a rate, not a fluke
 CLOSE_SECONDS = 2  # scaled: how soon after CLOSE the client must see the end
@@ -15,10 +15,9 @@ def expect_fin_after(conn, data_expected, seconds=None):
     assert end == conn.clean_end, (
         f"after MHD_UPGRADE_ACTION_CLOSE the client saw {end!r} (expected an orderly {conn.clean_end}) "
         f"[{api_story(conn)}]")
-    assert data == data_expected, (
-        f"received {len(data)} bytes before the end, expected {len(data_expected)}"
-        + (f"; first difference at offset {next((i for i, (a, b) in enumerate(zip(data, data_expected)) if a != b), min(len(data), len(data_expected)))}"
-           if data != data_expected else ""))
+    at = first_difference(data, data_expected)
+    assert at is None, (f"received {len(data)} bytes before the end, expected {len(data_expected)}; they "
+                        f"differ from offset {at} on")
 
 
 @pytest.mark.rule("U-ACT-1")

@@ -36,7 +36,7 @@ def test_large_transfer_both_ways(make_server, connect, memory):
 # run_pressure) and the client each send a counted stream and read the
 # other's; at each hold one side stops reading until the other's sending
 # is blocked, so that every buffer between them is full; then both drain.
-HOLDS = 4
+HOLDS = 3
 HOLD_CASES = {f"both-{name}": ("both", limit) for name, limit in MEMORY_LIMITS.items()}
 HOLD_CASES.update({"read-mem-default": ("read", None), "write-mem-default": ("write", None)})
 

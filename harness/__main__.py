@@ -20,6 +20,8 @@ ROOT = build.ROOT
 DEFAULT_REPORT = ROOT / "reports" / "latest"
 PYTEST = [sys.executable, "-m", "pytest", "-c", str(ROOT / "pytest.ini"), "--rootdir", str(ROOT)]
 REEXEC_ENV = "CONFORMANCE_REEXEC"
+JOBS_PER_CORE = 4
+DEFAULT_JOBS = JOBS_PER_CORE * (os.cpu_count() or 1)
 DESCRIPTION = "Checks the installed libmicrohttpd against the upgrade rule catalogue (spec/upgrade-rules.md)."
 EPILOG = f"""\
 Before the run it installs the Debian packages the suite needs when run as
@@ -85,10 +87,13 @@ def make_parser():
                         + ", ".join(m.name for m in modes.MODES) + " (or M-EPOLL, ...); repeatable; "
                         "default: all")
     p.add_argument("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                   help="run over this transport: plain or https (repeatable; default: plain; https takes "
-                        "long against MHD 0.9.75: see README)")
-    p.add_argument("-j", "--jobs", metavar="N", type=positive_int, default=2,
-                   help="parallel pytest-xdist workers (default: 2; 1: no xdist, one process)")
+                   help="run over this transport only: plain or https (repeatable; default: both)")
+    p.add_argument("-j", "--jobs", metavar="N", type=positive_int, default=DEFAULT_JOBS,
+                   help=f"parallel pytest-xdist workers (default: {DEFAULT_JOBS}, {JOBS_PER_CORE} per core: most "
+                        "cases wait on the network or on a deadline; 1: no xdist, one process)")
+    p.add_argument("--volume", metavar="N", type=positive_int,
+                   help="multiply every transfer by N (the large transfers of U-SOCK-1/4, U-EXTRA-2, U-WS-3) "
+                        "for a thorough run; default 1: each is sized to make the buffers on its path wrap")
     p.add_argument("--baseline", metavar="FILE",
                    help="baseline of known deviations to gate against (default: baselines/<MHD version>.json "
                         "if it exists); 'none': no baseline, so every deviation fails")
@@ -200,6 +205,8 @@ def pytest_command(args, prefix, report, passthrough):
         cmd += ["--mode", mode]
     for transport in args.transport:
         cmd += ["--transport", transport]
+    if getattr(args, "volume", None):
+        cmd.append(f"--volume={args.volume}")
     if args.jobs > 1:
         cmd += ["-n", str(args.jobs)]
     cmd.append(f"--junitxml={report / 'junit.xml'}")
@@ -268,7 +275,8 @@ def print_summary(data, report, rc):
     print()
     print(f"conformance: MHD {mhd.get('version')} ({mhd.get('prefix')}), "
           f"baseline: {data.get('baseline') or 'none'}")
-    print(f"  {sum(totals.values())} cases: {counts}")
+    print(f"  {sum(totals.values())} cases over {results.transports_text(data)}"
+          + (f" (volume x{data['volume']})" if data.get("volume", 1) != 1 else "") + f": {counts}")
     for line in results.terminal_lines(data):
         print(line)
     for line in data.get("warnings", []):
@@ -330,8 +338,9 @@ def selftest_parser():
     p.add_argument("--mode", action="append", default=[], metavar="MODE",
                    help="only this threading mode (repeatable; default: all)")
     p.add_argument("--transport", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                   help="plain or https (repeatable; default: plain)")
-    p.add_argument("-j", "--jobs", type=positive_int, default=2, help="pytest-xdist workers per run (default: 2)")
+                   help="plain or https only (repeatable; default: both)")
+    p.add_argument("-j", "--jobs", type=positive_int, default=DEFAULT_JOBS,
+                   help=f"pytest-xdist workers per run (default: {DEFAULT_JOBS})")
     p.add_argument("--report", metavar="DIR", help="folder for the runs' reports (default: reports/selftest)")
     return p
 

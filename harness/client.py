@@ -34,7 +34,8 @@ def counted(n, origin=0):
     """The counted stream (upgraded.c: counted_byte): every 4 KiB block
     starts with its 8-byte big-endian number, the rest is the pattern.
     It has no period, so a piece of any size lost, repeated or moved
-    changes the bytes from there on; `origin` shifts it."""
+    changes the bytes from there on, at the latest at the next block
+    number; `origin` shifts it."""
     first, last = origin // _BLOCK, (origin + n + _BLOCK - 1) // _BLOCK
     blocks = b"".join(b.to_bytes(8, "big") + _PERIOD[(b + 8) % 251:(b + 8) % 251 + _BLOCK - 8]
                       for b in range(first, last))

@@ -568,7 +568,7 @@ def pytest_sessionfinish(session, exitstatus):
     warnings = warnings_file.read_text().splitlines() if warnings_file.exists() else []
     data = results.build(cases, state.catalog, state.mhd, time.monotonic() - state.started,
                          config.conformance_transports, state.baseline.path if state.baseline.path
-                         and state.baseline.path.exists() else None)
+                         and state.baseline.path.exists() else None, volume=transfer.volume())
     data["warnings"] = [w for w in warnings if not w.startswith("  ")]
     results.write(state.report_dir, data, state.catalog)
     state.results = data

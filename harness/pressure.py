@@ -87,7 +87,7 @@ def drive(conn, release, step, holds, read_holds, origin=0, seconds=READ_SECONDS
     stream from `origin` and reads the application's, both at once,
     following the application's holds, until its output has ended and it
     has read all of ours. Between holds each stream moves a step: first
-    `step`, then twice the most the path held at a hold so far (told to the
+    `step`, then the most the path held at a hold so far (told to the
     application with each release), so that every buffer on the path,
     whatever its size, drains completely between two fills. Our stream
     has `holds`+1 steps (if not `read_holds`: of `step`) and, during each
@@ -218,8 +218,9 @@ def _result(flow, out, got, ended, conn):
 
 
 def _step(first, flow):
-    """The bytes between holds: twice the most the path held so far."""
-    return max([first] + [2 * n for n in flow.in_flight()])
+    """The bytes between holds: at least the most the path held so far, so
+    that what filled it has all been read before the next hold."""
+    return max([first] + flow.in_flight())
 
 
 def _output_length(conn, known):

@@ -55,16 +55,24 @@ def aggregate(cases, catalog, transports):
     return rules
 
 
-def build(cases, catalog, mhd, duration_s, transports, baseline_path):
+def build(cases, catalog, mhd, duration_s, transports, baseline_path, volume=1):
     return {
         "schema": SCHEMA,
         "mhd": mhd,
         "baseline": str(baseline_path) if baseline_path else None,
+        "transports": list(transports),
+        "volume": volume,
         "duration_s": round(duration_s, 3),
         "totals": {o: sum(c["outcome"] == o for c in cases) for o in OUTCOMES},
         "cases": cases,
         "rules": aggregate(cases, catalog, transports),
     }
+
+
+def transports_text(results):
+    """Which transports the run covered, in words (older results: from the cases)."""
+    ran = results.get("transports") or sorted({c["transport"] for c in results["cases"] if c.get("transport")})
+    return " and ".join(ran) or "no transport"
 
 
 def summary_markdown(results, catalog):
@@ -73,7 +81,7 @@ def summary_markdown(results, catalog):
     lines = [
         f"# Upgrade conformance: MHD {mhd.get('version')} ({mhd.get('prefix')})",
         "",
-        f"{len(results['cases'])} cases in {results['duration_s']:.1f} s: " +
+        f"{len(results['cases'])} cases over {transports_text(results)} in {results['duration_s']:.1f} s: " +
         ", ".join(f"{n} {o}" for o, n in t.items() if n),
         "",
         "| Rule | Kind | Verdict | Cases | Outcomes | Promise |",

@@ -545,7 +545,7 @@ run_ws (struct upgraded *u)
 /* The counted stream (harness/client.py: counted): in every 4 KiB block
  * an 8-byte big-endian block number, then the pattern. Unlike the pattern
  * alone it has no period, so a lost, repeated or reordered piece of any
- * size shows at its first byte. @a origin shifts the stream (the block
+ * size shows, at the latest at the next block number. @a origin shifts the stream (the block
  * numbers too), so that the two directions differ. */
 static unsigned char
 counted_byte (uint64_t i)
@@ -770,8 +770,8 @@ pressure_holds (struct pressure *ps)
  * never blocking one direction on the other. Each hold fills the whole
  * path between the side that stops reading and the writer, which always
  * has more to send; between holds each stream moves a step (n=, and from
- * the client's next /release?...&n=N on, N: the client makes it twice
- * what the path held, so that every buffer drains between two fills):
+ * the client's next /release?...&n=N on, N: the client makes it what the
+ * path held, so that every buffer drains between two fills):
  *   hold=read: after each n= bytes read it stops reading (event hold, dir
  *     read) until the client, its own sending blocked, releases it (GET
  *     /release?of=RID; event released);
