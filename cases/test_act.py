@@ -11,13 +11,15 @@ CLOSE_GIVE_UP = 10  # failures after which the rate is clear enough (each costs 
 
 
 def expect_fin_after(conn, data_expected, seconds=None):
+    """The data first, then the end: a loss must show even where the
+    baseline knows the end to be wrong."""
     data, end = conn.read_to_end(**({"seconds": seconds} if seconds else {}))
+    at = first_difference(data, data_expected)
+    assert at is None, (f"received {len(data)} bytes before the connection ended ({end}), expected "
+                        f"{len(data_expected)}; they differ from offset {at} on")
     assert end == conn.clean_end, (
         f"after MHD_UPGRADE_ACTION_CLOSE the client saw {end!r} (expected an orderly {conn.clean_end}) "
         f"[{api_story(conn)}]")
-    at = first_difference(data, data_expected)
-    assert at is None, (f"received {len(data)} bytes before the end, expected {len(data_expected)}; they "
-                        f"differ from offset {at} on")
 
 
 @pytest.mark.rule("U-ACT-1")

@@ -3,7 +3,7 @@
 import pytest
 
 from harness.checks import api_story, expect_101, expect_echo, finish
-from harness.client import pattern
+from harness.client import first_difference, pattern
 from harness.deadlines import scaled
 
 # Scaled: an end of stream crosses loopback in milliseconds.
@@ -12,11 +12,15 @@ STILL_SENDS = b"client-still-sends"
 
 
 def expect_eof_from_server(conn, size):
+    """The data first, then the end: a loss must show even where the
+    baseline knows the end to be wrong."""
     data, end = conn.read_to_end(seconds=END_SECONDS)
+    at = first_difference(data, pattern(size))
+    assert at is None, (f"received {len(data)} bytes before the stream ended ({end}), expected the {size} "
+                        f"sent before shutdown(SHUT_WR); they differ from offset {at} on")
     assert end == conn.clean_end, (
         f"after the application's shutdown(SHUT_WR) the client saw {end!r} within {scaled(END_SECONDS):.1f} s, "
         f"not end-of-stream ({conn.clean_end})")
-    assert data == pattern(size), f"received {len(data)} bytes before end-of-stream, expected {size}"
 
 
 @pytest.mark.rule("U-HALF-1")

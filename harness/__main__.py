@@ -152,10 +152,12 @@ def checked_prefix(prefix):
     return os.path.abspath(prefix)
 
 
-def check_args(parser, args):
+def check_args(parser, args, passthrough=()):
     check_modes(parser, args.mode)
     if args.update_baseline and args.baseline == "none":
         parser.error("--update-baseline needs a baseline file to write; --baseline none has none")
+    if args.update_baseline and any(a == "--mutant" or a.startswith("--mutant=") for a in passthrough):
+        parser.error("--update-baseline refuses a run against a mutant: its failures are the mutant's, not MHD's")
     if not args.mhd and os.environ.get("CONFORMANCE_MHD"):
         args.mhd = [os.environ["CONFORMANCE_MHD"]]
     args.mhd = [checked_prefix(prefix) for prefix in args.mhd]
@@ -275,6 +277,8 @@ def print_summary(data, report, rc):
     print()
     print(f"conformance: MHD {mhd.get('version')} ({mhd.get('prefix')}), "
           f"baseline: {data.get('baseline') or 'none'}")
+    if data.get("mutant"):
+        print(f"  MUTANT: {data['mutant']} (a self-test run: its failures are the mutant's, not MHD's)")
     print(f"  {sum(totals.values())} cases over {results.transports_text(data)}"
           + (f" (volume x{data['volume']})" if data.get("volume", 1) != 1 else "") + f": {counts}")
     for line in results.terminal_lines(data):
@@ -287,9 +291,10 @@ def print_summary(data, report, rc):
     if rc == 0:
         print("conformance: every case behaved as the baseline says")
     elif rc == 1:
-        bad = totals.get("failed", 0) + totals.get("error", 0)
+        bad = totals.get("failed", 0) + totals.get("error", 0) + totals.get("unrecorded", 0)
         print(f"conformance: {bad} case(s) did not behave as the baseline says "
-              f"({totals.get('failed', 0)} failed, {totals.get('error', 0)} error); see summary.md")
+              f"({totals.get('failed', 0)} failed, {totals.get('error', 0)} error, "
+              f"{totals.get('unrecorded', 0)} unrecorded); see summary.md")
     else:
         print(f"conformance: pytest exited with status {rc}")
 
@@ -513,7 +518,7 @@ def main(argv=None):
     ours, passthrough = split_argv(argv)
     args = parser.parse_args(ours)
     try:
-        check_args(parser, args)
+        check_args(parser, args, passthrough)
         for prefix in args.mhd or [None]:
             deps.ensure(prefix, allow_install=not args.no_install)
         ensure_python(argv)

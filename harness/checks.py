@@ -4,7 +4,7 @@ expected and what was seen, including what MHD's API returned."""
 import contextlib
 
 from .client import WireError
-from .server import EventTimeout, describe_exit
+from .server import EventTimeout, ServerDied, describe_exit
 
 
 def settle(conn, seconds=2):
@@ -91,6 +91,8 @@ def attempts(times, attempt, stop_after=None):
     for i in range(times):
         try:
             attempt(i)
+        except ServerDied:
+            raise  # not one failed attempt: the end of all of them
         except AssertionError as e:
             failures.append(f"attempt {i}: {str(e).splitlines()[0]}")
             if stop_after and len(failures) >= stop_after:
@@ -114,8 +116,8 @@ def server_survives(server, what):
     the rule's failure, reported with the server's last words, whatever the
     client happened to notice first."""
     def died():
-        return AssertionError(f"the reference server {describe_exit(server.proc.returncode)} {what}\n"
-                              + server.last_lines())
+        return ServerDied(f"the reference server {describe_exit(server.proc.returncode)} {what}\n"
+                          + server.last_lines())
     try:
         yield
     except Exception:

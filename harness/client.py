@@ -2,9 +2,9 @@
 HTTP/1.1 parser) on the way in, then the upgraded byte stream, and how the
 connection ended. Everything sent and received is kept for the report."""
 
-import errno
 import selectors
 import socket
+import ssl
 from dataclasses import dataclass, field
 
 import h11
@@ -18,7 +18,17 @@ READ_SECONDS = 5  # scaled; how long to wait for bytes MHD should send
 
 class WireError(AssertionError):
     """What reached the wire is not what the rule promises (malformed HTTP,
-    missing bytes, a deadline passed): a deviation, not a harness error."""
+    missing bytes, a reset, a TLS error, a deadline passed): a deviation,
+    not a harness error."""
+
+
+class Reset(WireError):
+    """The peer reset the connection (or the socket failed) while the
+    client read or wrote."""
+
+
+class TLSFailure(WireError):
+    """A TLS alert or a broken record from the server."""
 
 
 def pattern(n, offset=0):
@@ -142,7 +152,6 @@ class Conn(Tagged):
         self._inbox = bytearray()  # received but not yet handed out
         self._eof = False  # the peer's end of stream was seen
         self._end = ""     # how: fin, close_notify, fin-without-close_notify
-        self.unsent = 0
         self._h11 = None
         self.head = None
         self.codec = TLSCodec(tls_context) if tls_context is not None else PlainCodec()
@@ -158,7 +167,10 @@ class Conn(Tagged):
         deadline = Deadline(seconds)
         raw = b""
         while True:
-            out, done = self.codec.handshake_step(raw)
+            try:
+                out, done = self.codec.handshake_step(raw)
+            except ssl.SSLError as e:
+                raise TLSFailure(f"the TLS handshake failed: {e}\n" + self.describe()) from None
             if out:
                 self.sock.sendall(out)
             if done:
@@ -191,7 +203,14 @@ class Conn(Tagged):
     def send(self, data):
         self.transcript.sent += data
         self.sock.settimeout(Deadline(READ_SECONDS).seconds)
-        self.sock.sendall(self.codec.encode(data))
+        try:
+            self.sock.sendall(self.codec.encode(data))
+        except socket.timeout:
+            raise WireError(f"the server took none of {len(data)} bytes within "
+                            f"{Deadline(READ_SECONDS).seconds:.1f} s\n" + self.describe()) from None
+        except OSError as e:
+            raise Reset(f"sending failed: {e.strerror or e} (the server reset or closed the connection)\n"
+                        + self.describe()) from None
 
     def send_parts(self, parts, one_write=True):
         """Sends each part as its own TLS record (plain: its own write); all
@@ -201,8 +220,11 @@ class Conn(Tagged):
             self.transcript.sent += part
             raws.append(self.codec.encode(part))
         self.sock.settimeout(Deadline(READ_SECONDS).seconds)
-        for raw in ([b"".join(raws)] if one_write else raws):
-            self.sock.sendall(raw)
+        try:
+            for raw in ([b"".join(raws)] if one_write else raws):
+                self.sock.sendall(raw)
+        except OSError as e:
+            raise Reset(f"sending failed: {e.strerror or e}\n" + self.describe()) from None
 
     def request(self, path, method="GET", eager=b"", **kw):
         """Sends a request and `eager` bytes in the same write."""
@@ -225,7 +247,8 @@ class Conn(Tagged):
     def _recv(self, deadline):
         """Some plaintext (first what is already in the inbox); b'' at the
         end of the stream (self._end says how). Raises WireError at the
-        deadline and passes ConnectionResetError on."""
+        deadline, Reset on a reset, TLSFailure on a TLS alert or a broken
+        record."""
         if self._inbox:
             data = bytes(self._inbox)
             self._inbox.clear()
@@ -240,16 +263,28 @@ class Conn(Tagged):
             except socket.timeout:
                 raise WireError(f"nothing more received within {deadline.seconds:.1f} s\n"
                                 + self.describe()) from None
+            except OSError as e:
+                self._eof, self._end = True, "rst"
+                self.transcript.end = "rst"
+                raise Reset(f"the server reset the connection ({e.strerror or e})\n" + self.describe()) from None
             if not raw:
                 self._eof, self._end = True, self.codec.end_of_stream()
                 break
-            data = self.codec.decode(raw)
+            data = self._decode(raw)
             if self.codec.peer_closed:
                 self._eof, self._end = True, "close_notify"
             if data:
                 self.transcript.received += data
                 return data
         return b""
+
+    def _decode(self, raw):
+        try:
+            return self.codec.decode(raw)
+        except ssl.SSLError as e:
+            self._eof, self._end = True, f"tls-error ({e.reason or e})"
+            self.transcript.end = self._end
+            raise TLSFailure(f"TLS error from the server: {e}\n" + self.describe()) from None
 
     def read_head(self, seconds=READ_SECONDS):
         """Reads and parses the response head (a 100 Continue is skipped and
@@ -344,19 +379,20 @@ class Conn(Tagged):
         """Everything until the connection ends, and how it ended: 'fin'
         (plain: orderly end of stream), 'close_notify' (TLS: orderly),
         'fin-without-close_notify' (TLS: the TCP stream ended bare), 'rst'
-        (reset), or 'open' (still open at the deadline; not an exception,
-        since some rules measure exactly that). `clean_end` is the orderly one."""
+        (reset), 'tls-error (...)' (an alert or a broken record), or 'open'
+        (still open at the deadline). None of them is an exception: each
+        caller says which endings its rule allows. `clean_end` is the
+        orderly one."""
         deadline = Deadline(seconds, scale)
         buf = bytearray()
         while True:
             try:
                 data = self._recv(deadline)
+            except (Reset, TLSFailure):
+                return bytes(buf), self._end
             except WireError:
                 self.transcript.end = "open"
                 return bytes(buf), "open"
-            except ConnectionResetError:
-                self.transcript.end = "rst"
-                return bytes(buf), "rst"
             if not data:
                 self.transcript.end = self._end
                 return bytes(buf), self._end
@@ -402,7 +438,7 @@ class Conn(Tagged):
                             self._eof = True
                             self._end = self._end or self.codec.end_of_stream()
                         elif raw:
-                            chunk = self.codec.decode(raw)
+                            chunk = self._decode(raw)
                             self.transcript.received += chunk
                             got += chunk
                             if self.codec.peer_closed:
@@ -416,13 +452,12 @@ class Conn(Tagged):
                             self._eof, self._end = True, "rst"
                             n = 0
                         view = view[n:]
-            if self._eof:
-                # The peer ended the stream (or reset it) early: what was
-                # read so far stays readable; the caller judges the rest.
-                self.unsent = len(view)
-                if len(got) < expect:
-                    raise WireError(f"exchange: the stream ended ({self._end}) after {len(got)} of {expect} "
-                                    f"bytes ({len(view)} bytes left unsent)\n" + self.describe())
+            if self._eof and (len(got) < expect or view):
+                # The peer ended the stream (or reset it) before it took
+                # everything, or before everything expected came back.
+                raise (Reset if self._end == "rst" else WireError)(
+                    f"exchange: the stream ended ({self._end}) after {len(got)} of {expect} bytes received, "
+                    f"with {len(view)} bytes (on the wire) still to send\n" + self.describe())
         finally:
             sel.close()
             self.sock.setblocking(True)
@@ -433,6 +468,3 @@ class Conn(Tagged):
     def queue_results(self, what=None):
         return [e["result"] for e in self.events("queue") if what is None or e["what"] == what]
 
-
-def is_reset(exc):
-    return isinstance(exc, ConnectionResetError) or getattr(exc, "errno", None) == errno.ECONNRESET

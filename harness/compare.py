@@ -1,15 +1,21 @@
-"""./conformance compare A/results.json B/results.json: what changed, rule
-by rule and transport by transport, from run A (say MHD 0.9.75) to run B
-(say 1.0.10). Exit status 1 when B deviates where A conformed (a
-regression), 0 otherwise, 2 when a file cannot be read."""
+"""./conformance compare A/results.json B/results.json: what changed, per
+rule, transport and mode, from run A (say MHD 0.9.75) to run B (say
+1.0.10). Exit status 1 when B deviates where A conformed (a regression,
+also a new mode of a rule that already deviated) or B lost a cell A
+conformed in (untested or an error in B), 0 otherwise, 2 when a file
+cannot be read."""
 
 import argparse
 import json
 import pathlib
 import sys
 
-REGRESSION, FIX, MEASURE, ONLY_A, ONLY_B, FLAKY = (
-    "regression", "fix", "measure changed", "only in A", "only in B", "intermittent")
+from . import modes
+
+REGRESSION, LOST, FIX, MEASURE, ONLY_A, ONLY_B, FLAKY = (
+    "regression", "lost", "fix", "measure changed", "only in A", "only in B", "intermittent")
+ORDER = (REGRESSION, LOST, FIX, FLAKY, MEASURE, ONLY_A, ONLY_B)
+FAILING = (REGRESSION, LOST)
 
 
 class CompareError(Exception):
@@ -28,14 +34,29 @@ def load(path):
     return data
 
 
-def _verdicts(results):
-    """{(rule, transport): (verdict, rule entry)}, tested pairs only."""
+def _cells(results):
+    """{(rule, transport, mode): (state, intermittent)} from the cases: state
+    deviates (a case deviates), conforms (all that decided conform), error
+    (a case errored, none deviates) or untested. Measure cases are compared
+    by value (changes), not here."""
+    cells = {}
+    for case in results["cases"]:
+        if case.get("kind") == "measure":
+            continue
+        for rule in case["rules"]:
+            key = (rule, case.get("transport") or "-", _mode(case.get("mode")))
+            cells.setdefault(key, []).append(case)
     out = {}
-    for rule, entry in results["rules"].items():
-        for transport, verdict in (entry.get("by_transport") or {}).items():
-            if verdict in ("conforms", "deviates"):
-                out[(rule, transport)] = (verdict, entry)
+    for key, cases in cells.items():
+        verdicts = {c["verdict"] for c in cases}
+        state = ("deviates" if "deviates" in verdicts else "error" if any(c["outcome"] == "error" for c in cases)
+                 else "conforms" if "conforms" in verdicts else "untested")
+        out[key] = (state, any(c.get("baseline") == "intermittent" for c in cases))
     return out
+
+
+def _mode(mode_id):
+    return (mode_id or "-").lower().replace("m-", "", 1)
 
 
 def _observed(results):
@@ -45,26 +66,28 @@ def _observed(results):
 
 
 def changes(a, b):
-    """A list of (kind, rule, transport or case, what A said, what B says)."""
-    out = []
-    va, vb = _verdicts(a), _verdicts(b)
-    for key in sorted(set(va) | set(vb)):
-        rule, transport = key
-        if key not in vb:
-            out.append((ONLY_A, rule, transport, va[key][0], "not tested"))
+    """A list of (kind, rule, where, what A said, what B says): `where` is
+    the transport and the modes (a case name for a measure)."""
+    ca, cb = _cells(a), _cells(b)
+    rows = {}  # (kind, rule, transport, was, now) -> [modes]
+    order = [m.name for m in modes.MODES]
+    for key in sorted(set(ca) | set(cb), key=lambda k: (k[0], k[1], order.index(k[2]) if k[2] in order else 99)):
+        rule, transport, mode = key
+        (was, flaky_a), (now, flaky_b) = ca.get(key, ("not run", False)), cb.get(key, ("not run", False))
+        decided_a, decided_b = was in ("conforms", "deviates"), now in ("conforms", "deviates")
+        if was == now or not (decided_a or decided_b):
             continue
-        if key not in va:
-            out.append((ONLY_B, rule, transport, "not tested", vb[key][0]))
-            continue
-        (was, ea), (now, eb) = va[key], vb[key]
-        if was == now:
-            continue
-        if ea.get("intermittent") and eb.get("intermittent"):
-            out.append((FLAKY, rule, transport, was, now))  # both baselines know it comes and goes
-        elif now == "deviates":
-            out.append((REGRESSION, rule, transport, was, now))
+        if decided_a and decided_b:
+            kind = FLAKY if flaky_a and flaky_b else REGRESSION if now == "deviates" else FIX
+        elif was == "conforms" and now in ("untested", "error"):
+            kind = LOST  # B could not decide where A conformed: a crash or a harness fault hides it
+        elif decided_a:
+            kind = ONLY_A
         else:
-            out.append((FIX, rule, transport, was, now))
+            kind = ONLY_B
+        rows.setdefault((kind, rule, transport, was, now), []).append(mode)
+    out = [(kind, rule, f"{transport}: {', '.join(modes)}", was, now)
+           for (kind, rule, transport, was, now), modes in rows.items()]
     oa, ob = _observed(a), _observed(b)
     rules = {c["id"].split("::")[-1]: ",".join(c["rules"]) for c in b["cases"]}
     for case in sorted(set(oa) & set(ob)):
@@ -75,7 +98,8 @@ def changes(a, b):
 
 def _name(results, path):
     mhd = results.get("mhd") or {}
-    return f"MHD {mhd.get('version', '?')} ({path})"
+    mutant = f", MUTANT {results['mutant']}" if results.get("mutant") else ""
+    return f"MHD {mhd.get('version', '?')}{mutant} ({path})"
 
 
 def _short(value, limit=80):
@@ -86,8 +110,8 @@ def _short(value, limit=80):
 def text_report(found, a_name, b_name):
     lines = [f"A: {a_name}", f"B: {b_name}"]
     if not found:
-        return "\n".join(lines + ["no change: every rule tested in both runs has the same verdict"]) + "\n"
-    for kind in (REGRESSION, FIX, FLAKY, MEASURE, ONLY_A, ONLY_B):
+        return "\n".join(lines + ["no change: every cell tested in both runs has the same verdict"]) + "\n"
+    for kind in ORDER:
         rows = [f for f in found if f[0] == kind]
         if rows:
             lines.append(f"{kind} ({len(rows)}):")
@@ -98,12 +122,12 @@ def text_report(found, a_name, b_name):
 def markdown_report(found, a_name, b_name):
     regressions = sum(f[0] == REGRESSION for f in found)
     lines = [f"## Upgrade conformance: {a_name} → {b_name}", "",
-             f"{regressions} regression(s), {sum(f[0] == FIX for f in found)} fix(es), "
-             f"{sum(f[0] == MEASURE for f in found)} changed measure(s).", ""]
+             f"{regressions} regression(s), {sum(f[0] == LOST for f in found)} lost, "
+             f"{sum(f[0] == FIX for f in found)} fix(es), {sum(f[0] == MEASURE for f in found)} changed measure(s).",
+             ""]
     if found:
-        lines += ["| Change | Rule | Transport / case | A | B |", "|---|---|---|---|---|"]
-        order = (REGRESSION, FIX, FLAKY, MEASURE, ONLY_A, ONLY_B)
-        for kind, rule, where, was, now in sorted(found, key=lambda f: order.index(f[0])):
+        lines += ["| Change | Rule | Transport: modes / case | A | B |", "|---|---|---|---|---|"]
+        for kind, rule, where, was, now in sorted(found, key=lambda f: ORDER.index(f[0])):
             cells = [kind, rule, where, _short(was, 60), _short(now, 60)]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
@@ -132,4 +156,4 @@ def main(argv):
     if args.markdown:
         with open(args.markdown, "a") as f:  # a CI job summary file is appended to
             f.write(markdown_report(found, a_name, b_name))
-    return 1 if any(f[0] == REGRESSION for f in found) else 0
+    return 1 if any(f[0] in FAILING for f in found) else 0

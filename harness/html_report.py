@@ -15,23 +15,29 @@ table.matrix { border-collapse: collapse; }
 table.matrix th, table.matrix td { border: 1px solid #ccc; padding: 2px 6px; text-align: center; }
 table.matrix th.rule { text-align: left; }
 .conforms { background: #c8e6c9; } .deviates { background: #ffcdd2; }
-.known { background: #ffe0b2; } .untested { background: #eeeeee; }
+.known { background: #ffe0b2; } .untested { background: #eeeeee; } .measured { background: #e3f2fd; }
 .swatch { display: inline-block; width: 1em; margin: 0 .3em 0 1em; }
 td a { color: inherit; text-decoration: none; display: block; }
 details.case { margin: .3em 0; } details.case summary { cursor: pointer; }
 details.case pre { background: #f6f6f6; padding: .5em; overflow-x: auto; max-height: 30em; }
-.failed, .error { color: #b71c1c; font-weight: bold; } .expected-deviation { color: #e65100; }
+.failed, .error, .unrecorded { color: #b71c1c; font-weight: bold; } .expected-deviation { color: #e65100; }
+.mutant { background: #fff3cd; border: 2px solid #b71c1c; padding: .5em; }
 """
 # Cell classes: the verdict, with deviations the baseline expects apart.
-LEGEND = [("conforms", "conforms"), ("deviates", "deviates, not in the baseline (the gate fails)"),
-          ("known", "deviates, as the baseline expects"), ("untested", "untested (skipped or error)")]
+LEGEND = [("conforms", "conforms"), ("deviates", "fails the gate: not as the baseline says"),
+          ("known", "deviates, as the baseline expects"), ("measured", "measured, nothing recorded to compare"),
+          ("untested", "untested (skipped or error)")]
 
 
 def _cell_class(cases):
     verdicts = {c["verdict"] for c in cases}
+    if any(c["outcome"] in ("failed", "unrecorded") for c in cases):
+        return "deviates"  # the gate fails here
     if "deviates" in verdicts:
-        return "deviates" if any(c["outcome"] == "failed" for c in cases) else "known"
-    return "conforms" if "conforms" in verdicts else "untested"
+        return "known"
+    if "conforms" in verdicts:
+        return "conforms"
+    return "measured" if "measured" in verdicts else "untested"
 
 
 def _columns(cases):
@@ -53,6 +59,8 @@ def render(results, catalog):
            f"<title>Upgrade conformance: MHD {esc(str(mhd.get('version')))}</title>",
            f"<style>{STYLE}</style></head><body>",
            f"<h1>Upgrade conformance: MHD {esc(str(mhd.get('version')))}</h1>",
+           *([f'<p class="mutant" id="mutant"><strong>MUTANT: {esc(results["mutant"])}</strong>: a self-test run '
+              "against a mutant MHD; its failures are the mutant's, not MHD's.</p>"] if results.get("mutant") else []),
            f"<p>MHD from {esc(str(mhd.get('prefix')))}; baseline {esc(str(results.get('baseline') or 'none'))}; "
            f"{results.get('duration_s', 0):.1f} s.</p>",
            f'<p id="totals" data-count="{len(cases)}">{len(cases)} cases: ']

@@ -11,7 +11,11 @@ import subprocess
 
 from . import catalog
 
-KILLS = ("failed", "error")
+KILLS = ("failed", "error", "unrecorded")
+# A kill that says little: nearly every case failed (the mutant broke
+# everything), so no rule in particular caught it.
+WEAK_SHARE = 0.8
+WEAK_MIN_CASES = 20
 
 
 def mutant_names(binary, library):
@@ -35,10 +39,12 @@ def build(runs):
     for name, rc, data in runs:
         cases = killers(data)
         rules = sorted({r for c in cases for r in c["rules"]})
+        run = len((data or {}).get("cases", []))
         table["mutants"][name] = {
             "killed": bool(cases),
+            "weak": bool(cases) and run >= WEAK_MIN_CASES and len(cases) >= WEAK_SHARE * run,
             "exit_status": rc,
-            "cases_run": len((data or {}).get("cases", [])),
+            "cases_run": run,
             "killed_by": len(cases),
             "rules": rules,
             "example": cases[0]["id"] if cases else None,
@@ -56,8 +62,9 @@ def text(table):
     width = max([len(n) for n in table["mutants"]] + [6])
     for name, m in table["mutants"].items():
         if m["killed"]:
-            lines.append(f"{name:<{width}}  killed by {m['killed_by']:>3}/{m['cases_run']} cases: "
-                         f"{' '.join(r[2:] for r in m['rules'])}")
+            lines.append(f"{name:<{width}}  killed by {m['killed_by']:>3}/{m['cases_run']} cases"
+                         + (" (WEAK: nearly every case failed)" if m.get("weak") else "")
+                         + f": {' '.join(m['rules'])}")
         else:
             why = "" if m["completed"] else f" (the run did not finish: exit {m['exit_status']})"
             lines.append(f"{name:<{width}}  SURVIVED: no case failed{why}")
@@ -70,6 +77,8 @@ def markdown(table):
            "| mutant | killed by cases | rules whose cases kill it |", "|---|---|---|"]
     for name, m in table["mutants"].items():
         killed = f"{m['killed_by']} of {m['cases_run']}" if m["killed"] else "**SURVIVED**"
+        if m.get("weak"):
+            killed += " (weak: nearly every case failed)"
         out.append(f"| `{name}` | {killed} | {', '.join(m['rules'])} |")
     out += ["", "| rule | mutants it kills |", "|---|---|"]
     for rule in sorted(table["rules"], key=catalog.sort_key):

@@ -11,16 +11,20 @@ import threading
 import time
 
 import pytest
+from _pytest import junitxml
+
+import ssl
 
 from . import baseline as baselines
-from . import build, catalog, certs, leaks, modes, results, transfer, ws
-from .client import Conn
-from .server import RefServer, ServerError, describe_exit
+from . import build, catalog, certs, leaks, modes, outcome, results, transfer, ws
+from .client import Conn, WireError
+from .server import EventTimeout, RefServer, ServerDied, describe_exit
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONNS = pytest.StashKey()
 OBSERVED = pytest.StashKey()
-KNOWN = pytest.StashKey()  # what the baseline expects of a case: "deviation" or "intermittent"
+EXPECTED = pytest.StashKey()  # outcome.Expectation: the baseline lists the case as a deviation
+PHASES = pytest.StashKey()  # outcome.Phase of each phase run so far
 SERVER_ERROR_SHOWN = pytest.StashKey()  # the case itself already failed on the server's crash
 WS_SESSIONS = pytest.StashKey()  # the case's WebSocket client sessions, for its report
 CALL_PASSED = pytest.StashKey()  # the case's own checks passed (then its leaks are checked)
@@ -35,6 +39,7 @@ class State:
         self.config = config
         self.prefix = config.getoption("mhd")
         self.sanitize = config.getoption("sanitize")
+        self.mutant = config.getoption("mutant")
         self.report_dir = pathlib.Path(config.getoption("report"))
         self.catalog = catalog.load()
         self.binary = None
@@ -110,17 +115,26 @@ def pytest_sessionstart(session):
     except OSError as e:
         pytest.exit(f"cannot build the reference server: {e} (is {build.BUILD_ROOT} writable?)", returncode=3)
     choice = session.config.getoption("baseline")
+    update = session.config.getoption("update_baseline")
     try:
         if choice == "none":
             state.baseline = baselines.Baseline.empty(info["mhd_version"])
         elif choice:
-            state.baseline = baselines.Baseline.load(choice)
+            state.baseline = baselines.Baseline.load(choice, migrate=update)
         else:
-            state.baseline = baselines.for_version(info["mhd_version"])
+            path = baselines.BASELINES / f"{info['mhd_version']}.json"
+            state.baseline = (baselines.Baseline.load(path, migrate=update) if path.exists()
+                              else baselines.Baseline.empty(info["mhd_version"], path))
     except baselines.BaselineError as e:
         pytest.exit(str(e), returncode=3)
-    if session.config.getoption("update_baseline") and state.baseline.path is None:
+    if update and state.baseline.path is None:
         pytest.exit("--update-baseline needs a baseline file to write; --baseline none has none", returncode=4)
+    if update and state.mutant:
+        pytest.exit(f"--update-baseline refuses a run against the mutant {state.mutant!r}: its failures are the "
+                    "mutant's, not MHD's", returncode=4)
+    xml = session.config.stash.get(junitxml.xml_key, None)
+    if xml is not None and state.mutant:
+        xml.add_global_property("mutant", state.mutant)
     _start_progress(session.config)
     state.mhd = {
         "version": info["mhd_version"],
@@ -136,7 +150,8 @@ def pytest_report_header(config):
         return None
     base = state.baseline.path if state.baseline and state.baseline.path and state.baseline.path.exists() else "none"
     return [f"MHD {state.mhd['version']} from {state.mhd['prefix']}; server {state.binary}",
-            f"baseline: {base}"]
+            f"baseline: {base}"] + ([f"MUTANT: {state.mutant} (a self-test: failures are the mutant's, not MHD's)"]
+                                    if state.mutant else [])
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -176,15 +191,9 @@ def pytest_collection_modifyitems(session, config, items):
         keep.append(item)
         # `-k U-EXTRA-1` (or `-k U-EXTRA`, a family) selects by rule too.
         item.extra_keyword_matches.update(rules)
-        known = state.baseline.expected_deviation(item.name, rules) if state.baseline else None
-        if known:
-            rule, entry = known
-            item.stash[KNOWN] = "intermittent" if entry.get("intermittent") else "deviation"
-            # An intermittent deviation may pass or fail (its rate is in
-            # the results); any other must still fail, or the gate fails.
-            item.add_marker(pytest.mark.xfail(
-                reason=f"baseline {state.baseline.version}: {rule} {entry.get('observed', '')}",
-                strict=not entry.get("intermittent", False), raises=AssertionError))
+        expected = state.baseline.expectation(item.name, rules) if state.baseline else None
+        if expected:
+            item.stash[EXPECTED] = expected
     if drop:
         config.hook.pytest_deselected(items=drop)
     items[:] = interleaved(keep)
@@ -326,8 +335,8 @@ def make_server(request, server_pool, mode, transport):
         server_pool.discard(srv)
     if dead and not request.node.stash.get(SERVER_ERROR_SHOWN, False):
         srv = dead[0]
-        raise ServerError(f"the reference server {srv!r} {describe_exit(srv.proc.returncode)} during this "
-                          "case\n" + srv.last_lines())
+        raise ServerDied(f"the reference server {srv!r} {describe_exit(srv.proc.returncode)} during this "
+                         "case\n" + srv.last_lines())
     if request.node.stash.get(CALL_PASSED, False):
         # What failed may leave a connection to its idle limit: only a case
         # that kept its promise must also have cleaned up.
@@ -353,10 +362,15 @@ def private_server(request, mode, transport):
         return srv.start()
 
     yield start
+    # Died during the case, not stopped by it (STOP cases stop their own).
+    died = [srv for srv in mine if not srv.alive() and srv.stopped_by is None]
     for srv in mine:
         srv.stop()
         if srv.stop_problem():
             _warn(state, f"{srv!r} (private to {request.node.name}) {srv.stop_problem()}\n" + srv.last_lines())
+    if died and not request.node.stash.get(SERVER_ERROR_SHOWN, False):
+        raise ServerDied(f"the reference server {died[0]!r} {describe_exit(died[0].proc.returncode)} during "
+                         "this case\n" + died[0].last_lines())
 
 
 @pytest.fixture
@@ -447,10 +461,14 @@ def measure(request):
     def record(value):
         request.node.stash[OBSERVED] = value
         known, expected = state.baseline.measure(request.node.name)
-        if known:
-            assert value == expected, (f"measured {value!r}; the baseline "
-                                       f"({state.baseline.path.name}) recorded {expected!r}")
+        if known and value != expected:
+            raise MeasureMismatch(f"measured {value!r}; the baseline ({state.baseline.path.name}) recorded "
+                                  f"{expected!r}")
     return record
+
+
+class MeasureMismatch(AssertionError):
+    """A measure case saw another value than its baseline recorded."""
 
 
 # -- outcomes -------------------------------------------------------------
@@ -469,14 +487,47 @@ def _detail(item, call, lead):
     return "\n".join(parts)[:20000]
 
 
-def _first_line(text):
-    return (text or "").strip().splitlines()[0][:300] if (text or "").strip() else ""
+def failure_kind(excinfo):
+    """The outcome.KINDS entry of a failure, or "harness" for a fault of
+    the suite itself. Resets and TLS errors that escaped the client are
+    what reached the wire."""
+    for cls, kind in ((leaks.LeakError, "leak"), (ServerDied, "server-death"), (EventTimeout, "timeout"),
+                      (WireError, "wire"), (MeasureMismatch, "measure"), (AssertionError, "assertion"),
+                      (ConnectionError, "wire"), (ssl.SSLError, "wire")):
+        if excinfo.errisinstance(cls):
+            return kind
+    return "harness"
+
+
+def _phase(rep, call):
+    if rep.skipped:
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        return outcome.Phase(call.when, "skipped", message=reason)
+    if rep.failed:
+        exc = call.excinfo
+        if exc is None:  # pytest itself failed the phase (e.g. a strict marker)
+            return outcome.Phase(call.when, "failed", "harness", rep.longreprtext)
+        return outcome.Phase(call.when, "failed", failure_kind(exc), exc.exconly())
+    return outcome.Phase(call.when, "passed")
+
+
+def _rewrite(rep, decided, expected):
+    """Makes pytest's view (terminal, junit, exit status) the gate's."""
+    if decided["outcome"] == "expected-deviation":
+        if rep.when == "teardown":
+            rep.outcome = "passed"  # the call's report already counted the case
+        else:
+            rep.outcome, rep.wasxfail = "skipped", f"baseline {expected.version}: {expected.rule} {expected.observed}"
+    elif decided["outcome"] in ("failed", "unrecorded") and not rep.failed:
+        rep.outcome, rep.longrepr = "failed", decided["detail"]
+    elif decided["outcome"] == "failed" and expected is not None:
+        rep.sections.append(("conformance: not the known deviation", decided["detail"].split("\n", 1)[0]))
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
+    result = yield
+    rep = result.get_result()
     if not item_rules(item):
         return  # not a conformance case (e.g. the harness's own tests)
     state = item.config.conformance
@@ -491,37 +542,28 @@ def pytest_runtest_makereport(item, call):
                     transport=transport if isinstance(transport, str) else None,
                     kind=_case_kind(state, item_rules(item)))
         rep.user_properties.append(("rules", " ".join(info["rules"])))
-        if KNOWN in item.stash:
-            info["baseline"] = item.stash[KNOWN]
-    exc = call.excinfo
+    expected = item.stash.get(EXPECTED, None)
+    if expected is not None:
+        info["baseline"] = "intermittent" if expected.intermittent else "deviation"
     if call.when == "call":
         item.stash[CALL_PASSED] = rep.passed
-    if exc is not None and exc.errisinstance(ServerError):
+    if call.excinfo is not None and call.excinfo.errisinstance(ServerDied):
         item.stash[SERVER_ERROR_SHOWN] = True
-    is_assertion = exc is not None and exc.errisinstance(AssertionError)
-    message = exc.exconly() if exc is not None else ""
-    if rep.skipped and hasattr(rep, "wasxfail"):
-        info.update(outcome="expected-deviation", verdict="deviates", summary=_first_line(message.split(":", 1)[-1]),
-                    detail=_detail(item, call, f"{rep.wasxfail}\nobserved: {message}"))
-    elif rep.skipped:
-        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
-        info.update(outcome="skipped", verdict="untested", detail=reason)
-    elif rep.failed and call.when == "call" and exc is None:
-        info.update(outcome="failed", verdict="conforms",
-                    detail=f"{rep.longreprtext}\nThe baseline lists this case as a known deviation, but MHD "
-                           "kept the promise: update the baseline (./conformance --update-baseline).")
-    elif rep.failed and call.when == "call" and is_assertion:
-        info.update(outcome="failed", verdict="deviates", summary=_first_line(message.split(":", 1)[-1]),
-                    detail=_detail(item, call, message))
-    elif rep.failed and exc is not None and exc.errisinstance(leaks.LeakError):
-        info.update(outcome="failed", verdict="deviates", summary=_first_line(message.split(":", 1)[-1]),
-                    detail=_detail(item, call, message))
-    elif rep.failed:
-        info.update(outcome="error", verdict="untested", detail=_detail(item, call, f"{call.when}: {message}"))
-    elif call.when == "call":
-        info.update(outcome="passed", verdict="conforms")
+    phases = item.stash.setdefault(PHASES, [])
+    phases.append(_phase(rep, call))
+    measure = None
+    if _case_kind(state, item_rules(item)) == "measure" and OBSERVED in item.stash:
+        measure = outcome.Measure(baseline_in_use=bool(state.baseline.path and state.baseline.path.exists()),
+                                  recorded=state.baseline.measure(item.name)[0])
+    decided = outcome.classify(phases, expected, measure)
+    info.update(outcome=decided["outcome"], verdict=decided["verdict"], failure_kind=decided["kind"],
+                summary=decided["summary"])
+    if decided["outcome"] not in ("passed",):
+        lead = decided["detail"]
+        info["detail"] = lead if decided["outcome"] == "skipped" else _detail(item, call, lead)
     if call.when == "call" and OBSERVED in item.stash:
         info["observed"] = item.stash[OBSERVED]
+    _rewrite(rep, decided, expected)
     rep.conformance = info
 
 
@@ -544,16 +586,38 @@ def pytest_runtest_logreport(report):
     for key in ("rules", "mode", "transport", "kind", "observed", "baseline"):
         if key in info:
             case[key] = info[key]
-    if "outcome" in info:
-        # setup decides skips and errors; call decides the rest; a teardown
-        # error or a leak (failed at teardown) overrides a pass.
-        if info["when"] != "teardown" or info["outcome"] in ("error", "failed"):
-            case["outcome"] = info["outcome"]
-            # An error (e.g. the server crashed) leaves no verdict to give.
-            case["verdict"] = "untested" if info["outcome"] == "error" else info["verdict"]
-            for key in ("detail", "summary"):
-                if key in info:
-                    case[key] = info[key]
+    # Each phase's decision takes the phases before it into account: the
+    # last one is the case's.
+    for key in ("outcome", "verdict", "failure_kind", "summary", "detail"):
+        if info.get(key) is not None:
+            case[key] = info[key]
+        elif key in ("summary", "detail", "failure_kind"):
+            case.pop(key, None)
+
+
+def judge_intermittent(baseline, cases):
+    """{rule: {failures, attempts, max_failure_rate, min_attempts, exceeded}}
+    for the baseline's intermittent entries: how often their cases failed
+    this run. Above the bound, the cases that failed fail the gate."""
+    rates = {}
+    for rule, entry in (baseline.deviations if baseline else {}).items():
+        bound = entry.get("intermittent")
+        if not bound:
+            continue
+        mine = [c for c in cases if rule in c["rules"] and c.get("baseline") == "intermittent"
+                and baseline.expected_deviation(c["id"].split("::")[-1], c["rules"])[0] == rule]
+        if not mine:
+            continue
+        failures, attempts = outcome.rate(mine)
+        why = outcome.judge_rate(bound, failures, attempts)
+        rates[rule] = dict(failures=failures, attempts=attempts, **bound, exceeded=why is not None)
+        if why:
+            for case in mine:
+                if case["outcome"] == "expected-deviation":
+                    case["outcome"] = "failed"
+                    case["summary"] = f"{rule} failed more often than its baseline allows: {why}"
+                    case["detail"] = case["summary"] + "\n" + case.get("detail", "")
+    return rates
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -564,12 +628,18 @@ def pytest_sessionfinish(session, exitstatus):
     if state.mhd is None or not state.cases:
         return
     cases = list(state.cases.values())
+    rates = judge_intermittent(state.baseline, cases)
+    if any(r.get("exceeded") for r in rates.values()) and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     warnings_file = state.report_dir / "warnings.txt"
     warnings = warnings_file.read_text().splitlines() if warnings_file.exists() else []
     data = results.build(cases, state.catalog, state.mhd, time.monotonic() - state.started,
                          config.conformance_transports, state.baseline.path if state.baseline.path
-                         and state.baseline.path.exists() else None, volume=transfer.volume())
+                         and state.baseline.path.exists() else None, volume=transfer.volume(),
+                         mutant=state.mutant)
     data["warnings"] = [w for w in warnings if not w.startswith("  ")]
+    for rule, rate in rates.items():
+        data["rules"][rule]["intermittent_rate"] = rate
     results.write(state.report_dir, data, state.catalog)
     state.results = data
     if config.getoption("update_baseline") and cases:

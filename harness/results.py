@@ -8,15 +8,17 @@ import pathlib
 from . import html_report
 
 SCHEMA = 1
-OUTCOMES = ("passed", "failed", "expected-deviation", "skipped", "error")
+OUTCOMES = ("passed", "failed", "expected-deviation", "unrecorded", "skipped", "error")
 
 
 def rule_verdict(verdicts):
-    """One verdict from the case verdicts of a rule."""
-    tested = [v for v in verdicts if v in ("conforms", "deviates")]
-    if not tested:
-        return "untested"
-    return "deviates" if "deviates" in tested else "conforms"
+    """One verdict from the case verdicts of a rule: deviates if any case
+    deviates; conforms if any conforms; measured if its cases only measured
+    (nothing recorded to compare with); untested if none decided."""
+    for verdict in ("deviates", "conforms", "measured"):
+        if verdict in verdicts:
+            return verdict
+    return "untested"
 
 
 def repeated(observed):
@@ -55,10 +57,11 @@ def aggregate(cases, catalog, transports):
     return rules
 
 
-def build(cases, catalog, mhd, duration_s, transports, baseline_path, volume=1):
+def build(cases, catalog, mhd, duration_s, transports, baseline_path, volume=1, mutant=None):
     return {
         "schema": SCHEMA,
         "mhd": mhd,
+        "mutant": mutant,
         "baseline": str(baseline_path) if baseline_path else None,
         "transports": list(transports),
         "volume": volume,
@@ -81,6 +84,8 @@ def summary_markdown(results, catalog):
     lines = [
         f"# Upgrade conformance: MHD {mhd.get('version')} ({mhd.get('prefix')})",
         "",
+        *([f"**MUTANT: {results['mutant']}** (a self-test run: its failures are the mutant's, not MHD's)", ""]
+          if results.get("mutant") else []),
         f"{len(results['cases'])} cases over {transports_text(results)} in {results['duration_s']:.1f} s: " +
         ", ".join(f"{n} {o}" for o, n in t.items() if n),
         "",
@@ -115,23 +120,35 @@ def terminal_lines(results):
     """A short per-family view for the end of a run."""
     families = {}
     for rule_id, r in results["rules"].items():
-        fam = families.setdefault(rule_id.split("-")[1], {"conforms": [], "deviates": [], "untested": []})
+        fam = families.setdefault(rule_id.split("-")[1], {"conforms": [], "deviates": [], "measured": [],
+                                                          "untested": []})
         name = rule_id.split("-", 1)[1]
-        if r.get("intermittent") and r["verdict"] == "conforms":
+        bounded = r.get("intermittent_rate")
+        if bounded:
+            name += (f" (intermittent: {bounded['failures']}/{bounded['attempts']} attempts failed, the baseline "
+                     f"allows {bounded['max_failure_rate']:.0%}" + ("; TOO OFTEN" if bounded["exceeded"] else "")
+                     + ")")
+        elif r.get("intermittent") and r["verdict"] == "conforms":
             name += " (known intermittent deviation, not seen this run)"
         elif r.get("failure_rate", {}).get("failures"):
             name += f" ({rate_text(r['failure_rate'])})"
         fam[r["verdict"]].append(name)
     out = []
     for fam, v in families.items():
-        if not v["conforms"] and not v["deviates"]:
+        if not v["conforms"] and not v["deviates"] and not v["measured"]:
             continue
         parts = []
         if v["conforms"]:
             parts.append("conforms: " + " ".join(v["conforms"]))
         if v["deviates"]:
             parts.append("DEVIATES: " + " ".join(v["deviates"]))
+        if v["measured"]:
+            parts.append("measured (no baseline value): " + " ".join(v["measured"]))
         if v["untested"]:
             parts.append("untested: " + " ".join(v["untested"]))
         out.append(f"  {fam:<7} " + "; ".join(parts))
+    unrecorded = [c["id"].split("::")[-1] for c in results.get("cases", []) if c["outcome"] == "unrecorded"]
+    if unrecorded:
+        out.append(f"  UNRECORDED measures (the baseline has no value for them; fails the gate): "
+                   + " ".join(unrecorded[:20]) + (f" and {len(unrecorded) - 20} more" if len(unrecorded) > 20 else ""))
     return out

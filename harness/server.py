@@ -14,8 +14,13 @@ from .deadlines import Deadline
 
 
 class ServerError(Exception):
-    """The reference server failed to start, or died: not a verdict on MHD's
-    upgrade rules, so it is reported as an error of the cases that used it."""
+    """The reference server failed to start: nothing was learnt about MHD,
+    so it is reported as an error of the cases that needed it."""
+
+
+class ServerDied(AssertionError):
+    """The reference server died during a case (a crash in MHD, say): an
+    observation about MHD, a deviation of that case's rules."""
 
 
 class EventTimeout(AssertionError):
@@ -100,7 +105,7 @@ class RefServer:
             self._readers.append(t)
         try:
             first = self.wait_event(lambda e: e["ev"] in ("ready", "fatal"), self.START_SECONDS,
-                                    "ready line", exc=ServerError)
+                                    "ready line", exc=ServerError, died=ServerError)
         except ServerError:
             self.stop()
             raise
@@ -148,11 +153,6 @@ class RefServer:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
-
-    def check_alive(self):
-        if not self.alive():
-            raise ServerError(f"reference server {self.mode.id} {describe_exit(self.proc.returncode)}\n"
-                              + self.last_lines())
 
     def last_lines(self):
         with self._cond:
@@ -213,9 +213,9 @@ class RefServer:
         with self._cond:
             return [e for e in self._events if rid is None or e.get("rid") == rid]
 
-    def wait_event(self, predicate, seconds, what, exc=EventTimeout):
+    def wait_event(self, predicate, seconds, what, exc=EventTimeout, died=ServerDied):
         """The first event (old or new) matching `predicate`; raises `exc`
-        after `seconds` (scaled), ServerError if the server dies first."""
+        after `seconds` (scaled), `died` if the server dies first."""
         deadline = Deadline(seconds)
         with self._cond:
             seen = 0
@@ -225,8 +225,8 @@ class RefServer:
                         return event
                 seen = len(self._events)
                 if self.proc.poll() is not None and not any(t.is_alive() for t in self._readers[:1]):
-                    raise ServerError(f"reference server {self.mode.id} {describe_exit(self.proc.returncode)} "
-                                      f"while waiting for {what}\n" + self._last_lines_locked())
+                    raise died(f"the reference server ({self.mode.id}) {describe_exit(self.proc.returncode)} "
+                               f"while waiting for {what}\n" + self._last_lines_locked())
                 if deadline.expired():
                     raise exc(f"no {what} from the reference server within {deadline.seconds:.1f} s")
                 self._cond.wait(min(deadline.remaining(), 0.5))

@@ -5,13 +5,14 @@ import json
 from harness import compare
 
 
-def run(version, rules, cases=()):
-    return {"mhd": {"version": version}, "rules": rules, "cases": list(cases)}
+def run(version, cases=()):
+    return {"mhd": {"version": version}, "rules": {}, "cases": list(cases)}
 
 
-def rule(plain=None, https=None, **extra):
-    by = {t: v for t, v in (("plain", plain), ("https", https)) if v}
-    return dict({"by_transport": by}, **extra)
+def cell(rule, transport, mode, verdict, outcome=None, **extra):
+    outcome = outcome or {"conforms": "passed", "deviates": "failed", "untested": "error"}[verdict]
+    return dict({"id": f"cases/test_x.py::t[{mode}-{transport}]", "rules": [rule], "transport": transport,
+                 "mode": f"M-{mode.upper()}", "kind": "promise", "verdict": verdict, "outcome": outcome}, **extra)
 
 
 def measure_case(name, value):
@@ -22,43 +23,55 @@ def kinds(found):
     return sorted((kind, r, where) for kind, r, where, _, _ in found)
 
 
-def test_regression_fix_and_transport_apart():
-    a = run("0.9.75", {"U-ACT-1": rule("conforms", "conforms"), "U-HDR-1": rule("deviates", "deviates")})
-    b = run("1.0.10", {"U-ACT-1": rule("conforms", "deviates"), "U-HDR-1": rule("conforms", "deviates")})
-    assert kinds(compare.changes(a, b)) == [("fix", "U-HDR-1", "plain"), ("regression", "U-ACT-1", "https")]
+def test_regression_fix_per_transport_and_mode():
+    a = run("0.9.75", [cell("U-ACT-1", "plain", "epoll", "conforms"), cell("U-ACT-1", "https", "epoll", "conforms"),
+                       cell("U-HDR-1", "plain", "epoll", "deviates")])
+    b = run("1.0.10", [cell("U-ACT-1", "plain", "epoll", "conforms"), cell("U-ACT-1", "https", "epoll", "deviates"),
+                       cell("U-HDR-1", "plain", "epoll", "conforms")])
+    assert kinds(compare.changes(a, b)) == [("fix", "U-HDR-1", "plain: epoll"),
+                                            ("regression", "U-ACT-1", "https: epoll")]
 
 
-def test_untested_is_not_a_verdict():
-    a = run("a", {"U-ACT-1": rule("conforms", "untested"), "U-SOCK-3": rule(https="conforms")})
-    b = run("b", {"U-ACT-1": rule("untested", "deviates")})
-    assert kinds(compare.changes(a, b)) == [("only in A", "U-ACT-1", "plain"), ("only in A", "U-SOCK-3", "https"),
-                                            ("only in B", "U-ACT-1", "https")]
+def test_a_new_mode_of_a_rule_that_already_deviated_is_a_regression():
+    a = run("a", [cell("U-HALF-1", "https", "epoll", "deviates"), cell("U-HALF-1", "https", "tpc", "conforms"),
+                  cell("U-HALF-1", "https", "pool", "conforms")])
+    b = run("b", [cell("U-HALF-1", "https", "epoll", "deviates"), cell("U-HALF-1", "https", "tpc", "deviates"),
+                  cell("U-HALF-1", "https", "pool", "deviates")])
+    found = compare.changes(a, b)
+    assert kinds(found) == [("regression", "U-HALF-1", "https: pool, tpc")]  # in the catalogue's order
+
+
+def test_a_cell_that_conformed_and_now_errs_is_lost():
+    a = run("a", [cell("U-ACT-1", "plain", "epoll", "conforms"), cell("U-SOCK-3", "https", "tpc", "conforms")])
+    b = run("b", [cell("U-ACT-1", "plain", "epoll", "untested")])
+    assert kinds(compare.changes(a, b)) == [("lost", "U-ACT-1", "plain: epoll"),
+                                            ("only in A", "U-SOCK-3", "https: tpc")]
 
 
 def test_intermittent_in_both_is_not_a_regression():
-    a = run("a", {"U-LOAD-1": rule("conforms", intermittent=True)})
-    b = run("b", {"U-LOAD-1": rule("deviates", intermittent=True)})
-    assert kinds(compare.changes(a, b)) == [("intermittent", "U-LOAD-1", "plain")]
-    b = run("b", {"U-LOAD-1": rule("deviates")})
-    assert kinds(compare.changes(a, b)) == [("regression", "U-LOAD-1", "plain")]
+    a = run("a", [cell("U-LOAD-1", "plain", "tpc", "conforms", baseline="intermittent")])
+    b = run("b", [cell("U-LOAD-1", "plain", "tpc", "deviates", "expected-deviation", baseline="intermittent")])
+    assert kinds(compare.changes(a, b)) == [("intermittent", "U-LOAD-1", "plain: tpc")]
+    b = run("b", [cell("U-LOAD-1", "plain", "tpc", "deviates")])
+    assert kinds(compare.changes(a, b)) == [("regression", "U-LOAD-1", "plain: tpc")]
 
 
 def test_changed_measures_by_case():
-    a = run("a", {}, [measure_case("t[epoll-plain]", 16384), measure_case("t[tpc-plain]", 2048)])
-    b = run("b", {}, [measure_case("t[epoll-plain]", 16384), measure_case("t[tpc-plain]", 4096),
-                      measure_case("t[poll-plain]", 1)])
+    a = run("a", [measure_case("t[epoll-plain]", 16384), measure_case("t[tpc-plain]", 2048)])
+    b = run("b", [measure_case("t[epoll-plain]", 16384), measure_case("t[tpc-plain]", 4096),
+                  measure_case("t[poll-plain]", 1)])
     found = compare.changes(a, b)
     assert found == [("measure changed", "U-EXTRA-3", "t[tpc-plain]", 2048, 4096)]
 
 
 def test_exit_status_and_markdown(tmp_path, capsys):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
-    a.write_text(json.dumps(run("0.9.75", {"U-ACT-1": rule("conforms")})))
-    b.write_text(json.dumps(run("1.0.10", {"U-ACT-1": rule("deviates")})))
+    a.write_text(json.dumps(run("0.9.75", [cell("U-ACT-1", "plain", "epoll", "conforms")])))
+    b.write_text(json.dumps(run("1.0.10", [cell("U-ACT-1", "plain", "epoll", "deviates")])))
     md = tmp_path / "summary.md"
     assert compare.main([str(a), str(b), "--markdown", str(md)]) == 1
     assert "regression (1):" in capsys.readouterr().out
-    assert "| regression | U-ACT-1 | plain | conforms | deviates |" in md.read_text()
+    assert "| regression | U-ACT-1 | plain: epoll | conforms | deviates |" in md.read_text()
     assert compare.main([str(a), str(a)]) == 0
     assert "no change" in capsys.readouterr().out
 
@@ -74,7 +87,7 @@ def test_unreadable_input(tmp_path, capsys):
 
 def test_different_schemas_refused(tmp_path, capsys):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
-    a.write_text(json.dumps(dict(run("a", {}), schema=1)))
-    b.write_text(json.dumps(dict(run("b", {}), schema=2)))
+    a.write_text(json.dumps(dict(run("a"), schema=1)))
+    b.write_text(json.dumps(dict(run("b"), schema=2)))
     assert compare.main([str(a), str(b)]) == 2
     assert "different schema versions" in capsys.readouterr().err

@@ -39,3 +39,13 @@ def test_rules_are_listed_in_catalogue_order():
     table = killmatrix.build([run("m", case("a", "failed", ["U-ACT-10", "U-ACT-2", "U-API-1"]))])
     md = killmatrix.markdown(table)
     assert md.index("| U-ACT-2 |") < md.index("| U-ACT-10 |") < md.index("| U-API-1 |")
+
+
+def test_a_kill_by_nearly_every_case_is_weak():
+    broke_all = [case(f"c{i}", "failed", ["U-ACT-1"]) for i in range(19)] + [case("p", "passed")]
+    one_rule = [case("k", "failed", ["U-SOCK-4"])] + [case(f"p{i}", "passed") for i in range(19)]
+    table = killmatrix.build([run("create-fails", *broke_all), run("tls-stall-after-eagain", *one_rule)])
+    assert table["mutants"]["create-fails"]["weak"] is True
+    assert table["mutants"]["tls-stall-after-eagain"]["weak"] is False
+    assert table["mutants"]["tls-stall-after-eagain"]["rules"] == ["U-SOCK-4"]
+    assert "WEAK" in killmatrix.text(table).splitlines()[0]
