@@ -4,6 +4,7 @@ import pytest
 
 from harness.checks import ECHO_CHECK, api_story, attempts, expect_101, expect_echo, finish
 from harness.client import first_difference, pattern
+from harness.modes import EXTERNAL
 
 CLOSE_REPEATS = 50  # an intermittent stall must show: a rate, not a fluke
 CLOSE_SECONDS = 2  # scaled: how soon after CLOSE the client must see the end
@@ -90,3 +91,31 @@ def test_close_inside_handler(server, connect):
     expect_101(conn)
     expect_fin_after(conn, pattern(100))
     assert conn.wait_event("action", action="close")["result"], "CLOSE inside the handler returned MHD_NO"
+
+
+ACT6_REPEATS = 20
+
+
+@pytest.mark.rule("U-ACT-6")
+@pytest.mark.modes(*EXTERNAL)
+def test_close_from_application_thread_ends_connection(server, connect, observe):
+    """The application's script thread calls CLOSE once it echoed one byte,
+    while the external loop waits on what MHD named and nothing else (no
+    wake-up of its own): MHD must end the connection all the same."""
+    def attempt(i):
+        conn = connect(server)
+        try:
+            conn.request("/upgrade?then=echo&until=1")
+            expect_101(conn)
+            assert conn.exchange(b"x", 1) == b"x", "the byte was not echoed"
+            data, end = conn.read_to_end(seconds=CLOSE_SECONDS)
+            assert conn.wait_event("action", action="close")["result"], "MHD_upgrade_action(CLOSE) returned MHD_NO"
+            assert (data, end) == (b"", conn.clean_end), (
+                f"CLOSE from the application's thread: the client saw {end} after {data[:50]!r}")
+        finally:
+            conn.close()
+
+    done, failures = attempts(ACT6_REPEATS, attempt, stop_after=3)
+    observe({"attempts": done, "failures": len(failures)})
+    assert not failures, (f"{len(failures)} of {done} CLOSE actions from the application's thread did not end the "
+                          f"connection in order within {CLOSE_SECONDS} s:\n" + "\n".join(failures))

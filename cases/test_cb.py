@@ -4,6 +4,10 @@ import pytest
 
 from harness.checks import ECHO_ONCE, expect_101, expect_echo, finish
 from harness.client import pattern
+from harness.deadlines import scaled
+from harness.modes import THREAD_PER_CONNECTION
+
+REPLY_SECONDS = 2  # scaled; the client answers within milliseconds of the 101
 
 
 def upgraded(server, connect):
@@ -21,10 +25,10 @@ def echo_and_finish(conn):
 @pytest.mark.rule("U-CB-1")
 @pytest.mark.plain_only  # the catalogue: "plain: a handler that waits ..."
 def test_handler_runs_after_101_was_sent(server, connect):
-    """The handler waits (2 s at most) for the client's answer to the 101;
-    the client answers only once the whole 101 head arrived."""
+    """The handler waits (REPLY_SECONDS, scaled) for the client's answer to
+    the 101; the client answers only once the whole 101 head arrived."""
     conn = connect(server)
-    conn.request("/upgrade?then=wait-in-handler")
+    conn.request(f"/upgrade?then=wait-in-handler&idle={int(scaled(REPLY_SECONDS) * 1000)}")
     expect_101(conn)
     conn.send(b"answer-to-the-101")
     reply = conn.wait_event("reply_in_handler")
@@ -66,7 +70,7 @@ def test_handler_thread(server, connect, measure):
 
 
 @pytest.mark.rule("U-CB-6")
-@pytest.mark.modes("M-TPC", "M-TPC-POLL")
+@pytest.mark.modes(*THREAD_PER_CONNECTION)
 def test_data_flows_while_handler_blocks(server, connect):
     """Thread per connection: the handler itself echoes 1 MiB, blocking MHD's
     thread for that connection; it must flow both ways meanwhile."""

@@ -35,6 +35,11 @@ def test_101_on_ordinary_response_ends_http(server, connect):
     assert b"HTTP/" not in after and b"not-an-upgrade" not in after, (
         f"MHD sent '101 Switching Protocols' for an ordinary response, then went on speaking HTTP: "
         f"{after[:300]!r} (connection {end}) [{api_story(conn)}]")
+    # With no protocol to switch to, the 101 is the end: a connection still
+    # open (more may come) or reset does not show the rule holds.
+    assert end in ("fin", "close_notify", "fin-without-close_notify"), (
+        f"after '101 Switching Protocols' on an ordinary response the connection was {end} "
+        f"(expected it closed in order) [{api_story(conn)}]")
 
 
 @pytest.mark.rule("U-QUEUE-3")
@@ -76,10 +81,10 @@ def test_upgrade_without_connection_upgrade_token_refused(server, connect):
             f"{head.status_line()!r} [{api_story(conn)}]")
         assert not queued["result"], f"queue returned YES [{api_story(conn)}]"
     else:
-        # MHD would not let the token go: the upgrade proceeds as usual.
-        assert head.status == 101, f"{head.status_line()!r} [{api_story(conn)}]"
-        expect_echo(conn)
-        finish(conn)
+        # MHD would not let the token go: no application can make such a
+        # response, so the rule cannot be put to the test here; say so.
+        pytest.skip(f"MHD_del_response_header(Connection: Upgrade) returned MHD_NO: the upgrade token cannot "
+                    f"be removed, so there is no such response to refuse [{api_story(conn)}]")
 
 
 @pytest.mark.rule("U-QUEUE-5")
@@ -98,15 +103,20 @@ def test_upgrade_with_http10_reply_flags_refused(server, connect):
     assert not conn.events("upgraded"), "the upgrade handler ran for a response in HTTP/1.0 reply mode"
 
 
+# Requests whose body length cannot be determined (RFC 9112 section 6.3):
+# a server must answer them and close, never switch protocols.
 AMBIGUOUS = {
     "length-and-chunked": [("Content-Length", "5"), ("Transfer-Encoding", "chunked")],
     "two-lengths": [("Content-Length", "5"), ("Content-Length", "6")],
+    "chunked-not-last": [("Transfer-Encoding", "chunked, gzip")],
+    "unknown-coding": [("Transfer-Encoding", "gzip")],
+    "bad-length": [("Content-Length", "5x")],
 }
 
 
 @pytest.mark.rule("U-QUEUE-7")
 @pytest.mark.parametrize("framing", list(AMBIGUOUS))
-def test_ambiguous_framing_never_upgraded(server, connect, framing):
+def test_ambiguous_framing_never_upgraded(server, connect, barrier, framing):
     conn = connect(server)
     conn.request("/upgrade?then=close", method="POST", headers=AMBIGUOUS[framing], eager=b"0\r\n\r\n")
     head = conn.read_head()
@@ -114,6 +124,10 @@ def test_ambiguous_framing_never_upgraded(server, connect, framing):
         f"a request with ambiguous framing ({framing}) was switched to another protocol [{api_story(conn)}]")
     tokens = connection_tokens(head)
     assert not ("upgrade" in tokens and "close" in tokens), f"contradictory Connection header: {tokens}"
+    barrier(conn.server)
+    assert not conn.events("upgraded"), (
+        f"a request with ambiguous framing ({framing}) got {head.status_line()!r}, yet the upgrade handler ran "
+        f"[{api_story(conn)}]")
 
 
 @pytest.mark.rule("U-QUEUE-8")

@@ -1,13 +1,12 @@
 """REQ: the request being upgraded (rule catalogue, REQ)."""
 
-import hashlib
-
 import pytest
 
-from harness.checks import api_story, expect_101, finish
-from harness.client import build_request, pattern
+from harness.checks import SENTINEL, api_story, expect_101, finish
+from harness.client import build_request, first_difference, pattern
 from harness.deadlines import scaled
 from harness.server import EventTimeout
+from harness.transfer import sha256
 
 # Scaled: how long the echo waits for bytes that MHD may have lost.
 LOST_SECONDS = 2
@@ -70,25 +69,23 @@ FRAMINGS = {
 }
 
 
-def sha256(data):
-    return hashlib.sha256(data).hexdigest()
-
-
 @pytest.mark.rule("U-REQ-3")
 @pytest.mark.parametrize("framing", list(FRAMINGS))
 def test_upgrade_before_body_loses_nothing(server, connect, framing):
     """Upgrade queued before MHD read the body: every byte sent after the
     request head reaches the application once, in order: through the access
-    handler (decoded body), then extra_in and the socket."""
+    handler (decoded body), then extra_in and the socket; then the sentinel
+    the client sends after the 101, and nothing twice before it."""
     body = pattern(1000)
     headers, wire = FRAMINGS[framing](body)
     conn = connect(server)
-    # The echo closes after every byte sent behind the head, or gives up
-    # waiting for bytes MHD lost.
+    # The echo closes after every byte sent behind the head and the
+    # sentinel, or gives up waiting for bytes MHD lost.
     idle_ms = int(scaled(LOST_SECONDS) * 1000)
-    conn.request(f"/upgrade?then=echo&at=headers&until={len(wire)}&idle={idle_ms}", method="POST",
-                 headers=headers, eager=wire)
+    conn.request(f"/upgrade?then=echo&at=headers&until={len(wire) + len(SENTINEL)}&idle={idle_ms}",
+                 method="POST", headers=headers, eager=wire)
     expect_101(conn)
+    conn.send(SENTINEL)
     seen = conn.wait_event("body")
     conn.wait_event("upgraded")
     eof = conn.wait_event("echo_end", seconds=LOST_SECONDS + 3)
@@ -99,10 +96,12 @@ def test_upgrade_before_body_loses_nothing(server, connect, framing):
     rest = wire[seen["bytes"]:] if framing == "content-length" else wire
     if seen["bytes"]:
         assert seen["sha256"] == sha256(wire[:seen["bytes"]]), "the access handler's body is not the bytes sent"
-    assert (eof["bytes"], streamed) == (len(rest), rest), (
+    at = first_difference(streamed, rest + SENTINEL)
+    assert at is None, (
         f"of the {len(wire)} bytes sent after the request head, the access handler got {seen['bytes']}, "
-        f"extra_in + socket {eof['bytes']}: {len(wire) - seen['bytes'] - eof['bytes']} lost "
-        f"(echoed {len(streamed)} bytes) [{api_story(conn)}]")
+        f"extra_in + socket {eof['bytes'] - len(SENTINEL)} before the sentinel, and they differ from what "
+        f"was sent from offset {at} on (echoed {len(streamed)} bytes; the echo ended {eof['how']!r}) "
+        f"[{api_story(conn)}]")
     finish(conn)
 
 
@@ -112,15 +111,17 @@ def test_upgrade_after_body(server, connect, framing):
     body, after = pattern(1000), b"bytes-after-the-body"
     headers, wire = FRAMINGS[framing](body)
     conn = connect(server)
-    conn.request(f"/upgrade?then=echo&until={len(after)}", method="POST", headers=headers, eager=wire + after)
+    conn.request(f"/upgrade?then=echo&until={len(after) + len(SENTINEL)}", method="POST", headers=headers,
+                 eager=wire + after)
     expect_101(conn)
     seen = conn.wait_event("body")
     assert (seen["bytes"], seen["sha256"]) == (len(body), sha256(body)), (
         f"the access handler got {seen['bytes']} body bytes, expected the {len(body)} sent")
     call = conn.wait_event("upgraded")
     assert call["extra_in_size"] <= len(after)
-    echoed = conn.exchange(b"", len(after))
-    assert echoed == after, f"extra_in + socket gave {echoed!r}, expected only what followed the body"
+    echoed = conn.exchange(SENTINEL, len(after) + len(SENTINEL))
+    assert echoed == after + SENTINEL, (
+        f"extra_in + socket gave {echoed!r}, expected only what followed the body, then the sentinel")
     finish(conn)
 
 

@@ -8,7 +8,7 @@ from harness.server import describe_exit
 
 @pytest.mark.rule("U-STOP-1")
 def test_stop_after_every_close(private_server, connect):
-    srv = private_server()
+    srv = private_server(detect_leaks=True)  # with --sanitize: "no leak" is checked at exit
     conn = connect(srv)
     conn.request(f"/upgrade?{ECHO_ONCE}")
     expect_101(conn)

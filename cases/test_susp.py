@@ -32,9 +32,18 @@ def test_upgrade_queued_while_suspended(private_server, connect, observe):
 
 @pytest.mark.rule("U-SUSP-2")
 def test_suspending_upgraded_connection_refused(server, connect):
+    """MHD_suspend_connection returns nothing: the refusal shows in MHD's
+    log, written while the handler that called it ran (the server tags
+    those lines with the request's id). Then the connection still carries
+    data, and is cleaned up after CLOSE (the leak check)."""
     conn = connect(server)
     conn.request(f"/upgrade?then=suspend-upgraded&until={len(b'after-suspend')}")
     expect_101(conn)
     conn.wait_event("suspend_called")
+    logged = [e["msg"] for e in conn.events("mhd_log")]
+    assert any("cannot be suspended" in m for m in logged), (
+        f"MHD_suspend_connection on the upgraded connection was not refused: MHD logged {logged or 'nothing'} "
+        "while the handler called it")
     expect_echo(conn, b"after-suspend")
     finish(conn)
+    conn.wait_event("conn_closed")

@@ -3,6 +3,7 @@
 import pytest
 
 from harness.checks import expect_101, expect_echo, finish
+from harness.client import RID_HEADER
 from harness.deadlines import scaled
 
 TIMEOUT = 1  # MHD_OPTION_CONNECTION_TIMEOUT of these servers, seconds
@@ -23,12 +24,31 @@ def test_no_timeout_after_upgrade(make_server, connect):
     finish(conn)
 
 
+# Where a request stalls: inside its head (the access handler cannot have
+# run), or inside its body (it has: the scenario waits for the whole body
+# before it would queue the upgrade).
+STALLS = {
+    "in-head": lambda rid: (f"GET /upgrade?then=echo HTTP/1.1\r\nHost: 127.0.0.1\r\n{RID_HEADER}: {rid}\r\n"),
+    "in-body": lambda rid: (f"POST /upgrade?then=echo HTTP/1.1\r\nHost: 127.0.0.1\r\n{RID_HEADER}: {rid}\r\n"
+                            "Content-Length: 100\r\nUpgrade: conformance/1\r\nConnection: Upgrade\r\n\r\n"
+                            + "x" * 10),
+}
+# How MHD may end a connection it times out: in order (over TLS with or
+# without a close_notify). Not a reset, and not left open.
+CLOSED = ("fin", "close_notify", "fin-without-close_notify")
+
+
 @pytest.mark.rule("U-TMO-2")
-def test_timeout_before_upgrade(make_server, connect):
+@pytest.mark.parametrize("stall", list(STALLS))
+def test_timeout_before_upgrade(make_server, connect, barrier, stall):
     conn = connect(make_server(timeout=TIMEOUT))
-    conn.send(b"GET /upgrade?then=echo HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and then nothing
+    conn.send(STALLS[stall](conn.rid).encode())  # and then nothing
     limit = 2 * TIMEOUT + scaled(2)  # MHD's timeout (not scaled) plus a scaled margin
     data, end = conn.read_to_end(seconds=limit, scale=False)
-    assert end != "open", (
-        f"a request stalled half-way was still open after {limit:.1f} s with a {TIMEOUT} s timeout")
-    assert not conn.events("upgraded")
+    assert end in CLOSED, (
+        f"a request stalled {stall} with a {TIMEOUT} s timeout: after {limit:.1f} s the client saw "
+        f"{'the connection still open' if end == 'open' else end} (expected it closed in order)")
+    assert not data.startswith(b"HTTP/1.1 101"), f"the stalled request was upgraded: {data[:80]!r}"
+    barrier(conn.server)
+    assert not conn.events("queue") and not conn.events("upgraded"), (
+        f"the stalled request reached the point of an upgrade: {conn.events()}")

@@ -213,10 +213,13 @@ def test_frame_in_the_handshake_write_is_the_first_frame(server, connect):
     first = ws.frame(Opcode.TEXT, b"first frame")
     conn.send(build_request("/ws", conn.rid, upgrade="websocket", headers=ws.handshake_headers()) + first)
     expect_101(conn)
-    frame = ws.read_frame(conn)
     extra = conn.wait_event("upgraded")["extra_in_size"]
+    # The rule's path: the frame reaches the application in extra_in.
+    assert extra == len(first), (f"a {len(first)}-byte frame sent in the handshake's write: {extra} bytes of it "
+                                 "reached the application in extra_in")
+    frame = ws.read_frame(conn)
     assert (frame.opcode, frame.data) == (Opcode.TEXT, b"first frame"), (
-        f"a text frame sent in the handshake's write ({extra} bytes of it in extra_in) was answered with "
+        f"a text frame sent in the handshake's write (in extra_in) was answered with "
         f"{frame.opcode.name} {frame.data[:40]!r}")
     conn.send(ws.close_frame(1000))
     assert ws.close_code(ws.read_frame(conn))[0] == 1000

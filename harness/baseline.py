@@ -12,6 +12,8 @@ File: baselines/<MHD version>.json
        "cases": ["test_name[*-plain]", ...],
        "intermittent": {"max_failure_rate": 0.3, "min_attempts": 20}}},
    "measures": {"test_name[epoll-plain]": <value>, ...}}
+A rule's value may also be a list of such entries, when its cases deviate
+in different ways (strictly in some cells, now and then in others).
 A signature is a failure kind (harness/outcome.py: assertion, wire,
 timeout, measure, leak, server-death) and a regular expression that the
 failure's one-line summary must contain. An intermittent entry's cases may
@@ -44,6 +46,11 @@ def _pattern(pat):
 
 def matches(name, pat):
     return _pattern(pat).match(name) is not None
+
+
+def entries(value):
+    """A rule's deviation entries: one object, or a list of them."""
+    return value if isinstance(value, list) else [value]
 
 
 def check_entry(rule, entry, where):
@@ -92,25 +99,31 @@ class Baseline:
         if not isinstance(data, dict):
             raise BaselineError(f"baseline {path} is not a JSON object")
         if data.get("schema") == 1 and migrate:
+            # No signatures yet; an intermittent flag becomes a bound that
+            # allows everything, for the reviewer to narrow.
             data = dict(data, schema=SCHEMA, deviations={
-                rule: dict(entry, signatures=[], intermittent=None) for rule, entry in data.get("deviations", {}).items()})
+                rule: dict(entry, signatures=[],
+                           intermittent={"max_failure_rate": 1.0, "min_attempts": 1} if entry.get("intermittent")
+                           else None)
+                for rule, entry in data.get("deviations", {}).items()})
             return cls(data, path)
         if data.get("schema") != SCHEMA:
             hint = (" (schema 1 has no failure signatures: rewrite it from a run with --update-baseline, then "
                     "review it)" if data.get("schema") == 1 else "")
             raise BaselineError(f"baseline {path} has schema {data.get('schema')!r}; this suite reads schema "
                                 f"{SCHEMA}{hint}")
-        for rule, entry in data.get("deviations", {}).items():
-            check_entry(rule, entry, path)
+        for rule, value in data.get("deviations", {}).items():
+            for entry in entries(value):
+                check_entry(rule, entry, path)
         return cls(data, path)
 
     def expected_deviation(self, name, rules):
         """(rule, entry) if the case `name` checking `rules` is a known
         deviation, else None."""
         for rule in rules:
-            entry = self.deviations.get(rule)
-            if entry and any(matches(name, pat) for pat in entry.get("cases", [])):
-                return rule, entry
+            for entry in entries(self.deviations.get(rule) or []):
+                if any(matches(name, pat) for pat in entry.get("cases", [])):
+                    return rule, entry
         return None
 
     def expectation(self, name, rules):
@@ -164,13 +177,15 @@ def updated(baseline, cases):
     signature matches gets a proposed one, an intermittent entry a proposed
     bound."""
     ran = {case["id"].split("::")[-1] for case in cases if case["outcome"] not in ("skipped", "error")}
-    deviations = {}
-    for rule, entry in baseline.deviations.items():
-        # An intermittent entry keeps its cases that passed this time.
-        kept = [p for p in entry.get("cases", []) if entry.get("intermittent")
-                or not any(matches(n, p) for n in ran)]
-        if kept:
-            deviations[rule] = dict(entry, cases=kept, signatures=list(entry.get("signatures") or []))
+    deviations = {}  # rule -> [entry]
+    for rule, value in baseline.deviations.items():
+        for entry in entries(value):
+            # An intermittent entry keeps its cases that passed this time.
+            kept = [p for p in entry.get("cases", []) if entry.get("intermittent")
+                    or not any(matches(n, p) for n in ran)]
+            if kept or entry.get("intermittent"):
+                deviations.setdefault(rule, []).append(
+                    dict(entry, cases=kept, signatures=list(entry.get("signatures") or [])))
     measures = {k: v for k, v in baseline.measures.items() if k not in ran}
     for case in cases:
         name = case["id"].split("::")[-1]
@@ -181,26 +196,34 @@ def updated(baseline, cases):
         if case["verdict"] != "deviates" or case.get("failure_kind") == "measure":
             continue
         for rule in case["rules"]:
-            old = baseline.deviations.get(rule, {})
-            entry = deviations.setdefault(rule, {
-                "observed": old.get("observed") or case.get("summary", ""),
-                "evidence": old.get("evidence") or f"{name}: {case.get('summary', '')}",
-                "signatures": [], "cases": [],
-            })
+            known = baseline.expected_deviation(name, [rule])
+            mine = deviations.setdefault(rule, [])
+            entry = next((e for e in mine if known and e.get("observed") == known[1].get("observed")), None)
+            if entry is None:
+                entry = mine[0] if mine else None
+            if entry is None:
+                entry = {"observed": case.get("summary", ""), "evidence": f"{name}: {case.get('summary', '')}",
+                         "signatures": [], "cases": []}
+                mine.append(entry)
             entry["cases"].append(name)
             kind, summary = case.get("failure_kind"), case.get("summary", "")
             expect = outcome.Expectation(rule, baseline.version, signatures=entry["signatures"])
             if kind in outcome.KINDS and not expect.matches(kind, summary):
                 entry["signatures"].append(signature_for(kind, summary))
-    for rule, entry in deviations.items():
-        entry["cases"] = sorted(set(entry["cases"]))
-        if entry.get("intermittent"):
-            mine = [c for c in cases if any(matches(c["id"].split("::")[-1], p) for p in entry["cases"])]
-            entry["intermittent"] = proposed_bound(entry["intermittent"], *outcome.rate(mine))
-        else:
-            entry.pop("intermittent", None)
+    out = {}
+    for rule, mine in sorted(deviations.items()):
+        for entry in mine:
+            entry["cases"] = sorted(set(entry["cases"]))
+            if entry.get("intermittent"):
+                listed = [c for c in cases if any(matches(c["id"].split("::")[-1], p) for p in entry["cases"])]
+                entry["intermittent"] = proposed_bound(entry["intermittent"], *outcome.rate(listed))
+            else:
+                entry.pop("intermittent", None)
+        mine = [e for e in mine if e["cases"]]
+        if mine:
+            out[rule] = mine[0] if len(mine) == 1 else mine
     return {"schema": SCHEMA, "mhd_version": baseline.version,
-            "deviations": dict(sorted(deviations.items())), "measures": dict(sorted(measures.items()))}
+            "deviations": out, "measures": dict(sorted(measures.items()))}
 
 
 def write_updated(baseline, cases, out=print):

@@ -62,6 +62,11 @@ def expect_refused(conn, what="upgrade"):
     return head
 
 
+# Sent after a stream whose delivery a case checks: the echo must return
+# exactly the stream, then this. Bytes MHD delivered twice (in extra_in and
+# again on the socket, say) would come before it, and show.
+SENTINEL = b"<sentinel:end-of-stream>"
+
 ECHO_CHECK = b"echo-check"
 # The echo script, closing by itself once it echoed ECHO_CHECK: the cases
 # whose rule is not about how a connection ends do not depend on the

@@ -41,8 +41,11 @@ def snapshot(open_conn, srv):
 
 
 def grown(before, after):
-    """What is higher after than before, as words ([] if nothing).
-    Lower is no leak: a connection an earlier case left may end meanwhile."""
+    """What is higher after than before, each figure on its own, as words
+    ([] if nothing). Lower is no leak: the leak check's own /stats
+    connection of the snapshot before may still have been counted then. No
+    earlier case's leftover can end meanwhile: a server a case failed on is
+    replaced (plugin.py, make_server)."""
     out = []
     for name, unit in FIGURES:
         b, a = before.get(name, -1), after.get(name, -1)

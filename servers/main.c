@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -362,6 +363,9 @@ notify_completed (void *cls, struct MHD_Connection *connection,
 }
 
 
+_Thread_local const char *current_rid;
+
+
 static void
 mhd_logger (void *cls, const char *fmt, va_list ap)
 {
@@ -376,7 +380,7 @@ mhd_logger (void *cls, const char *fmt, va_list ap)
     n = sizeof (msg) - 1;
   while (n > 0 && '\n' == msg[n - 1])
     n--;
-  ev_begin (&e, "mhd_log", NULL);
+  ev_begin (&e, "mhd_log", current_rid);
   ev_strn (&e, "msg", msg, (size_t) n);
   ev_end (&e);
 }
@@ -402,6 +406,18 @@ report_loop_error (const char *what, int err)
 }
 
 
+/* How long an external loop may block: what MHD_get_timeout says, or -1
+ * (no limit) when it says none. No cap of our own: a loop that woke up
+ * by itself now and then would do MHD's work. */
+static int
+loop_timeout (struct server *srv, MHD_UNSIGNED_LONG_LONG *to_ms)
+{
+  if (MHD_YES != MHD_get_timeout (srv->daemon, to_ms))
+    return -1;
+  return *to_ms > INT_MAX ? INT_MAX : (int) *to_ms;
+}
+
+
 /* Runs until a signal arrives on @a sigfd. */
 static void
 run_loop (struct server *srv, const struct mode *mode, int sigfd)
@@ -421,15 +437,16 @@ run_loop (struct server *srv, const struct mode *mode, int sigfd)
   for (;;)
   {
     MHD_UNSIGNED_LONG_LONG to_ms = 0;
-    bool has_timeout = (LOOP_INTERNAL != mode->loop)
-                       && MHD_YES == MHD_get_timeout (srv->daemon, &to_ms);
-    int wait_ms = has_timeout ? (to_ms > 60000 ? 60000 : (int) to_ms) : -1;
+    int wait_ms = -1;
 
     if (LOOP_SELECT == mode->loop)
     {
+      /* As the manual orders it: the descriptors, then the timeout, then
+       * select, then MHD_run_from_select. The loop waits on nothing else
+       * but the signals that stop the server and the one wake-up the
+       * manual asks for (server_wake, after MHD_resume_connection). */
       fd_set rs, ws, es;
       MHD_socket max = -1;
-      struct timeval tv = { wait_ms / 1000, (wait_ms % 1000) * 1000 };
       FD_ZERO (&rs);
       FD_ZERO (&ws);
       FD_ZERO (&es);
@@ -439,6 +456,8 @@ run_loop (struct server *srv, const struct mode *mode, int sigfd)
         report_loop_error ("MHD_get_fdset2", 0);
         return;
       }
+      wait_ms = loop_timeout (srv, &to_ms);
+      struct timeval tv = { wait_ms / 1000, (wait_ms % 1000) * 1000 };
       FD_SET (sigfd, &rs);
       FD_SET (srv->wake_fd[0], &rs);
       if (sigfd > max)
@@ -460,6 +479,8 @@ run_loop (struct server *srv, const struct mode *mode, int sigfd)
         report_loop_error ("MHD_run_from_select", 0);
       continue;
     }
+    if (LOOP_EPOLL == mode->loop)
+      wait_ms = loop_timeout (srv, &to_ms);
 
     struct pollfd p[3] = {
       { .fd = sigfd, .events = POLLIN },

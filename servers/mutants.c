@@ -76,6 +76,13 @@ enum mutant
   M_NO_CLOSE_NOTIFY,       /* no TLS close_notify when an upgraded connection is cleaned up */
   M_BYTE_AFTER_RECORD,     /* one byte changed after the first 16 KiB sent to the client */
   M_STALL_AFTER_EAGAIN,    /* forwarding stops after a send that would block */
+  M_EXTRA_ALSO_ON_SOCKET,  /* extra_in is delivered again on the socket */
+  M_CLS_SOCKET_CONTEXT,    /* the handler gets the socket context as cls */
+  M_REQ_CLS_FIRST,         /* the handler gets the first value of *req_cls, not the last */
+  M_SUSPEND_ACCEPTED,      /* suspending an upgraded connection: no refusal */
+  M_CLOSE_WAITS_FOR_LOOP,  /* CLOSE from another thread waits for the loop's next run */
+  M_STOP_LEAKS,            /* MHD_stop_daemon leaks memory (seen with --sanitize) */
+  M_AMBIGUOUS_ACCEPTED,    /* a request's Transfer-Encoding is not seen: ambiguous framing accepted */
 };
 
 static const struct
@@ -132,6 +139,13 @@ static const struct
   { "tls-no-close-notify", M_NO_CLOSE_NOTIFY },
   { "tls-byte-after-record", M_BYTE_AFTER_RECORD },
   { "tls-stall-after-eagain", M_STALL_AFTER_EAGAIN },
+  { "extra-also-on-socket", M_EXTRA_ALSO_ON_SOCKET },
+  { "cls-socket-context", M_CLS_SOCKET_CONTEXT },
+  { "req-cls-first", M_REQ_CLS_FIRST },
+  { "suspend-accepted", M_SUSPEND_ACCEPTED },
+  { "close-waits-for-loop", M_CLOSE_WAITS_FOR_LOOP },
+  { "stop-leaks", M_STOP_LEAKS },
+  { "ambiguous-accepted", M_AMBIGUOUS_ACCEPTED },
 };
 
 static enum mutant active;
@@ -203,6 +217,9 @@ static struct
   gnutls_session_t tls;
   int mhd_sock;
   struct way to_client, to_app;
+  /* M_EXTRA_ALSO_ON_SOCKET: extra_in, to be read again from the socket. */
+  char *again;
+  size_t again_len, again_at;
 } upgraded[SLOTS];
 /* Socket pairs MHD made: the application's end and MHD's. */
 static struct
@@ -210,6 +227,8 @@ static struct
   int app, mhd;
 } pairs[SLOTS];
 static __thread bool in_handler;
+static __thread bool in_loop; /* inside MHD_run or MHD_run_from_select */
+static struct MHD_UpgradeResponseHandle *pending_close[SLOTS]; /* M_CLOSE_WAITS_FOR_LOOP */
 static __thread bool in_close; /* inside MHD_upgrade_action (CLOSE) */
 static __thread int handler_sock = -1; /* the socket of the running handler */
 static unsigned long long sent_bytes[SLOTS]; /* per upgraded[] slot */
@@ -295,6 +314,28 @@ start_idle_killer (int sock)
 }
 
 
+/* M_REQ_CLS_FIRST: the value the access handler left in *req_cls after
+ * its first call, per connection. */
+static struct
+{
+  struct MHD_Connection *connection;
+  void *req_cls;
+} first_values[SLOTS];
+
+
+static void *
+first_req_cls (struct MHD_Connection *connection, void *last)
+{
+  void *first = last;
+  pthread_mutex_lock (&lock);
+  for (size_t i = 0; i < SLOTS; i++)
+    if (first_values[i].connection == connection)
+      first = first_values[i].req_cls;
+  pthread_mutex_unlock (&lock);
+  return first;
+}
+
+
 struct wrapped
 {
   MHD_UpgradeHandler handler;
@@ -364,10 +405,32 @@ trampoline (void *cls, struct MHD_Connection *connection, void *req_cls,
   }
   if (M_HANDLER_CRASH == active)
     abort ();
+  if (M_EXTRA_ALSO_ON_SOCKET == active && extra_in_size > 0)
+  {
+    pthread_mutex_lock (&lock);
+    for (size_t i = 0; i < SLOTS; i++)
+      if (upgraded[i].urh == urh && NULL != (upgraded[i].again = malloc (extra_in_size)))
+      {
+        memcpy (upgraded[i].again, extra_in, extra_in_size);
+        upgraded[i].again_len = extra_in_size;
+        upgraded[i].again_at = 0;
+      }
+    pthread_mutex_unlock (&lock);
+  }
+  void *handler_cls = w->cls;
+  if (M_CLS_WRONG == active)
+    handler_cls = w;
+  if (M_CLS_SOCKET_CONTEXT == active)
+  {
+    const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info (connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    handler_cls = NULL == ci ? NULL : ci->socket_context;
+  }
+  if (M_REQ_CLS_FIRST == active)
+    req_cls = first_req_cls (connection, req_cls);
   in_handler = true;
   handler_sock = sock;
-  w->handler (M_CLS_WRONG == active ? (void *) w : w->cls, connection,
-              M_REQ_CLS_WRONG == active ? (void *) w : req_cls,
+  w->handler (handler_cls, connection, M_REQ_CLS_WRONG == active ? (void *) w : req_cls,
               extra_in, extra_in_size, sock, urh);
   in_handler = false;
   if (M_HEAD_AFTER_HANDLER == active)
@@ -479,6 +542,18 @@ MHD_upgrade_action (struct MHD_UpgradeResponseHandle *urh,
     if (M_CLOSE_NOOP == active || (M_CLOSE_IN_HANDLER_IGNORED == active
                                    && in_handler))
       return MHD_YES;
+    if (M_CLOSE_WAITS_FOR_LOOP == active && ! in_handler && ! in_loop)
+    {
+      pthread_mutex_lock (&lock);
+      for (size_t i = 0; i < SLOTS; i++)
+        if (NULL == pending_close[i])
+        {
+          pending_close[i] = urh;
+          break;
+        }
+      pthread_mutex_unlock (&lock);
+      return MHD_YES; /* done at the external loop's next MHD_run */
+    }
     if (M_CLOSE_RST == active)
     {
       struct linger lg = { 1, 0 };
@@ -576,7 +651,8 @@ mutate_option_array (va_list ap)
 
 
 /* M_WS_HANDSHAKE_FORGED: the access handler MHD calls, which tells the
- * application every request is a GET of HTTP/1.1. */
+ * application every request is a GET of HTTP/1.1. M_REQ_CLS_FIRST: it
+ * notes the value of *req_cls after the first call. */
 static MHD_AccessHandlerCallback real_access;
 
 static enum MHD_Result
@@ -585,11 +661,34 @@ forged_access (void *cls, struct MHD_Connection *connection, const char *url,
                const char *upload_data, size_t *upload_data_size,
                void **req_cls)
 {
-  (void) method;
-  (void) version;
-  return real_access (cls, connection, url, MHD_HTTP_METHOD_GET,
-                      MHD_HTTP_VERSION_1_1, upload_data, upload_data_size,
-                      req_cls);
+  bool first = NULL == *req_cls;
+  enum MHD_Result r;
+  if (M_WS_HANDSHAKE_FORGED == active)
+  {
+    method = MHD_HTTP_METHOD_GET;
+    version = MHD_HTTP_VERSION_1_1;
+  }
+  r = real_access (cls, connection, url, method, version, upload_data,
+                   upload_data_size, req_cls);
+  if (M_REQ_CLS_FIRST == active && first)
+  {
+    pthread_mutex_lock (&lock);
+    size_t free_slot = SLOTS;
+    for (size_t i = 0; i < SLOTS; i++)
+    {
+      if (first_values[i].connection == connection)
+        free_slot = i;
+      else if (SLOTS == free_slot && NULL == first_values[i].connection)
+        free_slot = i;
+    }
+    if (free_slot < SLOTS)
+    {
+      first_values[free_slot].connection = connection;
+      first_values[free_slot].req_cls = *req_cls;
+    }
+    pthread_mutex_unlock (&lock);
+  }
+  return r;
 }
 
 
@@ -602,7 +701,8 @@ MHD_start_daemon (unsigned int flags, uint16_t port,
   va_list ap;
   if (M_FLAG_IGNORED == active)
     flags |= MHD_ALLOW_UPGRADE;
-  if (M_WS_HANDSHAKE_FORGED == active && NULL != dh)
+  if ((M_WS_HANDSHAKE_FORGED == active || M_REQ_CLS_FIRST == active)
+      && NULL != dh)
   {
     real_access = dh;
     dh = &forged_access;
@@ -753,12 +853,40 @@ send (int fd, const void *buf, size_t len, int flags)
 ssize_t
 recv (int fd, void *buf, size_t len, int flags)
 {
+  if (M_EXTRA_ALSO_ON_SOCKET == active && len > 0)
+  {
+    ssize_t n = -1;
+    pthread_mutex_lock (&lock);
+    for (size_t i = 0; i < SLOTS && n < 0; i++)
+      if (NULL != upgraded[i].urh && upgraded[i].sock == fd && NULL != upgraded[i].again)
+      {
+        size_t left = upgraded[i].again_len - upgraded[i].again_at;
+        n = (ssize_t) (left < len ? left : len);
+        memcpy (buf, upgraded[i].again + upgraded[i].again_at, (size_t) n);
+        upgraded[i].again_at += (size_t) n;
+        if (upgraded[i].again_at == upgraded[i].again_len)
+        {
+          free (upgraded[i].again);
+          upgraded[i].again = NULL;
+        }
+      }
+    pthread_mutex_unlock (&lock);
+    if (n >= 0)
+      return n;
+  }
   ssize_t r = REAL (recv)(fd, buf, len, flags);
   if (M_HTTP10_UPGRADED == active && r > 0)
   {
     char *p = memmem (buf, (size_t) r, " HTTP/1.0\r\n", 11);
     if (NULL != p)
       p[8] = '1';
+  }
+  if (M_AMBIGUOUS_ACCEPTED == active && r > 0 && ! is_upgraded_sock (fd))
+  {
+    /* The header's name changed in place: MHD never sees the coding. */
+    char *p = memmem (buf, (size_t) r, "\r\nTransfer-Encoding:", 20);
+    if (NULL != p)
+      memcpy (p + 2, "X-Transfer-Encodi", 17); /* same length, colon kept */
   }
   if (M_RECV_STALLS_IN_HANDLER == active && in_handler && r > 0 && is_upgraded_sock (fd))
   {
@@ -827,6 +955,15 @@ MHD_stop_daemon (struct MHD_Daemon *daemon)
 {
   if (M_STOP_HANGS == active)
     sleep (30);
+  if (M_STOP_LEAKS == active)
+  {
+    /* What a stop that forgets a connection's memory looks like to
+     * LeakSanitizer: a block nothing points to any more. */
+    volatile char *lost = malloc (4096);
+    if (NULL != lost)
+      lost[0] = 1;
+    lost = NULL;
+  }
   REAL (MHD_stop_daemon)(daemon);
 }
 
@@ -845,6 +982,8 @@ MHD_resume_connection (struct MHD_Connection *connection)
 void
 MHD_suspend_connection (struct MHD_Connection *connection)
 {
+  if (M_SUSPEND_ACCEPTED == active && in_handler)
+    return; /* as if it had been done: no refusal, no log line */
   if (M_SUSPEND_BREAKS_UPGRADED == active && in_handler)
   {
     if (handler_sock >= 0)
@@ -1046,5 +1185,55 @@ send_to_app (int fd, const void *buf, size_t len)
   r = REAL (send)(fd, buf, len, MSG_NOSIGNAL);
   if (r < 0 && (EAGAIN == errno || EWOULDBLOCK == errno))
     w->stalled = true;
+  return r;
+}
+
+
+/* M_CLOSE_WAITS_FOR_LOOP: the CLOSEs asked from other threads happen when
+ * an external loop runs MHD again, not before. */
+static void
+run_pending_closes (void)
+{
+  struct MHD_UpgradeResponseHandle *todo[SLOTS];
+  size_t n = 0;
+  pthread_mutex_lock (&lock);
+  for (size_t i = 0; i < SLOTS; i++)
+    if (NULL != pending_close[i])
+    {
+      todo[n++] = pending_close[i];
+      pending_close[i] = NULL;
+    }
+  pthread_mutex_unlock (&lock);
+  in_loop = true;
+  for (size_t i = 0; i < n; i++)
+    MHD_upgrade_action (todo[i], MHD_UPGRADE_ACTION_CLOSE);
+  in_loop = false;
+}
+
+
+enum MHD_Result
+MHD_run (struct MHD_Daemon *daemon)
+{
+  enum MHD_Result r;
+  if (M_CLOSE_WAITS_FOR_LOOP == active)
+    run_pending_closes ();
+  in_loop = true;
+  r = REAL (MHD_run)(daemon);
+  in_loop = false;
+  return r;
+}
+
+
+enum MHD_Result
+MHD_run_from_select (struct MHD_Daemon *daemon, const fd_set *read_fd_set,
+                     const fd_set *write_fd_set, const fd_set *except_fd_set)
+{
+  enum MHD_Result r;
+  if (M_CLOSE_WAITS_FOR_LOOP == active)
+    run_pending_closes ();
+  in_loop = true;
+  r = REAL (MHD_run_from_select)(daemon, read_fd_set, write_fd_set,
+                                 except_fd_set);
+  in_loop = false;
   return r;
 }

@@ -81,6 +81,7 @@ struct conn
   struct script_params p;    /* and how */
   long long access_tid;      /* thread that last ran the access handler */
   char rid[RID_MAX];         /* survives the request object */
+  char handler_cls;          /* the upgrade response's cls: only its address counts */
 };
 
 /* rawecho.c: the benchmark's echo without MHD; returns the exit status. */
@@ -111,6 +112,10 @@ bool upgraded_wait_idle (struct server *srv, int timeout_ms);
 bool upgraded_release (struct server *srv, const char *rid, bool write_hold,
                        uint64_t step, uint64_t input_end);
 
+/* main.c: the request whose callback runs on this thread (the access
+ * handler, the upgrade handler, a script), or NULL: MHD's log lines
+ * written meanwhile carry its id. */
+extern _Thread_local const char *current_rid;
 /* main.c: the connection context MHD keeps for @a connection. */
 struct conn *conn_of (struct MHD_Connection *connection);
 void server_wake (struct server *srv);

@@ -21,6 +21,9 @@ struct scenario
 {
   const char *path;
   enum MHD_Result (*run) (struct request *r, struct MHD_Connection *c);
+  /* The query keys it reads, space-separated, each between spaces; "at"
+   * (read by the access handler) goes with every scenario. */
+  const char *keys;
 };
 
 
@@ -102,6 +105,26 @@ queue (struct request *r, struct MHD_Connection *c, const char *what,
 }
 
 
+/* Queues a text made for this request (copied), reported as @a what. */
+static enum MHD_Result
+queue_text_copy (struct request *r, struct MHD_Connection *c, const char *what,
+                 unsigned int status, const char *text)
+{
+  struct MHD_Response *resp =
+    MHD_create_response_from_buffer (strlen (text), (void *) text,
+                                     MHD_RESPMEM_MUST_COPY);
+  enum MHD_Result ret;
+  if (NULL == resp)
+  {
+    report_result (r->rid, "create_response", what, MHD_NO);
+    return MHD_NO;
+  }
+  ret = queue (r, c, what, status, resp);
+  MHD_destroy_response (resp);
+  return ret;
+}
+
+
 /* Queues a plain text response, reported as @a what. */
 static enum MHD_Result
 queue_text (struct request *r, struct MHD_Connection *c, const char *what,
@@ -143,18 +166,19 @@ idle_arg (struct request *r, struct MHD_Connection *c)
 }
 
 
-/* An upgrade response whose handler is upgrade_handler with the connection
- * context as cls (what the handler expects to get), reported; NULL if MHD
- * refused to make one. */
+/* An upgrade response whose handler is upgrade_handler with a cls of its
+ * own (the connection's handler_cls: neither the socket context nor
+ * req_cls, which MHD also holds, so that a mix-up shows), reported; NULL
+ * if MHD refused to make one. */
 static struct MHD_Response *
 upgrade_response (struct request *r, struct conn *cc)
 {
   struct MHD_Response *resp = MHD_create_response_for_upgrade (&upgrade_handler,
-                                                               cc);
+                                                               &cc->handler_cls);
   report_result (r->rid, "create_response", "upgrade",
                  NULL == resp ? MHD_NO : MHD_YES);
   if (NULL != resp)
-    cc->expected_cls = cc;
+    cc->expected_cls = &cc->handler_cls;
   return resp;
 }
 
@@ -224,6 +248,10 @@ queue_while_suspended (void *arg)
   ev_end (&e);
   MHD_destroy_response (q->resp);
   MHD_resume_connection (q->c);
+  /* The one wake-up the manual asks of the application (microhttpd.h,
+   * MHD_resume_connection): "If you are using this function in "external"
+   * sockets polling mode, you must make sure to run MHD_run() and
+   * MHD_get_timeout() afterwards". */
   server_wake (srv);
   free (q);
   return NULL;
@@ -512,14 +540,55 @@ scenario_hello (struct request *r, struct MHD_Connection *c)
 
 
 static const struct scenario scenarios[] = {
-  { "/upgrade", &scenario_upgrade },
-  { "/plain-101", &scenario_plain_101 },
-  { "/null-handler", &scenario_null_handler },
-  { "/hello", &scenario_hello },
-  { "/stats", &scenario_stats },
-  { "/release", &scenario_release },
-  { "/ws", &scenario_ws },
+  { "/upgrade", &scenario_upgrade,
+    " then proto conn del_conn rf status icy twice thread shared suspend"
+    " nofallback n until idle sockbuf pauses hold inoff " },
+  { "/plain-101", &scenario_plain_101, " " },
+  { "/null-handler", &scenario_null_handler, " " },
+  { "/hello", &scenario_hello, " " },
+  { "/stats", &scenario_stats, " " },
+  { "/release", &scenario_release, " of hold n sent " },
+  { "/ws", &scenario_ws, " idle " },
 };
+
+
+struct key_check
+{
+  const struct scenario *scenario;
+  const char *unknown; /* the first key the scenario does not read */
+};
+
+
+static enum MHD_Result
+check_key (void *cls, enum MHD_ValueKind kind, const char *key,
+           const char *value)
+{
+  struct key_check *kc = cls;
+  char word[64];
+  (void) kind;
+  (void) value;
+  if (0 == strcmp (key, "at"))
+    return MHD_YES;
+  snprintf (word, sizeof (word), " %s ", key);
+  if (strlen (key) + 2 >= sizeof (word) || NULL == strstr (kc->scenario->keys,
+                                                           word))
+  {
+    kc->unknown = key;
+    return MHD_NO; /* stops the iteration */
+  }
+  return MHD_YES;
+}
+
+
+/* The first query key of the request that its scenario does not read, or
+ * NULL. */
+static const char *
+unknown_argument (struct MHD_Connection *c, const struct scenario *scenario)
+{
+  struct key_check kc = { scenario, NULL };
+  MHD_get_connection_values (c, MHD_GET_ARGUMENT_KIND, &check_key, &kc);
+  return kc.unknown;
+}
 
 
 static const struct scenario *
@@ -598,13 +667,33 @@ request_new (struct server *srv, struct MHD_Connection *c, const char *url,
 }
 
 
-enum MHD_Result
-access_handler (void *cls, struct MHD_Connection *c, const char *url,
-                const char *method, const char *version,
-                const char *upload_data, size_t *upload_data_size,
-                void **req_cls)
+/* A new request object holding what @a r held, which it frees: the value
+ * the access handler leaves in *req_cls on its last call differs from the
+ * one it left on the first (U-CB-3). NULL-safe on allocation failure: then
+ * @a r itself. */
+static struct request *
+request_moved (struct request *r, struct MHD_Connection *c)
 {
-  struct server *srv = cls;
+  struct request *moved = malloc (sizeof (*moved));
+  struct conn *cc = conn_of (c);
+  if (NULL == moved)
+    return r;
+  *moved = *r;
+  if (NULL != cc && cc->req == r)
+    cc->req = moved;
+  free (r);
+  return moved;
+}
+
+
+/* The access handler proper (access_handler: the same, with MHD's log
+ * lines meanwhile attributed to the request). */
+static enum MHD_Result
+handle_access (struct server *srv, struct MHD_Connection *c, const char *url,
+               const char *method, const char *version,
+               const char *upload_data, size_t *upload_data_size,
+               void **req_cls)
+{
   struct request *r = *req_cls;
   (void) upload_data;
 
@@ -614,6 +703,7 @@ access_handler (void *cls, struct MHD_Connection *c, const char *url,
     if (NULL == r)
       return MHD_NO;
     *req_cls = r;
+    current_rid = r->rid;
     /* "at=headers" acts before MHD reads any body; by default the request
      * is answered once it is complete, as most applications do. */
     if (NULL == arg (c, "at") || 0 != strcmp (arg (c, "at"), "headers"))
@@ -635,6 +725,35 @@ access_handler (void *cls, struct MHD_Connection *c, const char *url,
   if (NULL == r->scenario)
     return queue_text (r, c, "not-found", MHD_HTTP_NOT_FOUND,
                        "no such scenario\n", NULL);
+  const char *unknown = unknown_argument (c, r->scenario);
+  if (NULL != unknown)
+  {
+    /* A misspelt key must not make a case test something else. */
+    char text[256];
+    snprintf (text, sizeof (text), "unknown parameter %s\n", unknown);
+    return queue_text_copy (r, c, "bad-request", MHD_HTTP_BAD_REQUEST, text);
+  }
   report_body (r);
+  /* The last call: the value the upgrade handler must get as req_cls is
+   * the one left now, not the first one (U-CB-3). */
+  r = request_moved (r, c);
+  *req_cls = r;
+  current_rid = r->rid;
   return r->scenario->run (r, c);
+}
+
+
+enum MHD_Result
+access_handler (void *cls, struct MHD_Connection *c, const char *url,
+                const char *method, const char *version,
+                const char *upload_data, size_t *upload_data_size,
+                void **req_cls)
+{
+  struct request *r = *req_cls;
+  enum MHD_Result ret;
+  current_rid = NULL == r ? NULL : r->rid;
+  ret = handle_access (cls, c, url, method, version, upload_data,
+                       upload_data_size, req_cls);
+  current_rid = NULL;
+  return ret;
 }
