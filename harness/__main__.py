@@ -398,8 +398,16 @@ def suite_check(p, args):
     unknown = [n for n in args.mutants if n not in known]
     if unknown:
         p.error(f"unknown mutant(s) {', '.join(unknown)}; known: {' '.join(known)}")
+    if any(known[n] for n in args.mutants or known):
+        try:
+            build.ensure_server(prefix, sanitize=True)
+        except (build.BuildError, OSError) as e:
+            raise Fail(f"cannot build the sanitized reference server (for the mutants only a sanitizer sees): "
+                       f"{e}", 3) from None
     runs = []
     for name in args.mutants or known:
+        # A mutant only a sanitizer sees (e.g. a leak) runs with --sanitize.
+        args.sanitize = known[name]
         rc, data = run_quiet(args, prefix, report / "mutants" / name,
                              [f"--mutant={name}", *(["--maxfail=1"] if args.quick else [])])
         runs.append((name, rc, data))
@@ -432,7 +440,7 @@ def selftest(argv):
                              allow_install=not args.no_install)
         ensure_python(["selftest", *argv])
         report = ROOT / "reports" / "selftest"
-        rc = run_pytest([*PYTEST, "tests", f"--report={report}", f"--junitxml={report / 'junit.xml'}",
+        rc = run_pytest([*PYTEST, "tests", "--baseline=none", f"--report={report}", f"--junitxml={report / 'junit.xml'}",
                          *passthrough])
     except (deps.DepsError, Fail) as e:
         say(str(e))

@@ -19,10 +19,11 @@ WEAK_MIN_CASES = 20
 
 
 def mutant_names(binary, library):
-    """The mutants the library knows, asked of the library itself."""
+    """{name: needs a sanitizer to be seen} of the mutants the library
+    knows, asked of the library itself."""
     env = dict(os.environ, LD_PRELOAD=str(library), CONFORMANCE_MUTANT="list")
     out = subprocess.run([str(binary), "--version"], env=env, capture_output=True, text=True, timeout=30)
-    names = out.stdout.split()
+    names = {line.split()[0]: "sanitize" in line.split()[1:] for line in out.stdout.splitlines() if line.strip()}
     if out.returncode != 0 or not names:
         raise RuntimeError(f"{library} did not list its mutants (exit {out.returncode}): {out.stderr.strip()}")
     return names
