@@ -82,3 +82,57 @@ def test_data_flows_while_handler_blocks(server, connect):
     end = conn.wait_event("echo_end")
     assert (end["how"], end["bytes"]) == ("until", len(data)), f"the blocking handler's echo ended: {end}"
     finish(conn)
+
+
+# Requests whose head MHD must keep intact until the handler has run, also
+# when its buffer is small (U-CB-7): MHD's buffer reclaiming once overwrote
+# the request line. Keys starting with x- are free for the server.
+def many_headers(n):
+    return [(f"X-Extra-{i:02d}", f"value-{i:02d}-" + "v" * 20) for i in range(n)]
+
+
+VIEWS = {
+    "plain": dict(query="", headers=[]),
+    "argument-without-value": dict(query="&x-flag&x-empty=", headers=[]),
+    "long-url": dict(query="&x-long=" + "L" * 600, headers=[]),
+    "many-headers": dict(query="", headers=many_headers(12)),
+}
+VIEW_LIMITS = {"mem-1k": 1024, "mem-4k": 4096, "mem-default": None}
+
+
+@pytest.mark.rule("U-CB-7")
+@pytest.mark.parametrize("memory", list(VIEW_LIMITS))
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_request_intact_inside_handler(make_server, connect, memory, view):
+    conn = connect(make_server(memory_limit=VIEW_LIMITS[memory]))
+    shape = VIEWS[view]
+    conn.request(f"/upgrade?{ECHO_ONCE}{shape['query']}", headers=shape["headers"])
+    head = conn.read_head()
+    if head.status in (413, 414, 431) and VIEW_LIMITS[memory]:
+        pytest.skip(f"MHD refused the {view} request with a {memory} pool ({head.status_line()!r}): "
+                    "no handler to look inside")
+    assert head.status == 101, f"expected '101 Switching Protocols', got {head.status_line()!r}"
+    seen = conn.wait_event("handler_view")
+    assert (seen["url_intact"], seen["headers_intact"], seen["args_intact"]) == (True, True, True), (
+        f"inside the handler the request read otherwise than the access handler saw it: {seen}")
+    expect_echo(conn)
+    finish(conn)
+
+
+@pytest.mark.rule("U-CB-1")
+@pytest.mark.tls_only
+@pytest.mark.modes(*THREAD_PER_CONNECTION)
+def test_handler_runs_after_101_was_sent_over_tls(server, connect, control):
+    """Over TLS the client's answer would have to pass MHD's forwarding,
+    which the waiting handler holds up; the answer comes on a connection
+    of its own instead (GET /release?of=RID), once the whole 101 arrived:
+    a handler that gets it ran after the 101 was on the wire."""
+    conn = connect(server)
+    conn.request(f"/upgrade?then=wait-release-in-handler&idle={int(scaled(REPLY_SECONDS) * 1000)}")
+    expect_101(conn)
+    assert control(server, f"/release?of={conn.rid}") == 200, "the handler's wait was gone"
+    reply = conn.wait_event("reply_in_handler")
+    assert reply["got_reply"], (
+        "the handler, waiting for the client's answer to the 101, did not get it: the 101 was not on the "
+        f"wire while the handler ran ({reply})")
+    finish(conn)

@@ -97,3 +97,19 @@ def test_shutdown_is_not_close(server, connect):
     assert conn.wait_event("recv_end")["how"] == "until"
     assert conn.wait_event("action", action="close")["result"], "CLOSE after shutdown() returned MHD_NO"
     conn.close()
+
+
+@pytest.mark.rule("U-HALF-4")
+def test_shutdown_both_ways_then_close(server, connect, control):
+    """The application shuts sock down both ways after 64 bytes: the client
+    sees them, then an orderly end; then, told so by the client, the
+    application CLOSEs, which must still work and clean up."""
+    conn = connect(server)
+    conn.request(f"/upgrade?then=shutdown-both&n=64&idle={int(scaled(END_SECONDS + 3) * 1000)}")
+    expect_101(conn)
+    expect_eof_from_server(conn, 64)
+    assert conn.wait_event("shutdown")["result"], "shutdown(sock, SHUT_RDWR) failed in the application"
+    assert control(server, f"/release?of={conn.rid}") == 200, "the application's script was gone before CLOSE"
+    closed = conn.wait_event("action", action="close")
+    assert closed["result"], f"CLOSE after shutdown(sock, SHUT_RDWR) returned MHD_NO [{api_story(conn)}]"
+    conn.wait_event("conn_closed")

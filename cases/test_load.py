@@ -3,11 +3,12 @@
 import pytest
 
 from harness.checks import expect_101, server_survives
-from harness.client import pattern
+
+from harness.client import WireError, pattern
+from harness.deadlines import scaled
 
 CONNECTIONS = 64
 ROUNDS = 4
-
 
 @pytest.mark.rule("U-LOAD-1")
 def test_many_upgraded_connections(private_server, connect):
@@ -16,7 +17,6 @@ def test_many_upgraded_connections(private_server, connect):
     server = private_server()
     with server_survives(server, f"with {CONNECTIONS} upgraded connections open or closing"):
         _load(server, connect)
-
 
 def _load(server, connect):
     conns = [connect(server) for _ in range(CONNECTIONS)]
@@ -43,3 +43,33 @@ def _load(server, connect):
         data, how = conn.read_to_end()
         assert (data, how) == (b"", conn.clean_end), (
             f"connection {conn.rid} did not end in order after CLOSE: {how} after {data[:50]!r}")
+
+BURST = 24  # half of them upgrades
+BURST_SECONDS = 3  # scaled: every answer is due within milliseconds on loopback
+
+@pytest.mark.rule("U-LOAD-2")
+def test_upgrades_do_not_stall_other_connections(private_server, connect):
+    """Many clients' requests at once, every other one an upgrade, and then
+    nothing more from any client: every 101 and every ordinary answer must
+    come. A loop that skipped the ready connections after an upgrade in
+    the same pass leaves some waiting for activity that never comes."""
+    server = private_server()
+    conns = [connect(server) for _ in range(BURST)]
+    for i, conn in enumerate(conns):
+        if i % 2:
+            conn.request(f"/upgrade?then=echo&until=1&idle={int(scaled(BURST_SECONDS + 5) * 1000)}")
+        else:
+            conn.request("/hello", upgrade=None)
+    late = []
+    for i, conn in enumerate(conns):
+        try:
+            head = conn.read_head(seconds=BURST_SECONDS)
+        except WireError as e:
+            late.append(f"{'upgrade' if i % 2 else 'request'} {conn.rid}: {str(e).splitlines()[0]}")
+            continue
+        want = 101 if i % 2 else 200
+        if head.status != want:
+            late.append(f"{conn.rid}: {head.status_line()!r}, expected {want}")
+    assert not late, f"{len(late)} of {BURST} clients got no answer in time:\n" + "\n".join(late)
+    for conn in conns[1::2]:
+        assert conn.exchange(b"x", 1) == b"x"

@@ -152,3 +152,28 @@ def test_queue_from_other_thread_refused(server, connect):
     assert not queued["result"] and head.status != 101, (
         f"MHD_queue_response from a thread other than the connection's returned MHD_YES; "
         f"wire: {head.status_line()!r}")
+
+
+@pytest.mark.rule("U-QUEUE-9")
+# Where the stop shows on the connection's thread: MHD shuts the
+# connection's socket down (thread per connection) or the listening socket
+# (a pool). With one internal thread the access handler holding it keeps
+# MHD_stop_daemon from getting anywhere; in the external loops the thread
+# that would queue is the one in MHD_stop_daemon.
+@pytest.mark.modes("M-TPC", "M-TPC-POLL", "M-POOL", "M-POOL-SELECT", "M-POOL-POLL")
+def test_upgrade_queued_during_stop_refused(private_server, connect):
+    srv = private_server()
+    conn = connect(srv)
+    conn.request("/upgrade?then=close&at_stop=1")
+    conn.wait_event("held_for_stop")
+    srv.begin_stop()  # SIGTERM: MHD_stop_daemon, while the access handler holds the request
+    seen = conn.wait_event("stop_seen")
+    assert seen["seen"], f"the access handler did not see the daemon's stop begin: {seen}"
+    queued = conn.wait_event("queue", what="upgrade")
+    data, end = conn.read_to_end()
+    assert not queued["result"], (
+        f"MHD_queue_response of an upgrade while MHD_stop_daemon ran returned MHD_YES ({seen}); "
+        f"the client got {data[:80]!r} [{api_story(conn)}]")
+    assert not data.startswith(b"HTTP/1.1 101"), f"a 101 went out while the daemon stopped: {data[:80]!r}"
+    srv.stop()
+    assert not [e for e in srv.events(conn.rid) if e["ev"] == "upgraded"], "the upgrade handler ran during the stop"

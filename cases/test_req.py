@@ -140,3 +140,19 @@ def test_expect_100_continue(server, connect, measure, at):
         conn.send(body)
         heads.append(conn.read_raw_head().split(b"\r\n", 1)[0].decode("latin-1"))
     measure(heads)
+
+
+HOSTS = {"no-host": dict(host=False), "two-hosts": dict(headers=[("Host", "other.example")])}
+
+
+@pytest.mark.rule("U-REQ-6")
+@pytest.mark.parametrize("hosts", list(HOSTS))
+def test_upgrade_request_without_one_host_is_400(server, connect, barrier, hosts):
+    conn = connect(server)
+    conn.request("/upgrade?then=close", **HOSTS[hosts])
+    head = conn.read_head()
+    barrier(conn.server)
+    reached = [e["ev"] for e in conn.events() if e["ev"] in ("request", "upgraded")]
+    assert (head.status, reached) == (400, []), (
+        f"an HTTP/1.1 upgrade request with {hosts.replace('-', ' ')} got {head.status_line()!r}; the handlers "
+        f"saw it: {reached or 'no'} (RFC 9112: 400, and no handler) [{api_story(conn)}]")

@@ -80,3 +80,18 @@ def test_shared_response_runs_handler_per_connection(server, connect):
         assert len(conn.events("upgraded")) == 1, "the handler ran more than once for one connection"
     for conn in conns:
         finish(conn)
+
+
+@pytest.mark.rule("U-RESP-6")
+def test_application_connection_upgrade_not_doubled(server, connect):
+    """The application adds Connection: Upgrade itself (as MHD's own
+    examples once did): the 101 still has the token exactly once."""
+    conn = connect(server)
+    conn.request(f"/upgrade?{ECHO_ONCE}&conn=Upgrade")
+    head = expect_101(conn)
+    tokens = connection_tokens(head)
+    assert tokens.count("upgrade") == 1, (
+        f"the 101's Connection headers {head.get_all('connection')!r} carry the upgrade token "
+        f"{tokens.count('upgrade')} times [{api_story(conn)}]")
+    expect_echo(conn)
+    finish(conn)

@@ -10,6 +10,8 @@ MODES = (
     Mode("M-POLL", "poll"),
     Mode("M-EPOLL", "epoll"),
     Mode("M-POOL", "pool"),
+    Mode("M-POOL-SELECT", "pool-select"),
+    Mode("M-POOL-POLL", "pool-poll"),
     Mode("M-TPC", "tpc"),
     Mode("M-TPC-POLL", "tpc-poll"),
     Mode("M-EXT-SELECT", "ext-select"),

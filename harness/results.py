@@ -149,6 +149,6 @@ def terminal_lines(results):
         out.append(f"  {fam:<7} " + "; ".join(parts))
     unrecorded = [c["id"].split("::")[-1] for c in results.get("cases", []) if c["outcome"] == "unrecorded"]
     if unrecorded:
-        out.append(f"  UNRECORDED measures (the baseline has no value for them; fails the gate): "
+        out.append("  UNRECORDED measures (the baseline has no value for them; fails the gate): "
                    + " ".join(unrecorded[:20]) + (f" and {len(unrecorded) - 20} more" if len(unrecorded) > 20 else ""))
     return out

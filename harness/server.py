@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import threading
-import time
 from collections import deque
 
 from .deadlines import Deadline
@@ -65,7 +64,6 @@ class RefServer:
         self.proc = None
         self.killed = False  # stop() needed SIGKILL
         self.stopped_by = None  # "sigterm" once stop() signalled a live server
-        self.stop_seconds = None
         self.port = None
         self.ready = None
         self._events = []
@@ -119,25 +117,28 @@ class RefServer:
 
     def stop(self):
         """SIGTERM, then SIGKILL after a deadline; returns the exit status.
-        Sets `stop_seconds` (SIGTERM to exit) and `killed` (the deadline
-        passed and SIGKILL was needed)."""
+        Sets `killed` (the deadline passed and SIGKILL was needed)."""
         if self.proc is None:
             return None
         self.killed = False
         if self.proc.poll() is None:
-            self.stopped_by = "sigterm"
-            started = time.monotonic()
-            self.proc.send_signal(signal.SIGTERM)
+            if self.stopped_by is None:
+                self.begin_stop()
             try:
                 self.proc.wait(timeout=Deadline(self.STOP_SECONDS).seconds)
             except subprocess.TimeoutExpired:
                 self.killed = True
                 self.proc.kill()
                 self.proc.wait()
-            self.stop_seconds = time.monotonic() - started
         for t in self._readers:
             t.join(timeout=5)
         return self.proc.returncode
+
+    def begin_stop(self):
+        """SIGTERM, without waiting: for a case that acts while the server
+        stops (stop() then waits for the end)."""
+        self.stopped_by = "sigterm"
+        self.proc.send_signal(signal.SIGTERM)
 
     def stop_problem(self):
         """After stop(): None if the server stopped cleanly on SIGTERM, else

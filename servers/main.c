@@ -45,6 +45,10 @@ static const struct mode modes[] = {
   { "poll", "M-POLL", MHD_USE_POLL_INTERNAL_THREAD, 0, LOOP_INTERNAL },
   { "epoll", "M-EPOLL", MHD_USE_EPOLL_INTERNAL_THREAD, 0, LOOP_INTERNAL },
   { "pool", "M-POOL", MHD_USE_EPOLL_INTERNAL_THREAD, 2, LOOP_INTERNAL },
+  { "pool-select", "M-POOL-SELECT", MHD_USE_INTERNAL_POLLING_THREAD, 2,
+    LOOP_INTERNAL },
+  { "pool-poll", "M-POOL-POLL", MHD_USE_POLL_INTERNAL_THREAD, 2,
+    LOOP_INTERNAL },
   { "tpc", "M-TPC",
     MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
     LOOP_INTERNAL },
@@ -92,8 +96,9 @@ usage (FILE *out)
            "       refserver --version\n"
            "Serves the upgrade-conformance scenarios on 127.0.0.1 and\n"
            "reports each MHD call as one JSON object per line.\n\n"
-           "  --mode MODE              select poll epoll pool tpc tpc-poll\n"
-           "                           ext-select ext-epoll\n"
+           "  --mode MODE              select poll epoll pool pool-select\n"
+           "                           pool-poll tpc tpc-poll ext-select\n"
+           "                           ext-epoll\n"
            "  --flags SET              upgrade (default) suspend both none\n"
            "  --timeout SECONDS        MHD_OPTION_CONNECTION_TIMEOUT\n"
            "  --memory-limit BYTES     MHD_OPTION_CONNECTION_MEMORY_LIMIT\n"

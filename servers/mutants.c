@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -83,6 +84,12 @@ enum mutant
   M_CLOSE_WAITS_FOR_LOOP,  /* CLOSE from another thread waits for the loop's next run */
   M_STOP_LEAKS,            /* MHD_stop_daemon leaks memory (seen with --sanitize) */
   M_AMBIGUOUS_ACCEPTED,    /* a request's Transfer-Encoding is not seen: ambiguous framing accepted */
+  M_APP_TOKEN_DOUBLED,     /* the application's own Connection: Upgrade doubles the token */
+  M_QUEUE_DURING_STOP,     /* an upgrade queued while MHD_stop_daemon runs "succeeds" */
+  M_HOST_UNCHECKED,        /* a missing or repeated Host is not seen */
+  M_HANDLER_VIEW_CORRUPT,  /* inside the handler a header value reads changed */
+  M_CLOSE_AFTER_SHUTDOWN,  /* after shutdown(SHUT_RDWR), CLOSE returns MHD_NO */
+  M_SKIP_AFTER_UPGRADE,    /* after an upgrade, the pass skips the other connections' reads */
 };
 
 /* A mutant only a sanitizer sees is listed with the word "sanitize": the
@@ -149,6 +156,12 @@ static const struct
   { "close-waits-for-loop", M_CLOSE_WAITS_FOR_LOOP, false },
   { "stop-leaks", M_STOP_LEAKS, true },
   { "ambiguous-accepted", M_AMBIGUOUS_ACCEPTED, false },
+  { "app-token-doubled", M_APP_TOKEN_DOUBLED, false },
+  { "queue-during-stop", M_QUEUE_DURING_STOP, false },
+  { "host-unchecked", M_HOST_UNCHECKED, false },
+  { "handler-view-corrupt", M_HANDLER_VIEW_CORRUPT, false },
+  { "close-after-shutdown-refused", M_CLOSE_AFTER_SHUTDOWN, false },
+  { "skip-after-upgrade", M_SKIP_AFTER_UPGRADE, false },
 };
 
 static enum mutant active;
@@ -220,6 +233,7 @@ static struct
   gnutls_session_t tls;
   int mhd_sock;
   struct way to_client, to_app;
+  bool shut_both; /* M_CLOSE_AFTER_SHUTDOWN: the application shut sock down both ways */
   /* M_EXTRA_ALSO_ON_SOCKET: extra_in, to be read again from the socket. */
   char *again;
   size_t again_len, again_at;
@@ -230,6 +244,8 @@ static struct
   int app, mhd;
 } pairs[SLOTS];
 static __thread bool in_handler;
+static volatile bool stopping; /* MHD_stop_daemon was called */
+static __thread bool upgraded_this_pass; /* M_SKIP_AFTER_UPGRADE */
 static __thread bool in_loop; /* inside MHD_run or MHD_run_from_select */
 static struct MHD_UpgradeResponseHandle *pending_close[SLOTS]; /* M_CLOSE_WAITS_FOR_LOOP */
 static __thread bool in_close; /* inside MHD_upgrade_action (CLOSE) */
@@ -433,6 +449,7 @@ trampoline (void *cls, struct MHD_Connection *connection, void *req_cls,
     req_cls = first_req_cls (connection, req_cls);
   in_handler = true;
   handler_sock = sock;
+  upgraded_this_pass = true;
   w->handler (handler_cls, connection, M_REQ_CLS_WRONG == active ? (void *) w : req_cls,
               extra_in, extra_in_size, sock, urh);
   in_handler = false;
@@ -492,6 +509,8 @@ MHD_queue_response (struct MHD_Connection *connection,
   enum MHD_Result r;
   if (upgrade && M_UPGRADE_REFUSED == active)
     return MHD_NO;
+  if (upgrade && M_QUEUE_DURING_STOP == active && stopping)
+    return MHD_YES; /* as if queued: nothing will go out */
   if (upgrade && M_STATUS_UNCHECKED == active)
     status_code = MHD_HTTP_SWITCHING_PROTOCOLS;
   r = REAL (MHD_queue_response)(connection, status_code, response);
@@ -517,6 +536,10 @@ MHD_add_response_header (struct MHD_Response *response, const char *header,
     changed[0] = 'A' == changed[0] ? 'B' : 'A';
     return REAL (MHD_add_response_header)(response, header, changed);
   }
+  if (M_APP_TOKEN_DOUBLED == active && table_take (upgrade_responses, response, false)
+      && 0 == strcasecmp (header, MHD_HTTP_HEADER_CONNECTION) && NULL != content
+      && 0 == strcasecmp (content, "Upgrade"))
+    return REAL (MHD_add_response_header)(response, header, "Upgrade, Upgrade");
   return REAL (MHD_add_response_header)(response, header, content);
 }
 
@@ -545,6 +568,17 @@ MHD_upgrade_action (struct MHD_UpgradeResponseHandle *urh,
     if (M_CLOSE_NOOP == active || (M_CLOSE_IN_HANDLER_IGNORED == active
                                    && in_handler))
       return MHD_YES;
+    if (M_CLOSE_AFTER_SHUTDOWN == active)
+    {
+      bool shut = false;
+      pthread_mutex_lock (&lock);
+      for (size_t i = 0; i < SLOTS; i++)
+        if (upgraded[i].urh == urh && upgraded[i].shut_both)
+          shut = true;
+      pthread_mutex_unlock (&lock);
+      if (shut)
+        return MHD_NO; /* as if MHD had torn it down on the hang-up */
+    }
     if (M_CLOSE_WAITS_FOR_LOOP == active && ! in_handler && ! in_loop)
     {
       pthread_mutex_lock (&lock);
@@ -853,9 +887,43 @@ send (int fd, const void *buf, size_t len, int flags)
 }
 
 
+/* M_HOST_UNCHECKED: a request head read with no Host header gets one (if
+ * there is room); a second Host header is renamed. */
+static void
+forge_host (void *buf, ssize_t *r, size_t cap)
+{
+  char *b = buf;
+  char *end = memmem (b, (size_t) *r, "\r\n\r\n", 4);
+  char *first = memmem (b, (size_t) *r, "\r\nHost:", 7);
+  if (NULL == end || ! (0 == strncmp (b, "GET ", 4) || 0 == strncmp (b, "POST ", 5)))
+    return;
+  if (NULL == first || first > end)
+  {
+    char *eol = memmem (b, (size_t) *r, "\r\n", 2);
+    if ((size_t) *r + 9 > cap || NULL == eol)
+      return;
+    memmove (eol + 9, eol, (size_t) (b + *r - eol));
+    memcpy (eol, "\r\nHost: x", 9);
+    *r += 9;
+    return;
+  }
+  char *second = memmem (first + 2, (size_t) (end - first - 2), "\r\nHost:", 7);
+  if (NULL != second)
+    second[2] = 'X';
+}
+
+
 ssize_t
 recv (int fd, void *buf, size_t len, int flags)
 {
+  if (M_SKIP_AFTER_UPGRADE == active && upgraded_this_pass && ! is_upgraded_sock (fd)
+      && ! in_handler)
+  {
+    /* The rest of this pass reads nothing more: what is there waits for
+     * the next readiness, which an edge-triggered loop never reports. */
+    errno = EAGAIN;
+    return -1;
+  }
   if (M_EXTRA_ALSO_ON_SOCKET == active && len > 0)
   {
     ssize_t n = -1;
@@ -884,6 +952,8 @@ recv (int fd, void *buf, size_t len, int flags)
     if (NULL != p)
       p[8] = '1';
   }
+  if (M_HOST_UNCHECKED == active && r > 0 && ! is_upgraded_sock (fd))
+    forge_host (buf, &r, len);
   if (M_AMBIGUOUS_ACCEPTED == active && r > 0 && ! is_upgraded_sock (fd))
   {
     /* The header's name changed in place: MHD never sees the coding. */
@@ -918,6 +988,14 @@ setsockopt (int fd, int level, int name, const void *value, socklen_t len)
 int
 shutdown (int fd, int how)
 {
+  if (M_CLOSE_AFTER_SHUTDOWN == active && SHUT_RDWR == how && is_upgraded_sock (fd))
+  {
+    pthread_mutex_lock (&lock);
+    for (size_t i = 0; i < SLOTS; i++)
+      if (NULL != upgraded[i].urh && upgraded[i].sock == fd)
+        upgraded[i].shut_both = true;
+    pthread_mutex_unlock (&lock);
+  }
   if (SHUT_WR == how && is_upgraded_sock (fd))
   {
     if (M_SHUTDOWN_IGNORED == active)
@@ -935,6 +1013,9 @@ MHD_lookup_connection_value (struct MHD_Connection *connection,
 {
   if (M_HANDLER_HEADERS_GONE == active && in_handler)
     return NULL;
+  if (M_HANDLER_VIEW_CORRUPT == active && in_handler && MHD_HEADER_KIND == kind && NULL != key
+      && 0 == strcasecmp (key, "Host"))
+    return "overwritten";
   if (M_WS_HANDSHAKE_FORGED == active && MHD_HEADER_KIND == kind
       && NULL != key)
   {
@@ -956,6 +1037,7 @@ MHD_lookup_connection_value (struct MHD_Connection *connection,
 void
 MHD_stop_daemon (struct MHD_Daemon *daemon)
 {
+  stopping = true;
   if (M_STOP_HANGS == active)
     sleep (30);
   if (M_STOP_LEAKS == active)
@@ -1227,6 +1309,23 @@ MHD_run (struct MHD_Daemon *daemon)
 }
 
 
+#ifdef MHD_run_from_select
+/* MHD 1.0: MHD_run_from_select is a macro over MHD_run_from_select2. */
+enum MHD_Result
+MHD_run_from_select2 (struct MHD_Daemon *daemon, const fd_set *read_fd_set,
+                      const fd_set *write_fd_set, const fd_set *except_fd_set,
+                      unsigned int fd_setsize)
+{
+  enum MHD_Result r;
+  if (M_CLOSE_WAITS_FOR_LOOP == active)
+    run_pending_closes ();
+  in_loop = true;
+  r = REAL (MHD_run_from_select2)(daemon, read_fd_set, write_fd_set,
+                                  except_fd_set, fd_setsize);
+  in_loop = false;
+  return r;
+}
+#else
 enum MHD_Result
 MHD_run_from_select (struct MHD_Daemon *daemon, const fd_set *read_fd_set,
                      const fd_set *write_fd_set, const fd_set *except_fd_set)
@@ -1239,4 +1338,14 @@ MHD_run_from_select (struct MHD_Daemon *daemon, const fd_set *read_fd_set,
                                  except_fd_set);
   in_loop = false;
   return r;
+}
+#endif
+
+
+/* M_SKIP_AFTER_UPGRADE: a new pass of a loop begins at each wait. */
+int
+epoll_wait (int epfd, struct epoll_event *events, int maxevents, int timeout)
+{
+  upgraded_this_pass = false;
+  return REAL (epoll_wait)(epfd, events, maxevents, timeout);
 }

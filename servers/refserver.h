@@ -64,8 +64,17 @@ struct request
   const struct scenario *scenario;
   const char *method;  /* MHD's strings: valid while the request lives */
   const char *version;
+  const char *url;
   uint64_t body_bytes;
   void *body_hash; /* gnutls_hash_hd_t: SHA-256 of the body MHD handed over */
+  /* The request as the access handler first saw it (U-CB-7): the URL, and
+   * digests of the headers and the arguments MHD listed, in order. */
+  char *url_copy;
+  struct request_view
+  {
+    unsigned char headers[32], args[32];
+    unsigned int header_count, arg_count;
+  } view;
 };
 
 /* One TCP connection: MHD's socket_context, set by the connection
@@ -102,6 +111,8 @@ upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,
                  MHD_socket sock, struct MHD_UpgradeResponseHandle *urh);
 /* Frees a request and what it holds. */
 void request_free (struct request *r);
+/* scenarios.c: the headers and arguments MHD lists for @a c now. */
+void request_view (struct MHD_Connection *c, struct request_view *view);
 /* Waits (bounded) until every upgraded-socket thread has finished. */
 bool upgraded_wait_idle (struct server *srv, int timeout_ms);
 /* GET /release?of=RID: ends the current read hold of the pressure script

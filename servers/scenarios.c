@@ -7,6 +7,7 @@
 #include "websocket.h"
 
 #include <dirent.h>
+#include <poll.h>
 #include <gnutls/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,6 +287,35 @@ suspend_then_upgrade (struct request *r, struct MHD_Connection *c,
 }
 
 
+/* U-QUEUE-9: holds the access handler until MHD's stop shows on this
+ * connection's thread: MHD_stop_daemon shuts the connection's socket down
+ * (thread per connection) or the listening socket (a thread pool), after it
+ * marked the daemon as stopping. Bounded by idle=. Reports when it was
+ * released and why. */
+static void
+hold_until_stop (struct request *r, struct MHD_Connection *c)
+{
+  const union MHD_ConnectionInfo *ci =
+    MHD_get_connection_info (c, MHD_CONNECTION_INFO_CONNECTION_FD);
+  const union MHD_DaemonInfo *di =
+    MHD_get_daemon_info (r->srv->daemon, MHD_DAEMON_INFO_LISTEN_FD);
+  struct pollfd p[2] = {
+    { .fd = NULL == ci ? -1 : ci->connect_fd, .events = POLLRDHUP },
+    { .fd = NULL == di ? -1 : di->listen_fd, .events = 0 }, /* POLLHUP: shut down */
+  };
+  struct event e;
+  int n;
+  ev_begin (&e, "held_for_stop", r->rid);
+  ev_end (&e);
+  n = poll (p, 2, idle_arg (r, c));
+  ev_begin (&e, "stop_seen", r->rid);
+  ev_bool (&e, "seen", n > 0);
+  ev_bool (&e, "connection_shut", n > 0 && 0 != (p[0].revents & (POLLRDHUP | POLLHUP)));
+  ev_bool (&e, "listen_shut", n > 0 && 0 != (p[1].revents & POLLHUP));
+  ev_end (&e);
+}
+
+
 /* GET /upgrade?... : queue a 101 made with MHD_create_response_for_upgrade.
  *   proto=V     Upgrade header value; "-" leaves the header out
  *   conn=V      add "Connection: V" as well
@@ -296,6 +326,8 @@ suspend_then_upgrade (struct request *r, struct MHD_Connection *c,
  *   thread=1    queue from another thread
  *   shared=1    queue the server's one shared upgrade response
  *   suspend=1   suspend, queue from another thread, resume (U-SUSP-1)
+ *   at_stop=1   hold the access handler until the daemon's stop shows,
+ *               then queue (U-QUEUE-9)
  *   nofallback=1  after a refusal return MHD_NO instead of answering 500
  *   then=S      script on the upgraded socket (default echo); n=N its bytes
  *   until=N     echo: CLOSE after N input bytes (extra_in counts), without
@@ -375,6 +407,8 @@ scenario_upgrade (struct request *r, struct MHD_Connection *c)
 
   if (flag_arg (c, "suspend") && ! shared)
     return suspend_then_upgrade (r, c, resp); /* it owns resp now */
+  if (flag_arg (c, "at_stop"))
+    hold_until_stop (r, c);
   if (flag_arg (c, "thread"))
     ret = queue_from_other_thread (r, c, status, resp);
   else
@@ -542,7 +576,7 @@ scenario_hello (struct request *r, struct MHD_Connection *c)
 static const struct scenario scenarios[] = {
   { "/upgrade", &scenario_upgrade,
     " then proto conn del_conn rf status icy twice thread shared suspend"
-    " nofallback n until idle sockbuf pauses hold inoff " },
+    " nofallback n until idle sockbuf pauses hold inoff at_stop " },
   { "/plain-101", &scenario_plain_101, " " },
   { "/null-handler", &scenario_null_handler, " " },
   { "/hello", &scenario_hello, " " },
@@ -567,8 +601,8 @@ check_key (void *cls, enum MHD_ValueKind kind, const char *key,
   char word[64];
   (void) kind;
   (void) value;
-  if (0 == strcmp (key, "at"))
-    return MHD_YES;
+  if (0 == strcmp (key, "at") || 0 == strncmp (key, "x-", 2))
+    return MHD_YES; /* x-...: free, for cases that need odd arguments (U-CB-7) */
   snprintf (word, sizeof (word), " %s ", key);
   if (strlen (key) + 2 >= sizeof (word) || NULL == strstr (kc->scenario->keys,
                                                            word))
@@ -601,11 +635,56 @@ scenario_find (const char *url)
 }
 
 
+struct view_hash
+{
+  gnutls_hash_hd_t h;
+  unsigned int count;
+};
+
+
+static enum MHD_Result
+hash_value (void *cls, enum MHD_ValueKind kind, const char *key,
+            const char *value)
+{
+  struct view_hash *vh = cls;
+  (void) kind;
+  /* Key and value, each with its terminating NUL: no two lists hash alike. */
+  gnutls_hash (vh->h, key, strlen (key) + 1);
+  gnutls_hash (vh->h, NULL == value ? "" : value,
+               NULL == value ? 1 : strlen (value) + 1);
+  vh->count++;
+  return MHD_YES;
+}
+
+
+static void
+hash_values (struct MHD_Connection *c, enum MHD_ValueKind kind,
+             unsigned char digest[32], unsigned int *count)
+{
+  struct view_hash vh = { NULL, 0 };
+  memset (digest, 0, 32);
+  if (0 != gnutls_hash_init (&vh.h, GNUTLS_DIG_SHA256))
+    return;
+  MHD_get_connection_values (c, kind, &hash_value, &vh);
+  gnutls_hash_deinit (vh.h, digest);
+  *count = vh.count;
+}
+
+
+void
+request_view (struct MHD_Connection *c, struct request_view *view)
+{
+  hash_values (c, MHD_HEADER_KIND, view->headers, &view->header_count);
+  hash_values (c, MHD_GET_ARGUMENT_KIND, view->args, &view->arg_count);
+}
+
+
 void
 request_free (struct request *r)
 {
   if (NULL == r)
     return;
+  free (r->url_copy);
   if (NULL != r->body_hash)
     gnutls_hash_deinit (r->body_hash, NULL);
   free (r);
@@ -652,6 +731,9 @@ request_new (struct server *srv, struct MHD_Connection *c, const char *url,
   r->scenario = scenario_find (url);
   r->method = method;
   r->version = version;
+  r->url = url;
+  r->url_copy = strdup (url);
+  request_view (c, &r->view);
   if (NULL != cc)
   {
     cc->req = r;

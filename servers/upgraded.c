@@ -381,6 +381,33 @@ run_shutdown (struct upgraded *u)
 }
 
 
+/* U-HALF-4: n pattern bytes, then shutdown(sock, SHUT_RDWR); then waits
+ * (idle= at most) until the client, having seen the end, says so (GET
+ * /release?of=RID), and CLOSEs: a CLOSE after the application shut its
+ * socket down both ways. */
+static void
+run_shutdown_both (struct upgraded *u)
+{
+  struct event e;
+  if (send_pattern (u, u->p.n))
+  {
+    int r = shutdown (u->sock, SHUT_RDWR);
+    ev_begin (&e, "shutdown", u->rid);
+    ev_bool (&e, "result", 0 == r);
+    ev_int (&e, "errno", 0 == r ? 0 : errno);
+    ev_end (&e);
+    struct pollfd p[2] = {
+      { .fd = u->release_fd[0], .events = POLLIN },
+      { .fd = u->srv->stop_fd[0], .events = POLLIN },
+    };
+    while (0 == atomic_load (&u->released))
+      if (poll (p, 2, u->p.idle_ms) <= 0 || 0 != p[1].revents)
+        break; /* gave up waiting, or the server stops: CLOSE all the same */
+  }
+  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
+}
+
+
 /* CORK_ON, n bytes, CORK_OFF, each with TCP_CORK of the client's TCP
  * socket (and of sock, which over HTTPS is not that socket) as seen right
  * after; then echo, so the client decides when it ends. */
@@ -498,6 +525,24 @@ in_handler_wait_reply (struct upgraded *u)
   ev_begin (&e, "reply_in_handler", u->rid);
   ev_bool (&e, "got_reply", n > 0);
   ev_strn (&e, "reply", buf, n > 0 ? (size_t) n : 0);
+  ev_end (&e);
+  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
+}
+
+
+/* U-CB-1 over TLS (thread per connection): waits (idle= ms at most) inside
+ * the handler for the client's answer to the 101 on a connection of its
+ * own (GET /release?of=RID), sent once the whole 101 arrived. */
+static void
+in_handler_wait_release (struct upgraded *u)
+{
+  struct pollfd p = { .fd = u->release_fd[0], .events = POLLIN };
+  struct event e;
+  if (0 == atomic_load (&u->released))
+    (void) poll (&p, 1, u->p.idle_ms);
+  ev_begin (&e, "reply_in_handler", u->rid);
+  ev_bool (&e, "got_reply", 0 != atomic_load (&u->released));
+  ev_strn (&e, "reply", "", 0);
   ev_end (&e);
   action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
 }
@@ -873,10 +918,12 @@ static const struct script scripts[] = {
   { "sockopts", NULL, &run_sockopts },
   { "bad-action", NULL, &run_bad_action },
   { "wait-in-handler", &in_handler_wait_reply, NULL },
+  { "wait-release-in-handler", &in_handler_wait_release, NULL },
   { "block-in-handler", &in_handler_echo, NULL },
   { "suspend-upgraded", &in_handler_suspend, &run_echo },
   { "ws", NULL, &run_ws },
   { "pressure", NULL, &run_pressure },
+  { "shutdown-both", NULL, &run_shutdown_both },
 };
 
 
@@ -998,6 +1045,31 @@ tcp_socket_of (struct MHD_Connection *connection, MHD_socket fallback)
 }
 
 
+/* U-CB-7: whether the request as MHD shows it inside the handler is still
+ * what the access handler saw: the URL MHD gave it, headers, arguments. */
+static void
+report_request_view (struct conn *c, struct MHD_Connection *connection)
+{
+  struct event e;
+  struct request_view now;
+  const struct request *r = c->req;
+  if (NULL == r)
+    return;
+  request_view (connection, &now);
+  ev_begin (&e, "handler_view", c->rid);
+  ev_bool (&e, "url_intact", NULL != r->url_copy
+           && 0 == strcmp (r->url, r->url_copy));
+  ev_str (&e, "url", r->url);
+  ev_bool (&e, "headers_intact", now.header_count == r->view.header_count
+           && 0 == memcmp (now.headers, r->view.headers, 32));
+  ev_int (&e, "header_count", now.header_count);
+  ev_bool (&e, "args_intact", now.arg_count == r->view.arg_count
+           && 0 == memcmp (now.args, r->view.args, 32));
+  ev_int (&e, "arg_count", now.arg_count);
+  ev_end (&e);
+}
+
+
 /* U-CB-4: what the connection handle still says inside the handler. */
 static void
 report_connection_handle (struct conn *c, struct MHD_Connection *connection)
@@ -1062,6 +1134,7 @@ handle_upgrade (void *cls, struct MHD_Connection *connection, void *req_cls,
   }
   report_handler_call (c, cls, req_cls, extra_in, extra_in_size, sock);
   report_connection_handle (c, connection);
+  report_request_view (c, connection);
 
   u = calloc (1, sizeof (*u));
   if (NULL != u && extra_in_size > 0)
@@ -1099,8 +1172,7 @@ handle_upgrade (void *cls, struct MHD_Connection *connection, void *req_cls,
   u->connection = connection;
   u->extra_in_size = extra_in_size;
 
-  if (NULL != u->script->run
-      && 0 != pipe2 (u->release_fd, O_CLOEXEC | O_NONBLOCK))
+  if (0 != pipe2 (u->release_fd, O_CLOEXEC | O_NONBLOCK))
     u->release_fd[0] = u->release_fd[1] = -1;
   pthread_mutex_lock (&u->srv->lock);
   u->next = live;
