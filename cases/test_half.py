@@ -11,15 +11,15 @@ END_SECONDS = 2
 STILL_SENDS = b"client-still-sends"
 
 
-def expect_eof_from_server(conn, size):
+def expect_eof_from_server(conn, size, how="SHUT_WR"):
     """The data first, then the end: a loss must show even where the
     baseline knows the end to be wrong."""
     data, end = conn.read_to_end(seconds=END_SECONDS)
     at = first_difference(data, pattern(size))
     assert at is None, (f"received {len(data)} bytes before the stream ended ({end}), expected the {size} "
-                        f"sent before shutdown(SHUT_WR); they differ from offset {at} on")
+                        f"sent before shutdown({how}); they differ from offset {at} on")
     assert end == conn.clean_end, (
-        f"after the application's shutdown(SHUT_WR) the client saw {end!r} within {scaled(END_SECONDS):.1f} s, "
+        f"after the application's shutdown({how}) the client saw {end!r} within {scaled(END_SECONDS):.1f} s, "
         f"not end-of-stream ({conn.clean_end})")
 
 
@@ -107,7 +107,7 @@ def test_shutdown_both_ways_then_close(server, connect, control):
     conn = connect(server)
     conn.request(f"/upgrade?then=shutdown-both&n=64&idle={int(scaled(END_SECONDS + 3) * 1000)}")
     expect_101(conn)
-    expect_eof_from_server(conn, 64)
+    expect_eof_from_server(conn, 64, "SHUT_RDWR")
     assert conn.wait_event("shutdown")["result"], "shutdown(sock, SHUT_RDWR) failed in the application"
     assert control(server, f"/release?of={conn.rid}") == 200, "the application's script was gone before CLOSE"
     closed = conn.wait_event("action", action="close")

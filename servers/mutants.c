@@ -84,7 +84,7 @@ enum mutant
   M_CLOSE_WAITS_FOR_LOOP,  /* CLOSE from another thread waits for the loop's next run */
   M_STOP_LEAKS,            /* MHD_stop_daemon leaks memory (seen with --sanitize) */
   M_AMBIGUOUS_ACCEPTED,    /* a request's Transfer-Encoding is not seen: ambiguous framing accepted */
-  M_APP_TOKEN_DOUBLED,     /* the application's own Connection: Upgrade doubles the token */
+  M_APP_TOKEN_DOUBLED,     /* the application's own Connection: Upgrade adds the token twice more */
   M_QUEUE_DURING_STOP,     /* an upgrade queued while MHD_stop_daemon runs "succeeds" */
   M_HOST_UNCHECKED,        /* a missing or repeated Host is not seen */
   M_HANDLER_VIEW_CORRUPT,  /* inside the handler a header value reads changed */
@@ -1348,4 +1348,41 @@ epoll_wait (int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
   upgraded_this_pass = false;
   return REAL (epoll_wait)(epfd, events, maxevents, timeout);
+}
+
+
+/* M_HANDLER_VIEW_CORRUPT: inside the handler, the first header MHD lists
+ * reads changed, as if MHD's buffer had been reused under it. */
+struct corrupting
+{
+  MHD_KeyValueIterator iterator;
+  void *cls;
+  bool first;
+};
+
+
+static enum MHD_Result
+corrupt_first (void *cls, enum MHD_ValueKind kind, const char *key,
+               const char *value)
+{
+  struct corrupting *c = cls;
+  bool first = c->first;
+  c->first = false;
+  return c->iterator (c->cls, kind, key, first ? "overwritten" : value);
+}
+
+
+int
+MHD_get_connection_values (struct MHD_Connection *connection,
+                           enum MHD_ValueKind kind,
+                           MHD_KeyValueIterator iterator, void *iterator_cls)
+{
+  if (M_HANDLER_VIEW_CORRUPT == active && in_handler && MHD_HEADER_KIND == kind
+      && NULL != iterator)
+  {
+    struct corrupting c = { iterator, iterator_cls, true };
+    return REAL (MHD_get_connection_values)(connection, kind, &corrupt_first, &c);
+  }
+  return REAL (MHD_get_connection_values)(connection, kind, iterator,
+                                          iterator_cls);
 }

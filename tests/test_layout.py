@@ -52,3 +52,80 @@ def test_every_event_written_is_documented_with_its_fields():
     files = {name: (sorted(w["files"]), sorted(documented[name]["files"]))
              for name, w in written.items() if w["files"] != documented[name]["files"]}
     assert files == {}, "files differ between servers/*.c and spec/events.md"
+
+
+# -- every rule has a case, for each transport it applies to -------------------
+CASES = ROOT / "cases"
+# A case is run over the transports when it takes one of these (they are
+# parametrized by mode and transport); the API family checks the header
+# alone, with no transport.
+TRANSPORT_FIXTURES = {"server", "connect", "make_server", "private_server", "ws_session", "mode", "transport"}
+
+
+def case_transports(sources):
+    """{rule: set of transports its cases cover} from case sources
+    ({file name: text}), read with ast: nothing is collected or run."""
+    import ast
+    covered = {}
+    for text in sources.values():
+        tree = ast.parse(text)
+        # Rules a module names through a table (test_api.py: PROGRAMS).
+        table_rules = {k.value for node in ast.walk(tree) if isinstance(node, ast.Dict)
+                       for k in node.keys if isinstance(k, ast.Constant) and str(k.value).startswith("U-")}
+        for fn in tree.body:
+            if not isinstance(fn, ast.FunctionDef) or not fn.name.startswith("test_"):
+                continue
+            marks = [ast.unparse(d) for d in fn.decorator_list]
+            rules = set()
+            for d in fn.decorator_list:
+                for node in ast.walk(d):
+                    if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("mark.rule"):
+                        rules |= {a.value for a in node.args if isinstance(a, ast.Constant)}
+                        if any(not isinstance(a, ast.Constant) for a in node.args):
+                            rules |= table_rules
+            args = {a.arg for a in fn.args.args}
+            if not args & TRANSPORT_FIXTURES:
+                transports = {"-"}
+            elif any("plain_only" in m for m in marks):
+                transports = {"plain"}
+            elif any("tls_only" in m for m in marks):
+                transports = {"https"}
+            else:
+                transports = {"plain", "https"}
+            for rule in rules:
+                covered.setdefault(rule, set()).update(transports)
+    return covered
+
+
+def missing_cases(sources):
+    """{rule: transports it applies to and no case covers}."""
+    from harness import catalog
+    covered = case_transports(sources)
+    out = {}
+    for rule in catalog.load().values():
+        # The catalogue: every rule over both transports, unless it says
+        # "plain only", is about HTTPS ("With HTTPS, ..."), or is about the
+        # API shape alone.
+        need = ({"-"} if rule.family == "API" else {"https"} if rule.promise.startswith("With HTTPS")
+                else {"plain"} if "plain only" in rule.promise else {"plain", "https"})
+        lacking = need - covered.get(rule.id, set())
+        if lacking:
+            out[rule.id] = sorted(lacking)
+    return out
+
+
+def case_sources():
+    return {p.name: p.read_text() for p in sorted(CASES.glob("test_*.py"))}
+
+
+def test_every_rule_has_a_case_for_each_transport():
+    assert missing_cases(case_sources()) == {}, "catalogue rules without a case (rule: transports)"
+
+
+def test_the_check_sees_a_rule_whose_case_is_gone():
+    sources = case_sources()
+    sources["test_resp.py"] = sources["test_resp.py"].replace('@pytest.mark.rule("U-RESP-6")', "")
+    assert missing_cases(sources) == {"U-RESP-6": ["https", "plain"]}
+    sources = case_sources()
+    sources["test_cb.py"] = sources["test_cb.py"].replace("@pytest.mark.tls_only\n", "@pytest.mark.plain_only\n")
+    assert missing_cases(sources) == {"U-CB-1": ["https"]}
