@@ -4,7 +4,7 @@ expected and what was seen, including what MHD's API returned."""
 import contextlib
 
 from .client import WireError
-from .server import EventTimeout, ServerDied, describe_exit
+from .server import EventTimeout, ServerDied
 
 
 def settle(conn, seconds=2):
@@ -121,8 +121,7 @@ def server_survives(server, what):
     the rule's failure, reported with the server's last words, whatever the
     client happened to notice first."""
     def died():
-        return ServerDied(f"the reference server {describe_exit(server.proc.returncode)} {what}\n"
-                          + server.last_lines())
+        return ServerDied(server.died_message(what))
     try:
         yield
     except Exception:

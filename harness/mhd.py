@@ -142,8 +142,13 @@ def resolve(version):
 
 # -- fetching and building ---------------------------------------------------
 
-def prefix_for(version, sanitize=False):
-    return MHD_ROOT / (version + ("-sanitize" if sanitize else ""))
+def variant_name(sanitize=False, asserts=False):
+    """The suffix of a build variant's prefix: -sanitize, -asserts, both."""
+    return ("-sanitize" if sanitize else "") + ("-asserts" if asserts else "")
+
+
+def prefix_for(version, sanitize=False, asserts=False):
+    return MHD_ROOT / (version + variant_name(sanitize, asserts))
 
 
 def built():
@@ -177,9 +182,13 @@ def fetch_source(debian_version):
     return tree
 
 
-def configure_args(prefix, sanitize):
+def configure_args(prefix, sanitize, asserts=False):
     args = [f"--prefix={prefix}", "--enable-https", "--with-gnutls", "--disable-static", "--disable-doc",
             "--disable-examples", "--disable-dependency-tracking"]
+    if asserts:
+        # MHD's own checks as assertions (mhd_assert): a build that aborts
+        # where a release build carries on.
+        args.append("--enable-asserts")
     flags = "-O1 -g"
     if sanitize:
         flags += " -fsanitize=address,undefined -fno-omit-frame-pointer"
@@ -187,11 +196,11 @@ def configure_args(prefix, sanitize):
     return args + [f"CFLAGS={flags}"]
 
 
-def build_version(version, sanitize=False, rebuild=False, allow_install=True):
+def build_version(version, sanitize=False, rebuild=False, allow_install=True, asserts=False):
     """Builds MHD `version` into its cached prefix (unless already there) and
     returns the prefix."""
     up, debian_version, suite = resolve(version)
-    prefix = prefix_for(up, sanitize)
+    prefix = prefix_for(up, sanitize, asserts)
     marker = prefix / MARKER
     if marker.exists() and not rebuild:
         say(f"MHD {up} already built ({debian_version}); --rebuild builds it again")
@@ -207,7 +216,7 @@ def build_version(version, sanitize=False, rebuild=False, allow_install=True):
     shutil.copytree(tree, work, symlinks=True)
     jobs = str(os.cpu_count() or 2)
     steps = [("autoreconf", ["autoreconf", "-fi"]),
-             ("configure", ["./configure", *configure_args(prefix, sanitize)]),
+             ("configure", ["./configure", *configure_args(prefix, sanitize, asserts)]),
              ("make", ["make", f"-j{jobs}"]),
              ("make install", ["make", "install"])]
     started = time.monotonic()
@@ -220,7 +229,8 @@ def build_version(version, sanitize=False, rebuild=False, allow_install=True):
                            f"full log: {log}\n" + _tail(log.read_text()))
     build.check_prefix(str(prefix))
     marker.write_text(json.dumps({"version": up, "debian_version": debian_version, "suite": suite,
-                                  "sanitize": sanitize, "configure": configure_args(prefix, sanitize),
+                                  "sanitize": sanitize, "asserts": asserts,
+                                  "configure": configure_args(prefix, sanitize, asserts),
                                   "seconds": round(time.monotonic() - started, 1)}, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
     return prefix
@@ -245,7 +255,7 @@ def cmd_list(args):
 
 def cmd_build(args):
     prefix = build_version(args.version, sanitize=args.sanitize, rebuild=args.rebuild,
-                           allow_install=not args.no_install)
+                           allow_install=not args.no_install, asserts=args.asserts)
     print(prefix)
     return 0
 
@@ -257,7 +267,8 @@ def make_parser():
                     f"{', '.join(SUITES)}) into cached prefixes under {MHD_ROOT}, for --mhd. The system's "
                     "APT configuration is not touched: a private one lives in build/mhd/apt/.",
         epilog="example:\n  ./conformance --mhd \"$(./conformance mhd build 1.0.10 | tail -n 1)\"\n\n"
-               "Environment: CONFORMANCE_DEBIAN_MIRROR (default http://deb.debian.org/debian).\n"
+               "Environment: CONFORMANCE_DEBIAN_MIRROR (default: the first Debian archive of the\n"
+               "system's own APT sources, /etc/apt/sources.list and sources.list.d/).\n"
                "Exit status: 0 done; 2 unknown version or missing packages; 3 fetch or build failed.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -270,6 +281,9 @@ def make_parser():
     b.add_argument("--sanitize", action="store_true",
                    help="with AddressSanitizer and UBSan (its own prefix, VERSION-sanitize); run the "
                         "suite on it with --sanitize")
+    b.add_argument("--asserts", action="store_true",
+                   help="with MHD's assertions enabled (configure --enable-asserts; its own prefix, "
+                        "VERSION-asserts): an abort where a release build carries on is reported as the crash it is")
     b.add_argument("--rebuild", action="store_true", help="build again even if built")
     b.add_argument("--refresh", action="store_true", help="fetch the package lists again first")
     b.add_argument("--no-install", action="store_true", help="never run apt-get install")

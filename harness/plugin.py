@@ -18,7 +18,7 @@ import ssl
 from . import baseline as baselines
 from . import build, catalog, certs, leaks, modes, outcome, results, transfer, ws
 from .client import Conn, WireError
-from .server import EventTimeout, RefServer, ServerDied, describe_exit
+from .server import EventTimeout, RefServer, ServerDied
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONNS = pytest.StashKey()
@@ -335,9 +335,7 @@ def make_server(request, server_pool, mode, transport):
     for srv in dead:
         server_pool.discard(srv)
     if dead and not request.node.stash.get(SERVER_ERROR_SHOWN, False):
-        srv = dead[0]
-        raise ServerDied(f"the reference server {srv!r} {describe_exit(srv.proc.returncode)} during this "
-                         "case\n" + srv.last_lines())
+        raise ServerDied(dead[0].died_message("during this case"))
     if request.node.stash.get(CALL_PASSED, False):
         # Only a case that kept its promise must also have cleaned up.
         for conn in request.node.stash.get(CONNS, []):
@@ -376,8 +374,7 @@ def private_server(request, mode, transport):
         if srv.stop_problem():
             _warn(state, f"{srv!r} (private to {request.node.name}) {srv.stop_problem()}\n" + srv.last_lines())
     if died and not request.node.stash.get(SERVER_ERROR_SHOWN, False):
-        raise ServerDied(f"the reference server {died[0]!r} {describe_exit(died[0].proc.returncode)} during "
-                         "this case\n" + died[0].last_lines())
+        raise ServerDied(died[0].died_message("during this case"))
 
 
 @pytest.fixture

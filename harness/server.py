@@ -29,7 +29,8 @@ class EventTimeout(AssertionError):
 
 # The first line of a report that explains a crash: the server's own
 # backtrace (servers/crash.c), or a sanitizer's.
-CRASH_REPORT = re.compile(r"^refserver: fatal signal|ERROR: (Address|Leak|Thread)Sanitizer|: runtime error: ")
+CRASH_REPORT = re.compile(r"^refserver: fatal signal|ERROR: (Address|Leak|Thread)Sanitizer|: runtime error: "
+                          r"|Assertion .* failed|^Fatal error in GNU libmicrohttpd")
 
 
 def describe_exit(code):
@@ -155,6 +156,19 @@ class RefServer:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def crash_line(self):
+        """The first line of a crash report in stderr (an assertion, a
+        sanitizer's report, our backtrace's signal), or ''."""
+        with self._cond:
+            return next((line.strip() for line in self._stderr if CRASH_REPORT.search(line)), "")
+
+    def died_message(self, what):
+        """One line for a death: how it ended and the crash report's first
+        line (a baseline's signature can name an assertion), then the rest."""
+        crash = self.crash_line()
+        return (f"the reference server ({self.mode.id}, {self.transport}) {describe_exit(self.proc.returncode)} "
+                f"{what}" + (f": {crash}" if crash else "") + "\n" + self.last_lines())
+
     def last_lines(self):
         with self._cond:
             return self._last_lines_locked()
@@ -226,8 +240,10 @@ class RefServer:
                         return event
                 seen = len(self._events)
                 if self.proc.poll() is not None and not any(t.is_alive() for t in self._readers[:1]):
-                    raise died(f"the reference server ({self.mode.id}) {describe_exit(self.proc.returncode)} "
-                               f"while waiting for {what}\n" + self._last_lines_locked())
+                    crash = next((line.strip() for line in self._stderr if CRASH_REPORT.search(line)), "")
+                    raise died(f"the reference server ({self.mode.id}, {self.transport}) "
+                               f"{describe_exit(self.proc.returncode)} while waiting for {what}"
+                               + (f": {crash}" if crash else "") + "\n" + self._last_lines_locked())
                 if deadline.expired():
                     raise exc(f"no {what} from the reference server within {deadline.seconds:.1f} s")
                 self._cond.wait(min(deadline.remaining(), 0.5))
