@@ -14,7 +14,9 @@ import signal
 import subprocess
 import sys
 
-from . import build, deps, flake, killmatrix, matrix, mhd, modes, results
+import fcntl
+
+from . import build, catalog, deadlines, deps, flake, killmatrix, matrix, mhd, modes, results, transfer
 
 ROOT = build.ROOT
 DEFAULT_REPORT = ROOT / "reports" / "latest"
@@ -143,13 +145,77 @@ def check_modes(parser, names):
             parser.error(f"--mode {m}: {e}")
 
 
-def checked_prefix(prefix):
-    """An --mhd prefix made absolute, or Fail (3) naming what is wrong with it."""
+def checked_prefix(prefix, source="--mhd"):
+    """An --mhd prefix made absolute, or Fail (3) naming what is wrong with
+    it, and where it came from (--mhd, or CONFORMANCE_MHD)."""
     try:
         build.check_prefix(prefix)
     except build.BuildError as e:
-        raise Fail(str(e), 3) from None
+        raise Fail(str(e).replace("--mhd ", f"{source}=" if source != "--mhd" else "--mhd ", 1), 3) from None
     return os.path.abspath(prefix)
+
+
+def writable_folder(path, what):
+    """Makes sure a report folder can be written, before any work: one line
+    and exit 2 if not (a traceback after the run would read as "MHD
+    deviates", and lose the results)."""
+    path = pathlib.Path(path)
+    if path.exists() and not path.is_dir():
+        raise Fail(f"{what} {path}: exists and is not a folder", 2)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-check-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise Fail(f"{what} {path}: cannot write there ({e.strerror or e}); give a folder you can write", 2) from None
+    return path
+
+
+def writable_file(path, what):
+    """Makes sure a file can be written (appended to), before any work."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise Fail(f"{what} {path}: is a folder, not a file", 2)
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as e:
+        raise Fail(f"{what} {path}: cannot write it ({e.strerror or e})", 2) from None
+    return path
+
+
+def check_environment():
+    """The environment variables the run reads, checked once, before it."""
+    for check in (deadlines.factor, transfer.volume):
+        try:
+            check()
+        except SystemExit as e:
+            raise Fail(f"{e}; unset it or fix it", 2) from None
+
+
+def lock_report(report):
+    """Holds REPORT/.lock for the run: two runs must not write into the
+    same report folder. Returns the open lock file (keep it)."""
+    lock = open(report / ".lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another run"
+        raise Fail(f"--report {report}: {holder} is writing there; wait for it or give another --report", 2) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"the run of pid {os.getpid()}")
+    lock.flush()
+    return lock
+
+
+def clear_reports(report):
+    """A run starts with no report of an earlier one in its folder: a run
+    that selects nothing, or stops early, leaves no half-old folder."""
+    for name in ("results.json", "summary.md", "junit.xml", "report.html", "warnings.txt"):
+        (report / name).unlink(missing_ok=True)
 
 
 def check_args(parser, args, passthrough=()):
@@ -158,19 +224,25 @@ def check_args(parser, args, passthrough=()):
         parser.error("--update-baseline needs a baseline file to write; --baseline none has none")
     if args.update_baseline and any(a == "--mutant" or a.startswith("--mutant=") for a in passthrough):
         parser.error("--update-baseline refuses a run against a mutant: its failures are the mutant's, not MHD's")
+    check_environment()
+    source = "--mhd"
     if not args.mhd and os.environ.get("CONFORMANCE_MHD"):
-        args.mhd = [os.environ["CONFORMANCE_MHD"]]
-    args.mhd = [checked_prefix(prefix) for prefix in args.mhd]
+        args.mhd, source = [os.environ["CONFORMANCE_MHD"]], "CONFORMANCE_MHD"
+    args.mhd = [checked_prefix(prefix, source) for prefix in args.mhd]
+    rules = catalog.load()
+    patterns, unmatched = catalog.rule_patterns(args.rule, rules)
+    for item in unmatched:
+        say(f"--rule {item}: matches no rule of the catalogue; {catalog.id_hint(rules)}")
+    if args.rule and len(unmatched) == len(patterns):
+        raise Fail("no --rule matches a rule of the catalogue", 5)
+    args.rule = patterns
     if len(args.mhd) > 1 and args.baseline and args.baseline != "none":
         parser.error("with several --mhd, each run uses its own version's baseline: give none, or 'none'")
     if args.baseline and args.baseline != "none":
         if not os.path.isfile(args.baseline):
             raise Fail(f"--baseline {args.baseline}: no such file (give an existing baseline file, or 'none')", 3)
         args.baseline = os.path.abspath(args.baseline)
-    report = pathlib.Path(os.path.abspath(args.report)) if args.report else DEFAULT_REPORT
-    if report.exists() and not report.is_dir():
-        raise Fail(f"--report {args.report}: exists and is not a folder", 2)
-    args.report = report
+    args.report = writable_folder(os.path.abspath(args.report) if args.report else DEFAULT_REPORT, "--report")
 
 
 def ensure_python(argv):
@@ -227,42 +299,45 @@ class Interrupted(Exception):
         self.code = code
 
 
+STOP_GRACE_SECONDS = 30  # for pytest, its workers and their servers to stop on SIGINT
+
+
 def run_pytest(cmd, log=None):
     """Runs pytest in the suite's folder and returns its exit status; its
-    output goes to the open file `log` if given. On Ctrl-C (which the
-    terminal sends to pytest as well: same process group) or SIGTERM, lets
-    pytest stop and clean up, then raises Interrupted."""
+    output goes to the open file `log` if given. pytest and its xdist
+    workers run in a process group of their own: on Ctrl-C or SIGTERM (a
+    CI runner's), the whole group gets SIGINT, so that every worker stops
+    its case and its servers; what is still there after a grace period is
+    killed (servers die with their worker). Then raises Interrupted."""
     sys.stdout.flush()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(CONFORMANCE_CLI="1"), stdout=log,
-                            stderr=subprocess.STDOUT if log else None)
+                            stderr=subprocess.STDOUT if log else None, start_new_session=True)
     stop = []
-    # pytest stops cleanly on SIGINT, unless it inherited SIGINT ignored
-    # (e.g. started in the background by a script): then SIGTERM.
-    forward = signal.SIGTERM if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else signal.SIGINT
 
-    def on_term(signum, frame):
+    def interrupt(signum):
         stop.append(signum)
-        if proc.poll() is None:
-            proc.send_signal(forward)
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
 
-    old_term = signal.signal(signal.SIGTERM, on_term)
+    old_term = signal.signal(signal.SIGTERM, lambda signum, frame: interrupt(signum))
     try:
         while True:
             try:
-                rc = proc.wait()
+                rc = proc.wait(timeout=None if not stop else STOP_GRACE_SECONDS)
                 break
             except KeyboardInterrupt:
-                if stop:
-                    continue  # a further Ctrl-C: the terminal passes it on to pytest too
-                stop.append(signal.SIGINT)
+                if not stop:
+                    interrupt(signal.SIGINT)
+            except subprocess.TimeoutExpired:
+                say(f"pytest did not stop within {STOP_GRACE_SECONDS} s of the interrupt: killing it and its workers")
                 try:
-                    rc = proc.wait(timeout=5)
-                    break
-                except subprocess.TimeoutExpired:
-                    # The SIGINT came to this process alone (kill -INT), not from the terminal.
-                    proc.send_signal(signal.SIGINT)
-                except KeyboardInterrupt:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
                     pass
+                rc = proc.wait()
+                break
     finally:
         signal.signal(signal.SIGTERM, old_term)
     if stop:
@@ -463,20 +538,44 @@ def run_one(args, prefix, report, passthrough):
         raise Fail(f"cannot build the reference server: {e} (the build folder {build.BUILD_ROOT} "
                    "must be writable by this user)", 3) from None
     say(f"reference server: {binary}")
+    check_mutant(binary, passthrough)
 
-    results_json = report / "results.json"
-    before = results_json.stat().st_mtime_ns if results_json.exists() else None
-    rc = run_pytest(pytest_command(args, prefix, report, passthrough))
-    if rc == 5:
-        raise Fail("no case matched the selection", 5)
-    if not results_json.exists() or results_json.stat().st_mtime_ns == before:
-        return rc, None  # pytest stopped before the run; it said why
+    report = writable_folder(report, "--report")
+    lock = lock_report(report)
     try:
-        data = json.loads(results_json.read_text())
-    except (OSError, ValueError) as e:
-        raise Fail(f"cannot read {results_json}: {e}", rc or 3) from None
+        clear_reports(report)
+        results_json = report / "results.json"
+        rc = run_pytest(pytest_command(args, prefix, report, passthrough))
+        if rc == 5:
+            raise Fail("no case matched the selection", 5)
+        if not results_json.exists():
+            return rc, None  # pytest stopped before the run; it said why
+        try:
+            data = json.loads(results_json.read_text())
+        except (OSError, ValueError) as e:
+            raise Fail(f"cannot read {results_json}: {e}", rc or 3) from None
+    finally:
+        lock.close()
+    if rc == 2 and any(data["totals"].get(o) for o in ("failed", "error", "unrecorded")):
+        rc = 1  # pytest says "interrupted" when -x or --maxfail stopped it: a case failed
     print_summary(data, report, rc)
     return rc, data
+
+
+def check_mutant(binary, passthrough):
+    """A --mutant NAME (after --) the mutants library does not know is a
+    usage error, named before any case runs."""
+    names = [a.split("=", 1)[1] for a in passthrough if a.startswith("--mutant=")]
+    names += [passthrough[i + 1] for i, a in enumerate(passthrough[:-1]) if a == "--mutant"]
+    if not names:
+        return
+    try:
+        known = killmatrix.mutant_names(binary, binary.parent / "libconformance_mutants.so")
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        raise Fail(f"cannot list the mutants: {e}", 3) from None
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise Fail(f"--mutant {' '.join(unknown)}: no such mutant; known: {' '.join(known)}", 2)
 
 
 def run_matrix(args, passthrough):

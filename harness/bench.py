@@ -130,7 +130,12 @@ class Target:
         return got / elapsed / 1e6, done
 
 
+WARMUP = 5  # round trips before the latency is measured: the first ones pay for caches and page faults
+
+
 def measure(target, args):
+    for _ in range(WARMUP):
+        target.latency()
     lat = statistics.median(target.latency() for _ in range(args.latency_runs))
     one, many = [], []
     for _ in range(args.runs):
@@ -158,7 +163,9 @@ def run(args):
     binary = build.ensure_server(args.mhd)
     version = build.server_version(binary)["mhd_version"]
     print(f"bench: MHD {version} ({args.mhd or 'system'}), {args.size} MiB each way, "
-          f"medians of {args.runs} runs ({args.latency_runs} for latency), cap {args.max_seconds:g} s per transfer")
+          f"medians of {args.runs} run{'s' if args.runs != 1 else ''} ({args.latency_runs} for latency, after "
+          f"{WARMUP} to warm up), cap {args.max_seconds:g} s per transfer")
+    print("(x): the ratio to the reference; latency: lower is better, MB/s: higher is better")
     out = {"mhd_version": version, "mhd": args.mhd, "size_mib": args.size, "runs": args.runs,
            "max_seconds": args.max_seconds, "concurrent": CONCURRENT, "results": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -221,6 +228,13 @@ def parse_and_run(p, argv, run_fn, latency_help):
         args.mode = [modes.lookup(m) for m in args.mode] or list(modes.MODES)
     except ValueError as e:
         p.error(str(e))
+    if args.json:
+        try:  # before measuring: the figures would be lost at the end
+            with open(args.json, "a"):
+                pass
+        except OSError as e:
+            print(f"{p.prog}: --json {args.json}: cannot write it ({e.strerror or e})", file=sys.stderr)
+            return 2
     args.transport = args.transport or list(modes.KNOWN_TRANSPORTS)
     try:
         return run_fn(args)

@@ -40,3 +40,32 @@ def load(path=SPEC):
     if not rules:
         raise RuntimeError(f"no rules found in {path}")
     return rules
+
+
+def rule_patterns(raw, rules):
+    """--rule values as shell patterns of rule IDs, and those that match no
+    rule. A value may be a comma list; each item an ID or a pattern
+    (U-EXTRA-1, U-EXTRA-*), a family (U-EXTRA, EXTRA), an ID without U-
+    (EXTRA-1), in any case."""
+    import fnmatch
+    patterns, unmatched = [], []
+    for value in raw:
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            pat = item.upper()
+            if not pat.startswith("U-"):
+                pat = "U-" + pat
+            if re.fullmatch(r"U-[A-Z]+", pat):
+                pat += "-*"  # a family
+            patterns.append(pat)
+            if not any(fnmatch.fnmatchcase(r, pat) for r in rules):
+                unmatched.append(item)
+    return patterns, unmatched
+
+
+def id_hint(rules):
+    """What rule IDs look like, for a message about one that matches none."""
+    families = sorted({r.split("-")[1] for r in rules})
+    return ("rule IDs look like U-EXTRA-1 (or EXTRA-1, a family U-EXTRA, a pattern 'U-EXTRA-*'); families: "
+            + " ".join(families))

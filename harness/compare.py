@@ -142,6 +142,12 @@ def main(argv):
                    help="also write the comparison as Markdown (e.g. $GITHUB_STEP_SUMMARY)")
     args = p.parse_args(argv)
     try:
+        if args.markdown:
+            try:  # before anything else: a CI job summary file is appended to
+                with open(args.markdown, "a"):
+                    pass
+            except OSError as e:
+                raise CompareError(f"--markdown {args.markdown}: cannot write it ({e.strerror or e})") from None
         a, b = load(args.a), load(args.b)
         if a.get("schema") != b.get("schema"):
             raise CompareError(f"{args.a} has schema {a.get('schema')}, {args.b} schema {b.get('schema')}: "

@@ -12,6 +12,7 @@ Standard library only: runs before pytest is installed."""
 import argparse
 import json
 import os
+import pathlib
 import pwd
 import re
 import shutil
@@ -24,7 +25,8 @@ from . import build, deps
 MHD_ROOT = build.BUILD_ROOT / "mhd"
 APT_DIR = MHD_ROOT / "apt"
 SUITES = ("bookworm", "trixie", "sid")
-MIRROR = os.environ.get("CONFORMANCE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+MIRROR_ENV = "CONFORMANCE_DEBIAN_MIRROR"
+APT_SOURCES = ("/etc/apt/sources.list", "/etc/apt/sources.list.d")
 PACKAGE = "libmicrohttpd"
 # What fetching and building MHD needs (dpkg-source unpacks the package;
 # the autotools regenerate the build system after Debian's patches).
@@ -62,10 +64,52 @@ def _user():
     return pwd.getpwuid(os.geteuid()).pw_name
 
 
+def system_mirrors(paths=APT_SOURCES):
+    """The Debian archive URIs of the system's own APT sources, in order:
+    one-line (sources.list, *.list) and deb822 (*.sources) files; security
+    and other non-archive sources left out."""
+    files = []
+    for path in map(pathlib.Path, paths):
+        if path.is_dir():
+            files += sorted(path.glob("*.list")) + sorted(path.glob("*.sources"))
+        elif path.is_file():
+            files.append(path)
+    uris = []
+    for f in files:
+        try:
+            text = f.read_text()
+        except OSError:
+            continue
+        if f.suffix == ".sources":
+            for stanza in re.split(r"\n\s*\n", text):
+                fields = dict(re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M))
+                if "deb" in fields.get("Types", "").split() and "security" not in fields.get("Suites", ""):
+                    uris += fields.get("URIs", "").split()
+        else:
+            for line in text.splitlines():
+                words = re.sub(r"\[[^]]*\]", "", line).split()
+                if len(words) >= 3 and words[0] in ("deb", "deb-src") and "security" not in words[2]:
+                    uris.append(words[1])
+    return [u.rstrip("/") for u in dict.fromkeys(uris) if u.startswith(("http://", "https://", "file:"))
+            and "security" not in u]
+
+
+def mirror():
+    """The Debian mirror to fetch source packages from: CONFORMANCE_DEBIAN_MIRROR,
+    else the first archive of the system's own APT sources."""
+    if os.environ.get(MIRROR_ENV):
+        return os.environ[MIRROR_ENV].rstrip("/")
+    found = system_mirrors()
+    if not found:
+        raise MhdError(f"no Debian archive in the system's APT sources ({', '.join(APT_SOURCES)}); set "
+                       f"{MIRROR_ENV} to a Debian mirror's URL", 2)
+    return found[0]
+
+
 def _apt_setup():
     for d in ("sources.list.d", "lists/partial", "cache/archives/partial"):
         (APT_DIR / d).mkdir(parents=True, exist_ok=True)
-    text = "".join(f"deb-src {MIRROR} {suite} main\n" for suite in SUITES)
+    text = "".join(f"deb-src {mirror()} {suite} main\n" for suite in SUITES)
     path = APT_DIR / "sources.list"
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
@@ -95,11 +139,11 @@ def update_lists(force=False):
     stamp = APT_DIR / "updated"
     if not force and stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE:
         return
-    say(f"fetching the source package lists of {', '.join(SUITES)} from {MIRROR}")
+    say(f"fetching the source package lists of {', '.join(SUITES)} from {mirror()}")
     proc = _run(["apt-get", *apt_options(), "update"])
     if proc.returncode != 0 or re.search(r"^(E:|Err:)", proc.stdout + proc.stderr, re.M):
-        raise MhdError(f"cannot fetch Debian's package lists from {MIRROR} (no network to the archive? "
-                       "set CONFORMANCE_DEBIAN_MIRROR to a reachable mirror):\n" + _tail(proc.stdout + proc.stderr))
+        raise MhdError(f"cannot fetch Debian's package lists from {mirror()} (no network to the archive? "
+                       f"set {MIRROR_ENV} to a reachable mirror):\n" + _tail(proc.stdout + proc.stderr))
     stamp.touch()
 
 
@@ -121,7 +165,7 @@ def available():
             found.setdefault(parts[1], suite)
     if not found:
         raise MhdError(f"no {PACKAGE} source package in the lists of {', '.join(SUITES)} "
-                       f"({MIRROR}); try again with --refresh:\n" + _tail(proc.stdout + proc.stderr))
+                       f"({mirror()}); try again with --refresh:\n" + _tail(proc.stdout + proc.stderr))
     return sorted(((upstream(d), d, s) for d, s in found.items()), key=lambda t: _key(t[1]))
 
 

@@ -174,7 +174,7 @@ def item_rules(item):
 
 def pytest_collection_modifyitems(session, config, items):
     state = config.conformance
-    patterns = config.getoption("rule")
+    patterns, _ = catalog.rule_patterns(config.getoption("rule"), state.catalog)
     keep, drop = [], []
     for item in items:
         rules = item_rules(item)
@@ -644,6 +644,7 @@ def pytest_sessionfinish(session, exitstatus):
                          and state.baseline.path.exists() else None, volume=transfer.volume(),
                          mutant=state.mutant)
     data["warnings"] = [w for w in warnings if not w.startswith("  ")]
+    data["interrupted"] = exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop is not False
     for rule, rate in rates.items():
         data["rules"][rule]["intermittent_rate"] = rate
     results.write(state.report_dir, data, state.catalog)

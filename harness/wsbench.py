@@ -21,7 +21,7 @@ import tempfile
 import time
 
 from . import bench, build, certs, ws
-from .bench import REFERENCE, RawEcho, fmt
+from .bench import REFERENCE, WARMUP, RawEcho, fmt
 from .client import pattern
 from .server import RefServer, ServerError
 
@@ -121,7 +121,8 @@ class RawStream:
 
 def measure(target, size, args):
     count = max(1, min(MAX_MESSAGES, (args.mib << 20) // size))
-    trips = asyncio.run(target.round_trips(size, args.latency_runs))
+    # The first round trips (WARMUP) pay for caches and page faults: not counted.
+    trips = asyncio.run(target.round_trips(size, WARMUP + args.latency_runs))[WARMUP:]
     runs = [asyncio.run(target.transfer(size, count, args.max_seconds)) for _ in range(args.runs)]
     mb_s = [got / elapsed / 1e6 for got, elapsed in runs]
     return {"size": size, "messages": count, "rtt_ms": statistics.median(trips) * 1000,
@@ -133,8 +134,9 @@ def run(args):
     binary = build.ensure_server(args.mhd)
     version = build.server_version(binary)["mhd_version"]
     print(f"bench --ws: MHD {version} ({args.mhd or 'system'}), up to {args.mib} MiB (at most {MAX_MESSAGES} "
-          f"messages) each way per figure, medians of {args.runs} runs ({args.latency_runs} round trips), "
-          f"cap {args.max_seconds:g} s per transfer")
+          f"messages) each way per figure, medians of {args.runs} run{'s' if args.runs != 1 else ''} "
+          f"({args.latency_runs} round trips after {WARMUP} to warm up), cap {args.max_seconds:g} s per transfer")
+    print("(x): the ratio to the reference; round trip: lower is better, MB/s and messages/s: higher is better")
     out = {"mhd_version": version, "mhd": args.mhd, "mib": args.mib, "runs": args.runs, "results": []}
     with tempfile.TemporaryDirectory() as tmp:
         for transport in args.transport:
