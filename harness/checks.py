@@ -5,6 +5,9 @@ import contextlib
 
 from .client import WireError
 from .server import EventTimeout, ServerDied
+from .tracebacks import hidden as _hidden
+
+__tracebackhide__ = _hidden  # findings about MHD: without the helper frames
 
 
 def settle(conn, seconds=2):

@@ -11,6 +11,9 @@ import h11
 
 from .codec import PlainCodec, TLSCodec
 from .deadlines import Deadline
+from .tracebacks import hidden as _hidden
+
+__tracebackhide__ = _hidden  # findings about MHD: without the helper frames
 
 RID_HEADER = "X-Conformance-Id"
 READ_SECONDS = 5  # scaled; how long to wait for bytes MHD should send

@@ -4,6 +4,9 @@ client decides what goes into which TLS record and which TCP write, and
 sees how the peer ended the stream (close_notify or a bare FIN)."""
 
 import ssl
+from .tracebacks import hidden as _hidden
+
+__tracebackhide__ = _hidden  # findings about MHD: without the helper frames
 
 
 class PlainCodec:

@@ -13,6 +13,9 @@ event a case waits for, so the figures are asked again until they settle."""
 from .client import WireError
 from .deadlines import Deadline
 from .server import EventTimeout
+from .tracebacks import hidden as _hidden
+
+__tracebackhide__ = _hidden  # findings about MHD: without the helper frames
 
 # (field of the stats event, what one unit of it is)
 FIGURES = (

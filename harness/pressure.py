@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 
 from .client import READ_SECONDS, WireError, counted
 from .deadlines import Deadline
+from .tracebacks import hidden as _hidden
+
+__tracebackhide__ = _hidden  # findings about MHD: without the helper frames
 
 
 @dataclass

@@ -10,6 +10,9 @@ import threading
 from collections import deque
 
 from .deadlines import Deadline
+from .tracebacks import hidden as _hidden
+
+__tracebackhide__ = _hidden  # findings about MHD: without the helper frames
 
 
 class ServerError(Exception):

@@ -16,6 +16,9 @@ run."""
 
 import hashlib
 import os
+from .tracebacks import hidden as _hidden
+
+__tracebackhide__ = _hidden  # findings about MHD: without the helper frames
 
 VOLUME_ENV = "CONFORMANCE_VOLUME"
 # The memory limits the transfer cases run with: small ones that make MHD
