@@ -133,7 +133,7 @@ class Baseline:
             return None
         rule, entry = known
         return outcome.Expectation(rule=rule, version=self.version, observed=entry.get("observed", ""),
-                                   signatures=entry.get("signatures") or [],
+                                   evidence=entry.get("evidence", ""), signatures=entry.get("signatures") or [],
                                    intermittent=bool(entry.get("intermittent")))
 
     def measure(self, name):

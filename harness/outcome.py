@@ -19,6 +19,7 @@ A failure has a kind, which a baseline's signature names:
 Any other exception is the harness's own fault: kind `harness`, outcome
 `error`. Standard library only."""
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -41,6 +42,7 @@ class Expectation:
     rule: str
     version: str
     observed: str = ""
+    evidence: str = ""
     signatures: list = field(default_factory=list)  # [{"kind": ..., "pattern": ...}]
     intermittent: bool = False
 
@@ -57,6 +59,19 @@ class Measure:
     """A measure case: whether a value was observed and recorded."""
     baseline_in_use: bool
     recorded: bool
+
+
+# pytest's explanation of a failed `assert` (the compared values, then
+# "+  where" lines): noise once the assertion has a message of its own.
+_REWRITE = re.compile(r"^(assert |\s*[+-]  +(where|and) )")
+
+
+def without_rewrite(message):
+    """An assertion's text without pytest's rewritten comparison below the
+    case's own message; a bare `assert` keeps its first line."""
+    lines = (message or "").splitlines()
+    keep = lines[:1] + list(itertools.takewhile(lambda l: not _REWRITE.match(l), lines[1:]))
+    return "\n".join(keep)
 
 
 def summary_of(message):

@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from _pytest import junitxml
+from _pytest import junitxml  # its stash key: the verdict as a testsuite property
 
 import ssl
 
@@ -19,6 +19,9 @@ from . import baseline as baselines
 from . import build, catalog, certs, leaks, modes, outcome, results, transfer, ws
 from .client import Conn, WireError
 from .server import EventTimeout, RefServer, ServerDied
+from .tracebacks import hidden as _hidden
+
+__tracebackhide__ = _hidden  # findings about MHD: without the helper frames
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONNS = pytest.StashKey()
@@ -476,18 +479,33 @@ class MeasureMismatch(AssertionError):
 
 
 # -- outcomes -------------------------------------------------------------
-def _detail(item, call, lead):
-    parts = [lead] if lead else []
+def _server_events(item):
+    """The server's events for each connection (and WebSocket session) of
+    the case, newest last: what MHD told the application."""
+    parts = []
     for session in item.stash.get(WS_SESSIONS, []):
         events = session.events()
         parts.append(f"WebSocket client rid={session.rid}" + ("; server events:\n    " + "\n    ".join(
             str({k: v for k, v in e.items() if k != "t"}) for e in events[-25:]) if events else ""))
     for conn in item.stash.get(CONNS, []):
-        parts.append(conn.describe())
         events = conn.server.events(conn.rid)
         if events:
-            parts.append("  server events:\n    " + "\n    ".join(
+            parts.append(f"server events of rid={conn.rid}:\n    " + "\n    ".join(
                 str({k: v for k, v in e.items() if k != "t"}) for e in events[-25:]))
+    return "\n".join(parts)
+
+
+def _detail(item, call, lead):
+    """The failure's text, then each connection's bytes (once: a wire
+    error already carries its own) and the server's events."""
+    parts = [lead] if lead else []
+    for conn in item.stash.get(CONNS, []):
+        block = conn.describe()
+        if block not in lead:
+            parts.append(block)
+    events = _server_events(item)
+    if events:
+        parts.append(events)
     return "\n".join(parts)[:20000]
 
 
@@ -511,7 +529,7 @@ def _phase(rep, call):
         exc = call.excinfo
         if exc is None:  # pytest itself failed the phase (e.g. a strict marker)
             return outcome.Phase(call.when, "failed", "harness", rep.longreprtext)
-        return outcome.Phase(call.when, "failed", failure_kind(exc), exc.exconly())
+        return outcome.Phase(call.when, "failed", failure_kind(exc), outcome.without_rewrite(exc.exconly()))
     return outcome.Phase(call.when, "passed")
 
 
@@ -545,10 +563,13 @@ def pytest_runtest_makereport(item, call):
         info.update(rules=item_rules(item), mode=getattr(mode, "id", None),
                     transport=transport if isinstance(transport, str) else None,
                     kind=_case_kind(state, item_rules(item)))
-        rep.user_properties.append(("rules", " ".join(info["rules"])))
+        # junitxml writes the properties of a case's teardown report, which
+        # copies the item's.
+        item.user_properties.append(("rules", " ".join(info["rules"])))
     expected = item.stash.get(EXPECTED, None)
     if expected is not None:
         info["baseline"] = "intermittent" if expected.intermittent else "deviation"
+        info["known"] = {"rule": expected.rule, "observed": expected.observed, "evidence": expected.evidence}
     if call.when == "call":
         item.stash[CALL_PASSED] = rep.passed
     if call.excinfo is not None and call.excinfo.errisinstance(ServerDied):
@@ -568,6 +589,13 @@ def pytest_runtest_makereport(item, call):
     if call.when == "call" and OBSERVED in item.stash:
         info["observed"] = item.stash[OBSERVED]
     _rewrite(rep, decided, expected)
+    if rep.failed and hasattr(rep.longrepr, "addsection"):
+        # The console's and junit.xml's failure text: the rule's verdict
+        # and what the server saw, next to the traceback's bytes.
+        events = _server_events(item)
+        rep.longrepr.addsection("conformance", f"{' '.join(info.get('rules') or item_rules(item))}: "
+                                f"{decided['outcome']} ({decided['kind']}): {decided['summary']}"
+                                + (f"\n{events}" if events else ""))
     rep.conformance = info
 
 
@@ -587,7 +615,7 @@ def pytest_runtest_logreport(report):
         "id": report.nodeid, "rules": [], "mode": None, "transport": None, "kind": None,
         "verdict": "untested", "outcome": "skipped", "duration_s": 0.0})
     case["duration_s"] = round(case["duration_s"] + report.duration, 4)
-    for key in ("rules", "mode", "transport", "kind", "observed", "baseline"):
+    for key in ("rules", "mode", "transport", "kind", "observed", "baseline", "known"):
         if key in info:
             case[key] = info[key]
     # Each phase's decision takes the phases before it into account: the
@@ -620,12 +648,20 @@ def judge_intermittent(baseline, cases):
             if why:
                 for case in mine:
                     if case["outcome"] == "expected-deviation":
-                        case["outcome"] = "failed"
+                        case["outcome"], case["too_often"] = "failed", True
                         case["summary"] = f"{rule} failed more often than its baseline allows: {why}"
                         case["detail"] = case["summary"] + "\n" + case.get("detail", "")
     return rates
 
 
+def _interrupted(session, exitstatus):
+    """Whether the run stopped before every selected case ran (Ctrl-C, a
+    signal, -x/--maxfail)."""
+    return (exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop is not False
+            or session.shouldfail is not False)
+
+
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput"):
@@ -642,13 +678,16 @@ def pytest_sessionfinish(session, exitstatus):
     data = results.build(cases, state.catalog, state.mhd, time.monotonic() - state.started,
                          config.conformance_transports, state.baseline.path if state.baseline.path
                          and state.baseline.path.exists() else None, volume=transfer.volume(),
-                         mutant=state.mutant)
+                         mutant=state.mutant, interrupted=_interrupted(session, exitstatus))
     data["warnings"] = [w for w in warnings if not w.startswith("  ")]
-    data["interrupted"] = exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop is not False
     for rule, rate in rates.items():
         data["rules"][rule]["intermittent_rate"] = rate
     results.write(state.report_dir, data, state.catalog)
     state.results = data
+    xml = config.stash.get(junitxml.xml_key, None)
+    if xml is not None:  # the verdict in junit.xml too, as testsuite properties
+        xml.add_global_property("gate", data["gate"]["headline"])
+        xml.add_global_property("interrupted", str(data["interrupted"]).lower())
     if config.getoption("update_baseline") and cases:
         tr = config.pluginmanager.get_plugin("terminalreporter")
         baselines.write_updated(state.baseline, cases, out=(tr.write_line if tr else print))
@@ -738,4 +777,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(line)
     for line in data.get("warnings", []):
         terminalreporter.write_line(f"WARNING: {line}", yellow=True)
-    terminalreporter.write_line(f"reports: {state.report_dir}/results.json, summary.md, junit.xml")
+    terminalreporter.write_line(f"reports: {state.report_dir}/results.json, summary.md, junit.xml, report.html")
+    terminalreporter.write_line(data["gate"]["headline"], bold=True, red=not data["gate"]["passed"],
+                                green=data["gate"]["passed"])
+    for line in results.misbehaving_lines(data):
+        terminalreporter.write_line(line)
