@@ -43,13 +43,17 @@ check (see: conformance selftest --help);
 (exit 1 on a regression).
 
 Environment: CONFORMANCE_MHD (default of --mhd), CONFORMANCE_TIMEOUT_FACTOR
-(scales every deadline, e.g. 3 on slow machines), CONFORMANCE_PYTHON (the
+(scales every deadline, e.g. 3 on slow machines; a positive number),
+CONFORMANCE_VOLUME (default of --volume), CONFORMANCE_PYTHON (the
 interpreter ./conformance uses).
 
 Exit status: 0 every case behaved as the baseline says; 1 some case did not
 (see summary.md); 2 usage error or missing packages; 3 the reference server
 cannot be built, or a bad --mhd or --baseline; 4 pytest usage error (in the
-arguments after '--'); 5 no case matched the selection; 130 interrupted."""
+arguments after '--'); 5 no case matched the selection; 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM): the reports then say INTERRUPTED.
+A report folder is locked while a run writes it: a second run into the
+same folder is refused (exit 2)."""
 
 
 class Fail(Exception):
@@ -79,11 +83,12 @@ def make_parser():
                         "build, baseline and report folder (REPORT/<version>), then a rules x versions "
                         "table (REPORT/matrix.md, matrix.json)")
     p.add_argument("--report", metavar="DIR", default=None,
-                   help="folder for results.json, summary.md and junit.xml "
+                   help="folder for results.json, summary.md, junit.xml and report.html "
                         f"(default: {DEFAULT_REPORT.relative_to(ROOT)} in the suite's folder)")
     p.add_argument("--rule", metavar="PATTERN", action="append", default=[],
-                   help="run only the cases checking a rule whose ID matches PATTERN (shell-style, "
-                        "e.g. 'U-FLAG-*'); repeatable")
+                   help="run only the cases checking a rule whose ID matches PATTERN: an ID "
+                        "(U-EXTRA-1, or EXTRA-1), a family (U-EXTRA), a shell pattern ('U-FLAG-*'), "
+                        "any case, or a comma list of them; repeatable")
     p.add_argument("--mode", metavar="MODE", action="append", default=[],
                    help="run only in this threading mode, by name or catalogue ID: "
                         + ", ".join(m.name for m in modes.MODES) + " (or M-EPOLL, ...); repeatable; "
@@ -363,15 +368,13 @@ def print_summary(data, report, rc):
     print("reports:")
     for name in ("results.json", "summary.md", "junit.xml", "report.html"):
         print(f"  {report / name}")
-    if rc == 0:
-        print("conformance: every case behaved as the baseline says")
-    elif rc == 1:
-        bad = totals.get("failed", 0) + totals.get("error", 0) + totals.get("unrecorded", 0)
-        print(f"conformance: {bad} case(s) did not behave as the baseline says "
-              f"({totals.get('failed', 0)} failed, {totals.get('error', 0)} error, "
-              f"{totals.get('unrecorded', 0)} unrecorded); see summary.md")
+    verdict = data.get("gate") or results.gate(data.get("cases", []), data.get("interrupted"), data.get("baseline"))
+    if rc in (0, 1) or data.get("interrupted"):
+        print(f"conformance: {verdict['headline']}")
     else:
-        print(f"conformance: pytest exited with status {rc}")
+        print(f"conformance: pytest exited with status {rc}; {verdict['headline']}")
+    for line in results.misbehaving_lines(data):
+        print(line)
 
 
 SELFTEST_EPILOG = """\

@@ -1,6 +1,7 @@
 """The rule catalogue (spec/upgrade-rules.md, a copy of the project's shared
 catalogue): rule IDs, families and kinds, read from its tables."""
 
+import fnmatch
 import pathlib
 import re
 
@@ -47,7 +48,6 @@ def rule_patterns(raw, rules):
     rule. A value may be a comma list; each item an ID or a pattern
     (U-EXTRA-1, U-EXTRA-*), a family (U-EXTRA, EXTRA), an ID without U-
     (EXTRA-1), in any case."""
-    import fnmatch
     patterns, unmatched = [], []
     for value in raw:
         for item in (part.strip() for part in value.split(",")):

@@ -21,3 +21,22 @@ def test_every_rule_has_a_kind_and_family():
 def test_copy_matches_the_shared_catalogue():
     assert catalog.SPEC.read_text() == SHARED.read_text(), (
         "spec/upgrade-rules.md differs from the shared catalogue: copy it over")
+
+
+@pytest.mark.parametrize("given, expected", [
+    (["U-EXTRA-1"], ["U-EXTRA-1"]),
+    (["extra-1"], ["U-EXTRA-1"]),
+    (["U-EXTRA"], ["U-EXTRA-*"]),
+    (["extra"], ["U-EXTRA-*"]),
+    (["EXTRA-1,u-act-2", "HALF"], ["U-EXTRA-1", "U-ACT-2", "U-HALF-*"]),
+    (["U-EXTRA-*"], ["U-EXTRA-*"]),
+])
+def test_rule_patterns_take_families_short_ids_any_case_and_lists(given, expected):
+    patterns, unmatched = catalog.rule_patterns(given, catalog.load())
+    assert (patterns, unmatched) == (expected, [])
+
+
+def test_rule_pattern_matching_nothing_is_named():
+    patterns, unmatched = catalog.rule_patterns(["U-NOPE-1,extra-1"], catalog.load())
+    assert unmatched == ["U-NOPE-1"]
+    assert "U-EXTRA-1" in catalog.id_hint(catalog.load())

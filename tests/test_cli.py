@@ -1,0 +1,189 @@
+"""./conformance as a user meets it: run as a subprocess, bad input gets one
+clear line and the documented exit status before any long work; a signal
+leaves nothing running."""
+
+import fcntl
+import os
+import pathlib
+import select
+import signal
+import subprocess
+import time
+
+import pytest
+
+from harness import deadlines
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CLI = [str(ROOT / "conformance")]
+QUICK = 60  # seconds: none of these may get as far as a run
+
+
+def run(*args, env=None, timeout=QUICK):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
+    clean.update(env or {})
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=clean, cwd=ROOT)
+
+
+def one_clear_line(proc, *words):
+    """The failure is explained on one line, without a traceback, and the
+    line names the fix (the words given)."""
+    out = proc.stdout + proc.stderr
+    assert "Traceback" not in out, out
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines, "nothing was said"
+    for word in words:
+        assert word in out, (word, out)
+    assert not any(line.startswith("===") for line in lines), f"pytest started: {out}"
+
+
+@pytest.mark.parametrize("variable, value", [("CONFORMANCE_TIMEOUT_FACTOR", "abc"),
+                                             ("CONFORMANCE_TIMEOUT_FACTOR", "-1"),
+                                             ("CONFORMANCE_TIMEOUT_FACTOR", "0"),
+                                             ("CONFORMANCE_VOLUME", "0"),
+                                             ("CONFORMANCE_VOLUME", "lots")])
+def test_bad_environment_value_is_a_usage_error(variable, value):
+    proc = run("--rule", "U-API-1", env={variable: value})
+    assert proc.returncode == 2
+    one_clear_line(proc, variable)
+
+
+def test_report_folder_that_cannot_be_written_is_refused_first(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    for report in (a_file, a_file / "below"):
+        proc = run("--rule", "U-API-1", "--report", str(report))
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        one_clear_line(proc, "--report", str(report))
+
+
+def test_a_report_folder_in_use_is_refused(tmp_path):
+    (tmp_path / ".lock").write_text("")
+    with open(tmp_path / ".lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("the run of pid 1")
+        held.flush()
+        proc = run("--rule", "U-API-1", "--report", str(tmp_path), timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    one_clear_line(proc, "is writing there", "another --report")
+
+
+def test_broken_prefix_names_its_source(tmp_path):
+    proc = run("--mhd", str(tmp_path / "nothing"))
+    assert proc.returncode == 3
+    one_clear_line(proc, "--mhd")
+    proc = run(env={"CONFORMANCE_MHD": str(tmp_path / "nothing")})
+    assert proc.returncode == 3
+    one_clear_line(proc, "CONFORMANCE_MHD")
+
+
+def test_rule_that_matches_nothing_says_what_ids_look_like():
+    proc = run("--rule", "U-NOPE-1")
+    assert proc.returncode == 5
+    one_clear_line(proc, "U-NOPE-1", "rule IDs look like U-EXTRA-1")
+
+
+def test_unknown_mode_is_a_usage_error():
+    proc = run("--mode", "kqueue")
+    assert proc.returncode == 2
+    one_clear_line(proc, "--mode kqueue")
+
+
+def test_unknown_mutant_is_a_usage_error():
+    proc = run("--rule", "U-API-1", "--", "--mutant", "no-such-mutant", timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    one_clear_line(proc, "no-such-mutant", "known:")
+
+
+def test_compare_markdown_that_cannot_be_written(tmp_path):
+    (tmp_path / "a.json").write_text("{}")
+    proc = run("compare", str(tmp_path / "a.json"), str(tmp_path / "a.json"), "--markdown", str(tmp_path / "x" / "y"))
+    assert proc.returncode == 2
+    one_clear_line(proc, "--markdown")
+
+
+def test_bench_json_that_cannot_be_written(tmp_path):
+    proc = run("bench", "--json", str(tmp_path / "x" / "y"))
+    assert proc.returncode == 2
+    one_clear_line(proc, "--json")
+
+
+def test_help_names_the_exit_statuses():
+    proc = run("--help")
+    assert proc.returncode == 0
+    assert "Exit status" in proc.stdout and "CONFORMANCE_TIMEOUT_FACTOR" in proc.stdout
+
+
+def _descendants(pid):
+    """The pids of every process below `pid`, from /proc."""
+    children = {}
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _command(pid):
+    try:
+        return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _wait_gone(pids, seconds):
+    """Waits, with a deadline, until none of `pids` exists (pidfds become
+    readable when their process ends)."""
+    fds = []
+    for pid in pids:
+        try:
+            fds.append(os.pidfd_open(pid))
+        except ProcessLookupError:
+            pass
+    try:
+        end = time.monotonic() + seconds
+        pending = list(fds)
+        while pending and time.monotonic() < end:
+            ready, _, _ = select.select(pending, [], [], end - time.monotonic())
+            pending = [fd for fd in pending if fd not in ready]
+        return [p for p in pids if os.path.exists(f"/proc/{p}") and "refserver" in _command(p) or
+                os.path.exists(f"/proc/{p}") and "pytest" in _command(p)]
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_ends_the_run_and_every_server(tmp_path, signum, code):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
+    proc = subprocess.Popen([*CLI, "--rule", "U-LOAD-1,U-ACT-1", "-j", "2", "--baseline", "none",
+                             "--report", str(tmp_path)], cwd=ROOT, env=clean,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        # Wait (with a deadline) for the run to have servers to leave behind.
+        end = time.monotonic() + deadlines.scaled(300)
+        servers = []
+        while time.monotonic() < end and proc.poll() is None:
+            servers = [p for p in _descendants(proc.pid) if "refserver" in _command(p)]
+            if servers:
+                break
+            select.select([], [], [], 0.2)  # the next look at /proc
+        assert servers, "no reference server started"
+        below = _descendants(proc.pid)
+        proc.send_signal(signum)
+        out, _ = proc.communicate(timeout=deadlines.scaled(60))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    left = _wait_gone(below, deadlines.scaled(10))
+    assert not left, "still running after the run ended: " + "; ".join(_command(p) for p in left)
