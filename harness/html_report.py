@@ -26,6 +26,7 @@ h1 { font-size: 1.5em; } h3.family { margin: 1em 0 .3em; border-bottom: 1px soli
 .statement { color: #444; margin: .2em 0 .4em 1.6em; }
 .finding { margin: .6em 0; } .finding h4 { margin: 0; font-size: 1em; }
 .finding ul { margin: .2em 0 .2em 1em; padding-left: 1em; }
+.known-cases { margin: .2em 0 .2em 1.6em; color: #444; } .known-cases a { margin-right: .4em; }
 .known-text { margin: .2em 0 .2em 1.6em; padding: .3em .6em; border-left: 4px solid #e65100; background: #fff8f0; }
 .wrap { overflow-x: auto; max-width: 100%; }
 table.matrix { border-collapse: collapse; }
@@ -59,7 +60,7 @@ def _columns(cases):
     cols = [(t, m.id) for t in transports for m in modes.MODES
             if any(c["transport"] == t and c["mode"] == m.id for c in cases)]
     if any(not c.get("mode") for c in cases):
-        cols.append((None, None))  # cases about the API or the daemon alone
+        cols.insert(0, (None, None))  # cases about the API or the daemon alone: first, in view
     return cols
 
 
@@ -108,15 +109,25 @@ def _finding(rule_id, rule_state, mine, catalog, anchors):
         for known in _known_texts(mine):
             out.append(f'<div class="known-text">Baseline: {_esc(known.get("observed", ""))}'
                        + (f"<br>Evidence: {_esc(known['evidence'])}" if known.get("evidence") else "") + "</div>")
-    if shown:
+    bad = [c for c in shown if problem(c)]
+    if bad:
         out.append("<ul>")
-        for c in shown[:SHOWN_CASES]:
+        for c in bad[:SHOWN_CASES]:
             out.append(f'<li><a href="#{anchors[(rule_id, c["id"])]}" class=rid>{_esc(case_name(c))}</a>: '
-                       f"{_esc(reason(c) if problem(c) else 'deviates as known: ' + (c.get('summary') or ''))}</li>")
-        if len(shown) > SHOWN_CASES:
-            out.append(f"<li>and {len(shown) - SHOWN_CASES} more: see the matrix row "
+                       f"{_esc(reason(c))}</li>")
+        if len(bad) > SHOWN_CASES:
+            out.append(f"<li>and {len(bad) - SHOWN_CASES} more: see the matrix row "
                        f'<a href="#rule-{rule_id}" class=rid>{rule_id}</a></li>')
         out.append("</ul>")
+    known = [c for c in shown if not problem(c)]
+    if known:
+        # As the baseline says: one line for all of them, the cells as links.
+        common = max({c.get("summary") or "" for c in known}, key=[c.get("summary") or "" for c in known].count)
+        out.append(f'<p class="known-cases">{len(known)} case{"s" if len(known) != 1 else ""} deviate as '
+                   f"known{': ' + _esc(common) if common else ''}<br>"
+                   + " ".join(f'<a href="#{anchors[(rule_id, c["id"])]}" class=rid>'
+                              f'{_esc(case_name(c).partition("[")[2].rstrip("]") or case_name(c))}</a>'
+                              for c in known) + "</p>")
     out.append("</div>")
     return out
 
@@ -131,7 +142,8 @@ def _findings(results, catalog, by_rule, anchors):
         rules = grouped[key]
         if not rules:
             continue
-        out.append(f'<h2 id="group-{key}" data-count="{len(rules)}">{_esc(title)} ({len(rules)} rules)</h2>')
+        out.append(f'<h2 id="group-{key}" data-count="{len(rules)}">{_esc(title)} ({len(rules)} '
+                   f'rule{"s" if len(rules) != 1 else ""})</h2>')
         if key == "rest":
             out.append('<table class="rest">')
             for rule_id, st in rules:

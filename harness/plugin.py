@@ -479,19 +479,28 @@ class MeasureMismatch(AssertionError):
 
 
 # -- outcomes -------------------------------------------------------------
-def _server_events(item):
+def _server_events(item, about="", most=60):
     """The server's events for each connection (and WebSocket session) of
-    the case, newest last: what MHD told the application."""
-    parts = []
+    the case, newest last: what MHD told the application. With `about` (a
+    failure's text), only the connections it names, when it names any; at
+    most `most` event lines in all."""
+    conns = item.stash.get(CONNS, [])
+    named = [c for c in conns if c.rid in about]
+    parts, lines = [], 0
     for session in item.stash.get(WS_SESSIONS, []):
-        events = session.events()
+        events = session.events()[-25:]
         parts.append(f"WebSocket client rid={session.rid}" + ("; server events:\n    " + "\n    ".join(
-            str({k: v for k, v in e.items() if k != "t"}) for e in events[-25:]) if events else ""))
-    for conn in item.stash.get(CONNS, []):
-        events = conn.server.events(conn.rid)
+            str({k: v for k, v in e.items() if k != "t"}) for e in events) if events else ""))
+        lines += len(events)
+    for conn in named or conns:
+        events = conn.server.events(conn.rid)[-25:]
+        if lines >= most:
+            parts.append(f"(server events of {len(named or conns)} connections in all: see results.json)")
+            break
         if events:
             parts.append(f"server events of rid={conn.rid}:\n    " + "\n    ".join(
-                str({k: v for k, v in e.items() if k != "t"}) for e in events[-25:]))
+                str({k: v for k, v in e.items() if k != "t"}) for e in events))
+            lines += len(events)
     return "\n".join(parts)
 
 
@@ -503,7 +512,7 @@ def _detail(item, call, lead):
         block = conn.describe()
         if block not in lead:
             parts.append(block)
-    events = _server_events(item)
+    events = _server_events(item, most=400)
     if events:
         parts.append(events)
     return "\n".join(parts)[:20000]
@@ -592,7 +601,7 @@ def pytest_runtest_makereport(item, call):
     if rep.failed and hasattr(rep.longrepr, "addsection"):
         # The console's and junit.xml's failure text: the rule's verdict
         # and what the server saw, next to the traceback's bytes.
-        events = _server_events(item)
+        events = _server_events(item, about=decided["detail"])
         rep.longrepr.addsection("conformance", f"{' '.join(info.get('rules') or item_rules(item))}: "
                                 f"{decided['outcome']} ({decided['kind']}): {decided['summary']}"
                                 + (f"\n{events}" if events else ""))
