@@ -31,6 +31,7 @@ PHASES = pytest.StashKey()  # outcome.Phase of each phase run so far
 SERVER_ERROR_SHOWN = pytest.StashKey()  # the case itself already failed on the server's crash
 WS_SESSIONS = pytest.StashKey()  # the case's WebSocket client sessions, for its report
 CALL_PASSED = pytest.StashKey()  # the case's own checks passed (then its leaks are checked)
+FAILURE_SHOWN = pytest.StashKey()  # a report of an earlier phase already failed the case
 _rid_counter = itertools.count(1)
 _state = None  # the session's State, for hooks that get no config
 
@@ -542,14 +543,16 @@ def _phase(rep, call):
     return outcome.Phase(call.when, "passed")
 
 
-def _rewrite(rep, decided, expected):
-    """Makes pytest's view (terminal, junit, exit status) the gate's."""
+def _rewrite(rep, decided, expected, shown):
+    """Makes pytest's view (terminal, junit, exit status) the gate's; a
+    case the gate fails is failed once (`shown`: an earlier phase's report
+    already failed it), not again at its teardown."""
     if decided["outcome"] == "expected-deviation":
         if rep.when == "teardown":
             rep.outcome = "passed"  # the call's report already counted the case
         else:
             rep.outcome, rep.wasxfail = "skipped", f"baseline {expected.version}: {expected.rule} {expected.observed}"
-    elif decided["outcome"] in ("failed", "unrecorded") and not rep.failed:
+    elif decided["outcome"] in ("failed", "unrecorded") and not rep.failed and not shown:
         rep.outcome, rep.longrepr = "failed", decided["detail"]
     elif decided["outcome"] == "failed" and expected is not None:
         rep.sections.append(("conformance: not the known deviation", decided["detail"].split("\n", 1)[0]))
@@ -597,7 +600,9 @@ def pytest_runtest_makereport(item, call):
         info["detail"] = lead if decided["outcome"] == "skipped" else _detail(item, call, lead)
     if call.when == "call" and OBSERVED in item.stash:
         info["observed"] = item.stash[OBSERVED]
-    _rewrite(rep, decided, expected)
+    _rewrite(rep, decided, expected, item.stash.get(FAILURE_SHOWN, False))
+    if rep.failed:
+        item.stash[FAILURE_SHOWN] = True
     if rep.failed and hasattr(rep.longrepr, "addsection"):
         # The console's and junit.xml's failure text: the rule's verdict
         # and what the server saw, next to the traceback's bytes.

@@ -3,12 +3,14 @@ clear line and the documented exit status before any long work; a signal
 leaves nothing running."""
 
 import fcntl
+import json
 import os
 import pathlib
 import select
 import signal
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -187,3 +189,46 @@ def test_a_signal_ends_the_run_and_every_server(tmp_path, signum, code):
     assert "Traceback" not in out, out[-3000:]
     left = _wait_gone(below, deadlines.scaled(10))
     assert not left, "still running after the run ended: " + "; ".join(_command(p) for p in left)
+
+
+def test_an_interrupted_run_says_so_in_every_report(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
+    proc = subprocess.Popen([*CLI, "--rule", "U-RESP,U-ACT-1", "-j", "1", "--baseline", "none",
+                             "--report", str(tmp_path), "--", "-v"], cwd=ROOT, env=clean,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in proc.stdout:  # the first case's verdict: the run is under way
+            if " PASSED" in line or " FAILED" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=deadlines.scaled(60))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, out[-3000:]
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["interrupted"] is True and data["gate"]["passed"] is False
+    assert data["gate"]["headline"].startswith("INTERRUPTED")
+    assert "INTERRUPTED" in (tmp_path / "summary.md").read_text().splitlines()[2]
+    page = (tmp_path / "report.html").read_text()
+    assert 'id="interrupted"' in page
+    assert 'name="interrupted" value="true"' in (tmp_path / "junit.xml").read_text()
+
+
+def test_a_failure_is_reported_once_with_its_rules_and_the_servers_events(tmp_path):
+    proc = run("--rule", "U-EXTRA-1", "--mode", "epoll", "--transport", "plain", "--report", str(tmp_path),
+               "--", "--mutant", "extra-dropped", timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    # In terms of the rule, without the harness's frames.
+    assert "MHD passed extra_in_size 0" in proc.stdout
+    assert "harness/client.py" not in proc.stdout and "harness/checks.py" not in proc.stdout
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("  test_eager_bytes_arrive_in_extra_in[epoll-plain] "
+                                                             "[U-EXTRA-1] new deviation: ")
+    suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
+    cases = suite.findall("testcase")
+    assert len(cases) == 1 and suite.get("failures") == "1" and suite.get("errors") == "0"
+    props = {p.get("name"): p.get("value") for p in cases[0].iter("property")}
+    assert props["rules"] == "U-EXTRA-1"
+    text = cases[0].find("failure").text
+    assert "U-EXTRA-1: failed (assertion)" in text and "'ev': 'upgraded'" in text
