@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness.checks import ECHO_CHECK, ECHO_ONCE, WireError, expect_101, expect_echo, finish
-from harness.client import build_request
+from harness.checks import ECHO_CHECK, ECHO_ONCE, expect_101, expect_echo, finish
+from harness.client import WireError, build_request
 from harness.deadlines import Deadline
 
 QUIET_SECONDS = 0.5  # scaled: a served request would answer within ms

@@ -1,2 +1,18 @@
-"""upgrade-conformance harness: builds and runs the reference server, gives
-pytest cases a raw HTTP client, and turns case outcomes into rule verdicts."""
+"""upgrade-conformance harness.
+
+At the top, what cases import: the raw HTTP/TLS client (client, codec), the
+checks, WebSocket helpers (ws), the reference server's process (server),
+deadlines, certificates, transfer sizes and the backpressure driver, plus
+the catalogue, modes, baselines and the gate (outcome) they share with the
+rest. Below it, by audience:
+  plugin/   the pytest machinery: hooks, fixtures, the per-case gate plumbing
+  reports/  what a run writes: results.json, summary.md, report.html, the
+            matrix, compare, the kill matrix and the flake check
+  tools/    the commands: building the reference server and MHD, the
+            Debian packages, selftest, bench. Those the CLI runs before any
+            third-party module is installed use the standard library only
+            (tests/test_layout.py checks it)."""
+
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent  # the checkout

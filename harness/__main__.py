@@ -9,22 +9,21 @@ nothing else: pytest may not be installed yet when this starts."""
 import argparse
 import json
 import os
-import pathlib
 import signal
 import subprocess
 import sys
 
-import fcntl
+from . import ROOT, catalog, modes
+from .reports import killmatrix, matrix, results
+from .tools import build, deps, mhd, selftest
+from .tools.runner import (DEFAULT_JOBS, JOBS_PER_CORE, Fail, Interrupted, check_environment, check_modes, checked_prefix, clear_reports,
+                           ensure_python, lock_report, positive_int, pytest_command, run_pytest, say, split_argv,
+                           writable_folder)
 
-from . import build, catalog, deadlines, deps, flake, killmatrix, matrix, mhd, modes, results, transfer
-
-ROOT = build.ROOT
 DEFAULT_REPORT = ROOT / "reports" / "latest"
-PYTEST = [sys.executable, "-m", "pytest", "-c", str(ROOT / "pytest.ini"), "--rootdir", str(ROOT)]
-REEXEC_ENV = "CONFORMANCE_REEXEC"
-JOBS_PER_CORE = 4
-DEFAULT_JOBS = JOBS_PER_CORE * (os.cpu_count() or 1)
 DESCRIPTION = "Checks the installed libmicrohttpd against the upgrade rule catalogue (spec/upgrade-rules.md)."
+
+
 EPILOG = f"""\
 Before the run it installs the Debian packages the suite needs when run as
 root (otherwise it names them and stops), and builds the reference server
@@ -54,18 +53,6 @@ arguments after '--'); 5 no case matched the selection; 130 interrupted
 (Ctrl-C), 143 terminated (SIGTERM): the reports then say INTERRUPTED.
 A report folder is locked while a run writes it: a second run into the
 same folder is refused (exit 2)."""
-
-
-class Fail(Exception):
-    """An expected failure: one message naming the fix, and an exit status."""
-
-    def __init__(self, message, code):
-        super().__init__(message)
-        self.code = code
-
-
-def say(text):
-    print(f"conformance: {text}", file=sys.stderr, flush=True)
 
 
 def make_parser():
@@ -116,113 +103,6 @@ def make_parser():
     return p
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is less than 1")
-    return value
-
-
-def split_argv(argv):
-    """(our arguments, pytest's): everything after the first '--' is pytest's."""
-    if "--" in argv:
-        i = argv.index("--")
-        return argv[:i], argv[i + 1:]
-    return argv, []
-
-
-def child_env(**extra):
-    env = dict(os.environ, **extra)
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if not paths or os.path.realpath(paths[0]) != str(ROOT):
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *paths])
-    return env
-
-
-def check_modes(parser, names):
-    for m in names:
-        try:
-            modes.lookup(m)
-        except ValueError as e:
-            parser.error(f"--mode {m}: {e}")
-
-
-def checked_prefix(prefix, source="--mhd"):
-    """An --mhd prefix made absolute, or Fail (3) naming what is wrong with
-    it, and where it came from (--mhd, or CONFORMANCE_MHD)."""
-    try:
-        build.check_prefix(prefix)
-    except build.BuildError as e:
-        raise Fail(str(e).replace("--mhd ", f"{source}=" if source != "--mhd" else "--mhd ", 1), 3) from None
-    return os.path.abspath(prefix)
-
-
-def writable_folder(path, what):
-    """Makes sure a report folder can be written, before any work: one line
-    and exit 2 if not (a traceback after the run would read as "MHD
-    deviates", and lose the results)."""
-    path = pathlib.Path(path)
-    if path.exists() and not path.is_dir():
-        raise Fail(f"{what} {path}: exists and is not a folder", 2)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-check-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise Fail(f"{what} {path}: cannot write there ({e.strerror or e}); give a folder you can write", 2) from None
-    return path
-
-
-def writable_file(path, what):
-    """Makes sure a file can be written (appended to), before any work."""
-    path = pathlib.Path(path)
-    if path.is_dir():
-        raise Fail(f"{what} {path}: is a folder, not a file", 2)
-    try:
-        with open(path, "a"):
-            pass
-    except OSError as e:
-        raise Fail(f"{what} {path}: cannot write it ({e.strerror or e})", 2) from None
-    return path
-
-
-def check_environment():
-    """The environment variables the run reads, checked once, before it."""
-    for check in (deadlines.factor, transfer.volume):
-        try:
-            check()
-        except SystemExit as e:
-            raise Fail(f"{e}; unset it or fix it", 2) from None
-
-
-def lock_report(report):
-    """Holds REPORT/.lock for the run: two runs must not write into the
-    same report folder. Returns the open lock file (keep it)."""
-    lock = open(report / ".lock", "a+")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.seek(0)
-        holder = lock.read().strip() or "another run"
-        raise Fail(f"--report {report}: {holder} is writing there; wait for it or give another --report", 2) from None
-    lock.seek(0)
-    lock.truncate()
-    lock.write(f"the run of pid {os.getpid()}")
-    lock.flush()
-    return lock
-
-
-def clear_reports(report):
-    """A run starts with no report of an earlier one in its folder: a run
-    that selects nothing, or stops early, leaves no half-old folder."""
-    for name in ("results.json", "summary.md", "junit.xml", "report.html", "warnings.txt"):
-        (report / name).unlink(missing_ok=True)
-
-
 def check_args(parser, args, passthrough=()):
     check_modes(parser, args.mode)
     if args.update_baseline and args.baseline == "none":
@@ -250,106 +130,6 @@ def check_args(parser, args, passthrough=()):
     args.report = writable_folder(os.path.abspath(args.report) if args.report else DEFAULT_REPORT, "--report")
 
 
-def ensure_python(argv):
-    """Re-runs this CLI with Debian's Python if this one cannot import the
-    suite's Python modules (e.g. a pyenv Python that does not see them)."""
-    if deps.imports_work():
-        return
-    need = "python3-pytest python3-h11 python3-pytest-xdist python3-pytest-timeout python3-websockets"
-    usable = (os.path.exists(deps.DEBIAN_PYTHON)
-              and os.path.realpath(deps.DEBIAN_PYTHON) != os.path.realpath(sys.executable)
-              and not os.environ.get(REEXEC_ENV)
-              and deps.imports_work(deps.DEBIAN_PYTHON))
-    if not usable:
-        raise Fail(f"{sys.executable} cannot import {', '.join(deps.MODULES)}: install {need} "
-                   f"(sudo apt-get install -y {need}) and run with {deps.DEBIAN_PYTHON}, or set "
-                   "CONFORMANCE_PYTHON to a Python that has them", 2)
-    say(f"{sys.executable} cannot import {', '.join(deps.MODULES)}; running again with "
-        f"{deps.DEBIAN_PYTHON}, which sees the Debian packages")
-    sys.stdout.flush()
-    env = child_env(CONFORMANCE_PYTHON=deps.DEBIAN_PYTHON, **{REEXEC_ENV: "1"})
-    os.execve(deps.DEBIAN_PYTHON, [deps.DEBIAN_PYTHON, "-m", "harness", *argv], env)
-
-
-def pytest_command(args, prefix, report, passthrough):
-    # Options as --opt=VALUE, and pytest.ini named: a value that is an
-    # existing folder (e.g. --report /tmp/x) must not be taken for a test
-    # path, or pytest looks for its configuration there.
-    cmd = [*PYTEST, f"--report={report}"]
-    if prefix:
-        cmd.append(f"--mhd={prefix}")
-    for pattern in args.rule:
-        cmd += ["--rule", pattern]
-    for mode in args.mode:
-        cmd += ["--mode", mode]
-    for transport in args.transport:
-        cmd += ["--transport", transport]
-    if getattr(args, "volume", None):
-        cmd.append(f"--volume={args.volume}")
-    if args.jobs > 1:
-        cmd += ["-n", str(args.jobs)]
-    cmd.append(f"--junitxml={report / 'junit.xml'}")
-    if args.baseline:
-        cmd.append(f"--baseline={args.baseline}")
-    if args.update_baseline:
-        cmd.append("--update-baseline")
-    if args.sanitize:
-        cmd.append("--sanitize")
-    return cmd + passthrough
-
-
-class Interrupted(Exception):
-    def __init__(self, code):
-        super().__init__(code)
-        self.code = code
-
-
-STOP_GRACE_SECONDS = 30  # for pytest, its workers and their servers to stop on SIGINT
-
-
-def run_pytest(cmd, log=None):
-    """Runs pytest in the suite's folder and returns its exit status; its
-    output goes to the open file `log` if given. pytest and its xdist
-    workers run in a process group of their own: on Ctrl-C or SIGTERM (a
-    CI runner's), the whole group gets SIGINT, so that every worker stops
-    its case and its servers; what is still there after a grace period is
-    killed (servers die with their worker). Then raises Interrupted."""
-    sys.stdout.flush()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(CONFORMANCE_CLI="1"), stdout=log,
-                            stderr=subprocess.STDOUT if log else None, start_new_session=True)
-    stop = []
-
-    def interrupt(signum):
-        stop.append(signum)
-        try:
-            os.killpg(proc.pid, signal.SIGINT)
-        except ProcessLookupError:
-            pass
-
-    old_term = signal.signal(signal.SIGTERM, lambda signum, frame: interrupt(signum))
-    try:
-        while True:
-            try:
-                rc = proc.wait(timeout=None if not stop else STOP_GRACE_SECONDS)
-                break
-            except KeyboardInterrupt:
-                if not stop:
-                    interrupt(signal.SIGINT)
-            except subprocess.TimeoutExpired:
-                say(f"pytest did not stop within {STOP_GRACE_SECONDS} s of the interrupt: killing it and its workers")
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                rc = proc.wait()
-                break
-    finally:
-        signal.signal(signal.SIGTERM, old_term)
-    if stop:
-        raise Interrupted(128 + stop[0])
-    return rc
-
-
 def print_summary(data, report, rc):
     mhd = data.get("mhd") or {}
     totals = data.get("totals") or {}
@@ -375,159 +155,6 @@ def print_summary(data, report, rc):
         print(f"conformance: pytest exited with status {rc}; {verdict['headline']}")
     for line in results.misbehaving_lines(data):
         print(line)
-
-
-SELFTEST_EPILOG = """\
---mutants runs the suite once per mutant MHD (servers/mutants.c, loaded into
-the reference server with LD_PRELOAD) and writes REPORT/killmatrix.md and
-killmatrix.json: per mutant the cases that fail against it, per rule the
-mutants its cases kill. A mutant no case kills fails the self-test.
-
---repeat N runs the suite N times and names every case whose outcome varied;
-a variation is accepted only in a rule the baseline marks intermittent (its
-failure rate is summed over the runs). Writes REPORT/flake.json.
-
-Both take the suite's --mhd, --mode, --transport and -j; each run's
-results.json, report and pytest output (pytest.log) stay in its own folder
-under REPORT (default: reports/selftest). Without either, the project's own
-tests (tests/) run.
-
-Exit status: 0 passed; 1 a test failed, a mutant survived or a case was
-flaky; 2 usage error or missing packages; 3 the reference server cannot be
-built; 130 interrupted."""
-
-
-def selftest_parser():
-    p = argparse.ArgumentParser(prog="conformance selftest",
-                                description="Runs the suite's own tests (tests/): baselines, results, "
-                                            "the HTTP and TLS client, compare, leak figures, the kill matrix "
-                                            "and flake tables, the matrix table, report.html (in headless "
-                                            "Chromium, installed if missing), the catalogue copy. "
-                                            "With --mutants or --repeat, checks the suite itself instead.",
-                                epilog=SELFTEST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                usage="%(prog)s [--no-install] [-- PYTEST-ARGS...]\n"
-                                      "       %(prog)s --mutants [NAME ...] [--quick] [--mode M] [--transport T] [--mhd P]\n"
-                                      "       %(prog)s --repeat N [--mode M] [--transport T] [--mhd P]")
-    p.add_argument("--no-install", action="store_true", help="never run apt-get")
-    what = p.add_mutually_exclusive_group()
-    what.add_argument("--mutants", nargs="*", metavar="NAME",
-                      help="the kill matrix: the suite against each mutant (default: all of them)")
-    what.add_argument("--repeat", type=positive_int, metavar="N",
-                      help="the flake check: the whole suite N times")
-    p.add_argument("--quick", action="store_true",
-                   help="with --mutants: stop each mutant's run at the first case that kills it (the "
-                        "per-rule table then names only what ran)")
-    p.add_argument("--mhd", metavar="PREFIX", help="MHD install prefix (default: the system's MHD)")
-    p.add_argument("--mode", action="append", default=[], metavar="MODE",
-                   help="only this threading mode (repeatable; default: all)")
-    p.add_argument("--transport", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                   help="plain or https only (repeatable; default: both)")
-    p.add_argument("-j", "--jobs", type=positive_int, default=DEFAULT_JOBS,
-                   help=f"pytest-xdist workers per run (default: {DEFAULT_JOBS})")
-    p.add_argument("--report", metavar="DIR", help="folder for the runs' reports (default: reports/selftest)")
-    return p
-
-
-def run_quiet(args, prefix, report, passthrough):
-    """One suite run with its output in REPORT/pytest.log: (status, results or None)."""
-    report.mkdir(parents=True, exist_ok=True)
-    results_json = report / "results.json"
-    results_json.unlink(missing_ok=True)
-    with open(report / "pytest.log", "w") as log:
-        rc = run_pytest(pytest_command(args, prefix, report, passthrough), log=log)
-    try:
-        return rc, json.loads(results_json.read_text())
-    except (OSError, ValueError):
-        return rc, None
-
-
-def suite_check(p, args):
-    """--mutants / --repeat: the suite run many times; returns the exit status."""
-    check_modes(p, args.mode)
-    prefix = args.mhd or os.environ.get("CONFORMANCE_MHD") or None
-    if prefix:
-        prefix = checked_prefix(prefix)
-    deps.ensure(prefix, allow_install=not args.no_install)
-    ensure_python(sys.argv[1:])
-    report = pathlib.Path(os.path.abspath(args.report)) if args.report else ROOT / "reports" / "selftest"
-    args.rule, args.baseline, args.update_baseline, args.sanitize = [], None, False, False
-    try:
-        binary = build.ensure_server(prefix)
-    except (build.BuildError, OSError) as e:
-        raise Fail(f"cannot build the reference server: {e}", 3) from None
-    if args.repeat:
-        runs = []
-        for i in range(args.repeat):
-            rc, data = run_quiet(args, prefix, report / "repeat" / str(i + 1), [])
-            totals = ", ".join(f"{n} {o}" for o, n in ((data or {}).get("totals") or {}).items() if n)
-            print(f"run {i + 1}/{args.repeat}: exit {rc}; {totals or 'no results'}", flush=True)
-            runs.append((rc, data))
-        table = flake.build(runs)
-        report.mkdir(parents=True, exist_ok=True)
-        (report / "flake.json").write_text(json.dumps(table, indent=1) + "\n")
-        print(flake.text(table))
-        print(f"flake check: {'passed' if flake.passed(table) else 'FAILED'} ({report / 'flake.json'})")
-        return 0 if flake.passed(table) else 1
-    library = binary.parent / "libconformance_mutants.so"
-    try:
-        known = killmatrix.mutant_names(binary, library)
-    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
-        raise Fail(f"cannot list the mutants: {e}", 3) from None
-    unknown = [n for n in args.mutants if n not in known]
-    if unknown:
-        p.error(f"unknown mutant(s) {', '.join(unknown)}; known: {' '.join(known)}")
-    if any(known[n] for n in args.mutants or known):
-        try:
-            build.ensure_server(prefix, sanitize=True)
-        except (build.BuildError, OSError) as e:
-            raise Fail(f"cannot build the sanitized reference server (for the mutants only a sanitizer sees): "
-                       f"{e}", 3) from None
-    runs = []
-    for name in args.mutants or known:
-        # A mutant only a sanitizer sees (e.g. a leak) runs with --sanitize.
-        args.sanitize = known[name]
-        rc, data = run_quiet(args, prefix, report / "mutants" / name,
-                             [f"--mutant={name}", *(["--maxfail=1"] if args.quick else [])])
-        runs.append((name, rc, data))
-        print(killmatrix.text(killmatrix.build([runs[-1]])), flush=True)
-    table = killmatrix.build(runs)
-    report.mkdir(parents=True, exist_ok=True)
-    (report / "killmatrix.json").write_text(json.dumps(table, indent=1) + "\n")
-    (report / "killmatrix.md").write_text(killmatrix.markdown(table))
-    survivors = table["survivors"]
-    print(f"kill matrix: {len(runs) - len(survivors)} of {len(runs)} mutants killed"
-          + (f"; SURVIVED: {' '.join(survivors)}" if survivors else "") + f" ({report / 'killmatrix.md'})")
-    return 1 if survivors else 0
-
-
-def selftest(argv):
-    """./conformance selftest: the harness's own tests, or (--mutants,
-    --repeat) the suite checked against mutants or for flaky cases."""
-    p = selftest_parser()
-    ours, passthrough = split_argv(argv)
-    args = p.parse_args(ours)
-    if args.quick and args.mutants is None:
-        p.error("--quick goes with --mutants")
-    if (args.mutants is not None or args.repeat) and passthrough:
-        p.error("--mutants and --repeat take no pytest arguments")
-    try:
-        if args.mutants is not None or args.repeat:
-            return suite_check(p, args)
-        deps.ensure(None, allow_install=not args.no_install)
-        deps.ensure_packages(["chromium"], "for the report.html test (it renders the page in headless Chromium)",
-                             allow_install=not args.no_install)
-        ensure_python(["selftest", *argv])
-        report = ROOT / "reports" / "selftest"
-        rc = run_pytest([*PYTEST, "tests", "--baseline=none", f"--report={report}", f"--junitxml={report / 'junit.xml'}",
-                         *passthrough])
-    except (deps.DepsError, Fail) as e:
-        say(str(e))
-        return e.code
-    except Interrupted as e:
-        say("interrupted")
-        return 130 if e.code == 128 + signal.SIGINT else e.code
-    print(f"conformance selftest: {'passed' if rc == 0 else f'FAILED (pytest exit status {rc})'}")
-    return rc
 
 
 def run_one(args, prefix, report, passthrough):
@@ -573,7 +200,7 @@ def check_mutant(binary, passthrough):
     if not names:
         return
     try:
-        known = killmatrix.mutant_names(binary, binary.parent / "libconformance_mutants.so")
+        known = killmatrix.mutant_names(binary, build.mutants_library(binary))
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
         raise Fail(f"cannot list the mutants: {e}", 3) from None
     unknown = [n for n in names if n not in known]
@@ -606,17 +233,24 @@ def run_matrix(args, passthrough):
     return 0 if all(c == 0 for c in codes) else (1 if 1 in codes else max(codes))
 
 
+def _terminated(signum, frame):
+    """SIGTERM outside a pytest run (building, checking): end as an
+    interrupted run does, 143."""
+    raise Interrupted(128 + signum)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["selftest"]:
-        return selftest(argv[1:])
+        signal.signal(signal.SIGTERM, _terminated)  # run_pytest takes it over while pytest runs
+        return selftest.selftest(argv[1:])
     if argv[:1] == ["mhd"]:
         return mhd.main(argv[1:])
     if argv[:1] == ["compare"]:
-        from . import compare  # standard library only
+        from .reports import compare  # standard library only
         return compare.main(argv[1:])
     if argv[:1] == ["bench"]:
-        from . import bench  # needs the client modules: after the dependency check
+        from .tools import bench  # needs the client modules: after the dependency check
         try:
             deps.ensure(None, allow_install=True)
             ensure_python(argv)
@@ -624,6 +258,7 @@ def main(argv=None):
             say(str(e))
             return e.code
         return bench.main(argv[1:])
+    signal.signal(signal.SIGTERM, _terminated)  # run_pytest takes it over while pytest runs
     parser = make_parser()
     ours, passthrough = split_argv(argv)
     args = parser.parse_args(ours)

@@ -29,9 +29,9 @@ import json
 import pathlib
 import re
 
-from . import outcome
+from . import ROOT, outcome
 
-BASELINES = pathlib.Path(__file__).resolve().parent.parent / "baselines"
+BASELINES = ROOT / "baselines"
 SCHEMA = 2
 
 

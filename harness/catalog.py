@@ -5,7 +5,9 @@ import fnmatch
 import pathlib
 import re
 
-SPEC = pathlib.Path(__file__).resolve().parent.parent / "spec" / "upgrade-rules.md"
+from . import ROOT
+
+SPEC = ROOT / "spec" / "upgrade-rules.md"
 
 _ROW = re.compile(
     r"^\|\s*(U-[A-Z]+-\d+)\s*\|(?P<promise>.*)\|(?P<source>[^|]*)\|\s*(?P<kind>promise|contract|measure)\s*\|\s*$"

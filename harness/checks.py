@@ -3,7 +3,6 @@ expected and what was seen, including what MHD's API returned."""
 
 import contextlib
 
-from .client import WireError
 from .server import EventTimeout, ServerDied
 from .tracebacks import hidden as _hidden
 
@@ -113,8 +112,6 @@ def connection_tokens(head):
     return [t.strip().lower() for v in head.get_all("connection") for t in v.split(",") if t.strip()]
 
 
-__all__ = ["WireError", "settle", "api_story", "expect_101", "expect_refused", "ECHO_CHECK", "ECHO_ONCE",
-           "expect_echo", "finish", "connection_tokens", "attempts"]
 
 
 @contextlib.contextmanager

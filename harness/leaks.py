@@ -48,7 +48,7 @@ def grown(before, after):
     ([] if nothing). Lower is no leak: the leak check's own /stats
     connection of the snapshot before may still have been counted then. No
     earlier case's leftover can end meanwhile: a server a case failed on is
-    replaced (plugin.py, make_server)."""
+    replaced (plugin/fixtures.py, make_server)."""
     out = []
     for name, unit in FIGURES:
         b, a = before.get(name, -1), after.get(name, -1)

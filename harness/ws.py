@@ -12,13 +12,12 @@ import os
 import websockets
 from websockets.frames import Close, Frame, Opcode
 
-from .client import READ_SECONDS, Tagged
+from .client import READ_SECONDS, RID_HEADER, Tagged
 from .deadlines import Deadline
 from .tracebacks import hidden as _hidden
 
 __tracebackhide__ = _hidden  # findings about MHD: without the helper frames
 
-RID_HEADER = "X-Conformance-Id"
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 

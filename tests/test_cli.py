@@ -173,7 +173,7 @@ def test_a_signal_ends_the_run_and_every_server(tmp_path, signum, code):
         end = time.monotonic() + deadlines.scaled(300)
         servers = []
         while time.monotonic() < end and proc.poll() is None:
-            servers = [p for p in _descendants(proc.pid) if "refserver" in _command(p)]
+            servers = [p for p in _descendants(proc.pid) if "refserver" in _command(p) and "--mode" in _command(p)]
             if servers:
                 break
             select.select([], [], [], 0.2)  # the next look at /proc

@@ -2,7 +2,7 @@
 
 import json
 
-from harness import compare
+from harness.reports import compare
 
 
 def run(version, cases=()):

@@ -1,6 +1,6 @@
-"""harness/flake.py: which variation is a flaky case, and which is known."""
+"""harness/reports/flake.py: which variation is a flaky case, and which is known."""
 
-from harness import flake
+from harness.reports import flake
 
 
 def results(*cases, rates=None):

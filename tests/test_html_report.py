@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-from harness import catalog, html_report, results
+from harness import catalog
+from harness.reports import html_report, results
 
 BROWSER = shutil.which("chromium")
 # CI sets it: the page must be checked in a browser there, not skipped.

@@ -1,6 +1,6 @@
-"""harness/killmatrix.py: which mutant counts as killed, and the tables."""
+"""harness/reports/killmatrix.py: which mutant counts as killed, and the tables."""
 
-from harness import killmatrix
+from harness.reports import killmatrix
 
 
 def case(cid, outcome, rules=("U-EXTRA-1",)):

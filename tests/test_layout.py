@@ -129,3 +129,85 @@ def test_the_check_sees_a_rule_whose_case_is_gone():
     sources = case_sources()
     sources["test_cb.py"] = sources["test_cb.py"].replace("@pytest.mark.tls_only\n", "@pytest.mark.plain_only\n")
     assert missing_cases(sources) == {"U-CB-1": ["https"]}
+
+
+# -- one home for each fact: the copies that must exist agree ---------------
+def test_modes_agree_between_catalogue_server_and_harness():
+    """The MODES table lives in the catalogue; the reference server (C) and
+    harness/modes.py carry copies of it, which must say the same."""
+    from harness import modes
+    catalogue = re.findall(r"^\| (M-[A-Z-]+) \|", (ROOT / "spec" / "upgrade-rules.md").read_text(), re.M)
+    server = re.findall(r'^  \{ "([a-z-]+)", "(M-[A-Z-]+)",', (SERVERS / "main.c").read_text(), re.M)
+    harness = [(m.name, m.id) for m in modes.MODES]
+    assert sorted(catalogue) == sorted(m.id for m in modes.MODES), "catalogue MODES vs harness/modes.py"
+    assert server == harness, "servers/main.c modes[] vs harness/modes.py (names, IDs, order)"
+
+
+def test_readme_names_every_package_the_suite_installs():
+    from harness.tools import deps
+    readme = (ROOT / "README.md").read_text()
+    assert [p for p in deps.BASE_PACKAGES if p not in readme] == []
+
+
+# -- what runs before any third-party module is installed -----------------
+# The CLI checks the Debian packages (and installs them) before it imports
+# anything else; so do compare, mhd and the server build. Their imports, and
+# those of every harness module they import in turn, must be the standard
+# library's (bench and the pytest machinery run after the check).
+BEFORE_DEPS = ("harness/__main__.py", "harness/tools/deps.py", "harness/tools/mhd.py", "harness/tools/build.py",
+               "harness/reports/compare.py")
+
+
+def _imports(path):
+    """(external top-level module names, harness module paths) that the
+    module at `path` imports at its top level, with ast."""
+    import ast
+    tree = ast.parse(path.read_text())
+    external, internal = set(), set()
+    package = path.relative_to(ROOT).with_suffix("").parts[:-1]
+    for node in tree.body:  # top level only: a lazy import inside a function runs after the check
+        if isinstance(node, ast.Import):
+            external.update(a.name.split(".")[0] for a in node.names if not a.name.startswith("harness"))
+            internal.update(a.name.replace(".", "/") for a in node.names if a.name.startswith("harness"))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[:len(package) - node.level + 1])
+                mod = base + (node.module.split(".") if node.module else [])
+                internal.add("/".join(mod))
+                internal.update("/".join(mod + [a.name]) for a in node.names)  # a submodule, or a name in mod
+            elif node.module.split(".")[0] == "harness":
+                internal.add(node.module.replace(".", "/"))
+                internal.update(node.module.replace(".", "/") + "/" + a.name for a in node.names)
+            else:
+                external.add(node.module.split(".")[0])
+    return external, internal
+
+
+def _module_file(name):
+    for candidate in (ROOT / f"{name}.py", ROOT / name / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def test_commands_before_the_dependency_check_use_the_standard_library_only():
+    import sys
+    seen, todo, offenders = set(), [ROOT / p for p in BEFORE_DEPS], {}
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        external, internal = _imports(path)
+        bad = sorted(m for m in external if m not in sys.stdlib_module_names)
+        if bad:
+            offenders[str(path.relative_to(ROOT))] = bad
+        todo += [f for f in map(_module_file, internal) if f is not None]
+    assert len(seen) > len(BEFORE_DEPS), "the import walk found nothing: the pattern no longer fits"
+    assert offenders == {}, "modules the CLI imports before the dependency check import third-party modules"
+
+
+def test_the_walk_sees_a_third_party_import(tmp_path):
+    """The check above can fail: a module importing h11 is an offender."""
+    external, _ = _imports(ROOT / "harness" / "client.py")
+    assert "h11" in external

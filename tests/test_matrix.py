@@ -1,6 +1,6 @@
 """The rules x versions table of a matrix run."""
 
-from harness import matrix
+from harness.reports import matrix
 
 
 def results(version, **rules):

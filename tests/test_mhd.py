@@ -3,7 +3,7 @@ the network (the archive's answer is given)."""
 
 import pytest
 
-from harness import mhd
+from harness.tools import mhd
 
 ARCHIVE = [("0.9.75", "0.9.75-6", "bookworm"), ("1.0.1", "1.0.1-4", "trixie"), ("1.0.10", "1.0.10-1", "sid")]
 

@@ -1,6 +1,7 @@
 """Turning case records into rule verdicts."""
 
-from harness import catalog, results
+from harness import catalog
+from harness.reports import results
 
 
 def test_rule_verdict():

@@ -11,7 +11,8 @@ import pathlib
 import shutil
 import subprocess
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from .. import ROOT
+
 BUILD_ROOT = ROOT / "build"
 
 
@@ -96,6 +97,11 @@ def ensure_server(prefix=None, sanitize=False):
     if not binary.is_file():
         raise BuildError(f"the build finished but {binary} is missing")
     return binary
+
+
+def mutants_library(binary):
+    """The mutant MHDs (servers/mutants.c), built next to the server."""
+    return binary.parent / "libconformance_mutants.so"
 
 
 def cached_value(prefix, name, sanitize=False):

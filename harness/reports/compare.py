@@ -10,7 +10,7 @@ import json
 import pathlib
 import sys
 
-from . import modes
+from .. import modes
 
 REGRESSION, LOST, FIX, MEASURE, ONLY_A, ONLY_B, FLAKY = (
     "regression", "lost", "fix", "measure changed", "only in A", "only in B", "intermittent")

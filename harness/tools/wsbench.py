@@ -20,10 +20,11 @@ import statistics
 import tempfile
 import time
 
-from . import bench, build, certs, ws
-from .bench import REFERENCE, WARMUP, RawEcho, fmt
-from .client import pattern
-from .server import RefServer, ServerError
+from .. import certs, ws
+from ..client import pattern
+from ..server import RefServer, ServerError
+from . import build
+from .refecho import REFERENCE, WARMUP, RawEcho, fmt, parse_and_run
 
 SIZES = {"64B": 64, "16KiB": 16 << 10, "1MiB": 1 << 20}
 MAX_MESSAGES = 20000  # per throughput run: small messages are bounded by count
@@ -179,4 +180,4 @@ def main(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mib", metavar="MIB", type=int, default=16,
                    help=f"MiB each way per throughput figure, at most {MAX_MESSAGES} messages (16)")
-    return bench.parse_and_run(p, argv, run, latency_help="round trips per figure (25)")
+    return parse_and_run(p, argv, run, latency_help="round trips per figure (25)")

@@ -19,26 +19,16 @@ import json
 import pathlib
 import selectors
 import statistics
-import sys
 import tempfile
 import time
 
-from . import build, certs, modes
-from .client import Conn, build_request, pattern
-from .server import RefServer, ServerError
+from .. import certs
+from ..client import Conn, build_request, pattern
+from ..server import RefServer, ServerError
+from . import build
+from .refecho import REFERENCE, WARMUP, RawEcho, fmt, parse_and_run
 
-REFERENCE = modes.Mode("reference", "reference")
 CONCURRENT = 16
-
-
-class RawEcho(RefServer):
-    """The reference server's echo without MHD (refserver --raw-echo)."""
-
-    def command(self):
-        cmd = [str(self.binary), "--raw-echo"]
-        if self.tls is not None:
-            cmd += ["--tls-key", str(self.tls.key), "--tls-cert", str(self.tls.cert)]
-        return cmd
 
 
 def pump(conns, size, max_seconds):
@@ -130,9 +120,6 @@ class Target:
         return got / elapsed / 1e6, done
 
 
-WARMUP = 5  # round trips before the latency is measured: the first ones pay for caches and page faults
-
-
 def measure(target, args):
     for _ in range(WARMUP):
         target.latency()
@@ -149,14 +136,6 @@ def measure(target, args):
         "concurrent_mb_s": statistics.median(v for v, _ in many),
         "concurrent_complete": all(d for _, d in many),
     }
-
-
-def fmt(value, ref, complete=True, digits=1):
-    text = ("" if complete else ">") + f"{value:.{digits}f}"
-    if not ref:
-        return text
-    ratio = value / ref
-    return f"{text} ({ratio:.2f}x)" if ratio >= 0.01 else f"{text} ({ratio:.1e}x)"
 
 
 def run(args):
@@ -208,39 +187,3 @@ def main(argv):
                    help="measure the WebSocket echo instead (see: conformance bench --ws --help)")
     p.add_argument("--size", metavar="MIB", type=int, default=16, help="MiB each way per connection (16)")
     return parse_and_run(p, argv, run, latency_help="requests per latency figure (25)")
-
-
-def parse_and_run(p, argv, run_fn, latency_help):
-    """The options both benchmarks share, then run_fn(args) with the
-    suite's exit statuses (3: the server cannot be built, 130: Ctrl-C)."""
-    p.add_argument("--mhd", metavar="PREFIX", help="MHD install prefix (default: the system's MHD)")
-    p.add_argument("--mode", metavar="MODE", action="append", default=[],
-                   help="a threading mode (repeatable; default: all eight)")
-    p.add_argument("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                   help="plain or https (repeatable; default: both)")
-    p.add_argument("--runs", metavar="N", type=int, default=3, help="runs per throughput figure (3)")
-    p.add_argument("--latency-runs", metavar="N", type=int, default=25, help=latency_help)
-    p.add_argument("--max-seconds", metavar="S", type=float, default=10.0,
-                   help="a transfer not done by then counts what it moved (10)")
-    p.add_argument("--json", metavar="FILE", help="also write the figures there")
-    args = p.parse_args(argv)
-    try:
-        args.mode = [modes.lookup(m) for m in args.mode] or list(modes.MODES)
-    except ValueError as e:
-        p.error(str(e))
-    if args.json:
-        try:  # before measuring: the figures would be lost at the end
-            with open(args.json, "a"):
-                pass
-        except OSError as e:
-            print(f"{p.prog}: --json {args.json}: cannot write it ({e.strerror or e})", file=sys.stderr)
-            return 2
-    args.transport = args.transport or list(modes.KNOWN_TRANSPORTS)
-    try:
-        return run_fn(args)
-    except build.BuildError as e:
-        print(f"{p.prog}: cannot build the reference server: {e}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        print(f"{p.prog}: interrupted", file=sys.stderr)
-        return 130

@@ -3,7 +3,7 @@ times and names every case whose outcome varied. A case of a rule the
 baseline marks intermittent may vary (its failure rate is summed over the
 runs); any other variation is a flaky case and fails the self-test."""
 
-from . import catalog
+from .. import catalog
 
 
 def build(runs):

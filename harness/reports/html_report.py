@@ -12,7 +12,7 @@ rendered page (tests/test_html_report.py)."""
 import html
 import json
 
-from . import modes
+from .. import modes
 from .results import PROBLEMS, STATES, case_name, gate, problem, problems_first, reason, selected, state
 
 STYLE = """

@@ -9,7 +9,7 @@ miss, and fails the self-test."""
 import os
 import subprocess
 
-from . import catalog
+from .. import catalog
 
 KILLS = ("failed", "error", "unrecorded")
 # A kill that says little: nearly every case failed (the mutant broke

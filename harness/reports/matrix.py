@@ -3,7 +3,7 @@ rule holds in which version, per transport, side by side."""
 
 import html
 
-from . import catalog
+from .. import catalog
 from .html_report import STYLE  # one look for both pages
 
 MARK = {"conforms": "ok", "deviates": "DEVIATES", "untested": "-"}

@@ -1,0 +1,257 @@
+"""The fixtures cases use: the reference-server pool and private servers,
+connections, control requests, WebSocket sessions, and what a case records
+(observe, measure). A case that passes must leave a shared server as it
+found it (harness/leaks.py)."""
+
+import itertools
+import os
+
+import pytest
+
+from .. import certs, leaks, ws
+from ..client import Conn
+from ..server import RefServer, ServerDied
+from ..tracebacks import hidden as _hidden
+from .state import CALL_PASSED, CONNS, OBSERVED, SERVER_ERROR_SHOWN, WS_SESSIONS, server_env, warn
+
+__tracebackhide__ = _hidden  # findings about MHD: without the helper frames
+
+_rid_counter = itertools.count(1)
+
+
+class ServerPool:
+    """One server per (mode, transport, options), started on first use and
+    reused by every case that asks for the same; a dead one is replaced."""
+
+    def __init__(self, binary, env=None, pki=None):
+        self.binary = binary
+        self.env = env
+        self.pki = pki  # callable: the test PKI, made on first HTTPS use
+        self.servers = {}
+
+    def get(self, mode, transport, **options):
+        key = (mode.id, transport, tuple(sorted(options.items())))
+        srv = self.servers.get(key)
+        if srv is not None and srv.alive():
+            return srv
+        tls = self.pki() if transport == "https" else None
+        srv = RefServer(self.binary, mode, transport, env=self.env, tls=tls, **options)
+        self.servers[key] = srv
+        return srv.start()
+
+    def discard(self, srv):
+        for key, s in list(self.servers.items()):
+            if s is srv:
+                del self.servers[key]
+        srv.stop()
+
+    def stop_all(self):
+        """Stops every server; returns those that did not stop cleanly."""
+        unclean = []
+        for srv in self.servers.values():
+            srv.stop()
+            if srv.stop_problem():
+                unclean.append(srv)
+        self.servers.clear()
+        return unclean
+
+
+_pki = None
+
+
+def pki(request):
+    """The session's test PKI (made on first use: plain runs need none)."""
+    global _pki
+    if _pki is None:
+        _pki = certs.TestPKI(request.getfixturevalue("tmp_path_factory").mktemp("pki"))
+    return _pki
+
+
+@pytest.fixture(scope="session")
+def server_pool(request):
+    state = request.config.conformance
+    pool = ServerPool(state.binary, server_env(request.config, state), lambda: pki(request))
+    yield pool
+    for srv in pool.stop_all():
+        # Not a case's failure (no case is running), but never silent.
+        warn(state, f"{srv!r} {srv.stop_problem()}\n" + srv.last_lines())
+
+
+def _client_context(request, server):
+    """The TLS client context that trusts the test CA (None over plain HTTP)."""
+    return pki(request).client_context() if server.transport == "https" else None
+
+
+def _new_rid(tag=""):
+    """A request id unique in this run. Fixed length, so that request sizes
+    (and what they leave in MHD's buffer) do not change with the count."""
+    return f"{tag}{os.getpid():0{7 - len(tag)}d}-{next(_rid_counter):07d}"
+
+
+def _stats_conn(request):
+    """A Conn for the leak check's GET /stats, not among the case's own."""
+    def open_conn(srv):
+        return Conn(srv, _new_rid("s"), tls_context=_client_context(request, srv))
+    return open_conn
+
+
+@pytest.fixture
+def make_server(request, server_pool, mode, transport):
+    """make_server(flags=..., timeout=..., memory_limit=...,
+    connection_limit=...) -> a running RefServer in this case's mode.
+    A case that passes must leave each server as it found it (harness/leaks.py)."""
+    used = []
+    before = {}  # server -> its leak figures when this case first used it
+    open_stats = _stats_conn(request)
+
+    def make(**options):
+        srv = server_pool.get(mode, transport, **options)
+        used.append(srv)
+        if srv not in before:
+            before[srv] = leaks.snapshot(open_stats, srv)
+        return srv
+
+    yield make
+    dead = [s for s in used if not s.alive()]
+    for srv in dead:
+        server_pool.discard(srv)
+    if dead and not request.node.stash.get(SERVER_ERROR_SHOWN, False):
+        raise ServerDied(dead[0].died_message("during this case"))
+    if request.node.stash.get(CALL_PASSED, False):
+        # Only a case that kept its promise must also have cleaned up.
+        for conn in request.node.stash.get(CONNS, []):
+            conn.close()
+        for srv, figures in before.items():
+            leaks.check(open_stats, srv, figures)
+    else:
+        # What failed may leave a connection open to its idle limit: the
+        # next case gets a fresh server, so that no leftover of this one
+        # can end during a later case and hide a leak of that case.
+        for srv in set(used) - set(dead):
+            server_pool.discard(srv)
+
+
+@pytest.fixture
+def private_server(request, mode, transport):
+    """private_server(detect_leaks=False, **options) -> a server of this
+    case's own, not shared with any other case (for cases that stop or
+    break it); stopped at the end of the case. With `detect_leaks` and
+    --sanitize, a leak makes it exit non-zero when it stops."""
+    state = request.config.conformance
+    mine = []
+
+    def start(detect_leaks=False, **options):
+        tls = pki(request) if transport == "https" else None
+        srv = RefServer(state.binary, mode, transport, env=server_env(request.config, state, detect_leaks),
+                        tls=tls, **options)
+        mine.append(srv)
+        return srv.start()
+
+    yield start
+    # Died during the case, not stopped by it (STOP cases stop their own).
+    died = [srv for srv in mine if not srv.alive() and srv.stopped_by is None]
+    for srv in mine:
+        srv.stop()
+        if srv.stop_problem():
+            warn(state, f"{srv!r} (private to {request.node.name}) {srv.stop_problem()}\n" + srv.last_lines())
+    if died and not request.node.stash.get(SERVER_ERROR_SHOWN, False):
+        raise ServerDied(died[0].died_message("during this case"))
+
+
+@pytest.fixture
+def server(make_server):
+    """The default server of this case's mode: MHD_ALLOW_UPGRADE only."""
+    return make_server()
+
+
+@pytest.fixture
+def connect(request):
+    """connect(server, handshake=True) -> Conn with a request id unique in
+    this run; handshake=False leaves the TLS handshake to conn.handshake()."""
+    conns = []
+    request.node.stash[CONNS] = conns
+
+    def open_conn(server, handshake=True, sockbuf=None):
+        conn = Conn(server, _new_rid(), tls_context=_client_context(request, server), handshake=handshake,
+                    sockbuf=sockbuf)
+        conns.append(conn)
+        return conn
+
+    yield open_conn
+    for conn in conns:
+        conn.close()
+
+
+@pytest.fixture
+def control(request):
+    """control(server, path) -> the status of GET path on a connection of
+    its own (not among the case's in its report): the reference server's
+    control requests, e.g. /release?of=RID."""
+    def get(server, path):
+        conn = Conn(server, _new_rid("c"), tls_context=_client_context(request, server))
+        try:
+            conn.request(path, upgrade=None)
+            status = conn.read_head().status
+            conn.read_body()
+            return status
+        finally:
+            conn.close()
+    return get
+
+
+@pytest.fixture
+def barrier(request):
+    """barrier(server): returns once every event the server wrote before
+    this call has reached the harness: a request of its own, whose event
+    comes after them on the same channel. For cases that must see an event
+    did not happen (the handler never ran) without waiting a deadline."""
+    def sync(server):
+        conn = Conn(server, _new_rid("b"), tls_context=_client_context(request, server))
+        try:
+            conn.request("/hello", upgrade=None)
+            conn.read_head()
+            conn.read_body()
+            conn.wait_event("request")
+        finally:
+            conn.close()
+    return sync
+
+
+@pytest.fixture
+def ws_session(request):
+    """ws_session(server) -> ws.Session: a WebSocket client identity with a
+    request id unique in this run (async with session.connect() as ws)."""
+    def make(server):
+        session = ws.Session(server, _new_rid(), _client_context(request, server))
+        request.node.stash.setdefault(WS_SESSIONS, []).append(session)
+        return session
+    return make
+
+
+@pytest.fixture
+def observe(request):
+    """observe(value): records a value in the results (e.g. a failure
+    rate) without comparing it with anything; the case asserts the promise."""
+    def record(value):
+        request.node.stash[OBSERVED] = value
+    return record
+
+
+@pytest.fixture
+def measure(request):
+    """measure(value): records the observed value of a measure rule and
+    checks it against the value the baseline recorded for this case."""
+    state = request.config.conformance
+
+    def record(value):
+        request.node.stash[OBSERVED] = value
+        known, expected = state.baseline.measure(request.node.name)
+        if known and value != expected:
+            raise MeasureMismatch(f"measured {value!r}; the baseline ({state.baseline.path.name}) recorded "
+                                  f"{expected!r}")
+    return record
+
+
+class MeasureMismatch(AssertionError):
+    """A measure case saw another value than its baseline recorded."""
+

@@ -1,0 +1,191 @@
+"""The session's hooks: options, the mode x transport parametrization,
+selection by rule, the baseline and the server build at the start, the
+summary at the end."""
+
+import fnmatch
+import itertools
+import os
+import pathlib
+
+import pytest
+from _pytest import junitxml  # its stash key: the mutant as a testsuite property
+
+from .. import ROOT, catalog, modes, transfer
+from .. import baseline as baselines
+from ..reports import results
+from ..tools import build
+from . import progress
+from . import state as shared
+from .state import EXPECTED, State, item_rules, server_env
+
+def pytest_addoption(parser):
+    g = parser.getgroup("conformance", "MHD upgrade conformance")
+    g.addoption("--mhd", metavar="PREFIX", default=os.environ.get("CONFORMANCE_MHD") or None,
+                help="MHD install prefix to test (default: the system's MHD, found by pkg-config)")
+    g.addoption("--report", metavar="DIR", default=str(ROOT / "reports" / "latest"),
+                help="folder for results.json, summary.md and junit.xml (default: reports/latest)")
+    g.addoption("--rule", metavar="PATTERN", action="append", default=[],
+                help="run only cases checking a matching rule ID, e.g. U-EXTRA-* (repeatable)")
+    g.addoption("--mode", metavar="MODE", action="append", default=[],
+                help="run only in this mode: M-EPOLL or epoll, ... (repeatable)")
+    g.addoption("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
+                help="run over this transport: plain, https (repeatable; default: both)")
+    g.addoption("--volume", metavar="N", type=int,
+                help="multiply every transfer by N, for a thorough run (default 1; CONFORMANCE_VOLUME)")
+    g.addoption("--baseline", metavar="FILE",
+                help="baseline file to gate against (default: baselines/<MHD version>.json; 'none': no baseline)")
+    g.addoption("--mutant", metavar="NAME",
+                help="run every reference server with this mutant MHD (servers/mutants.c): the suite's self-test")
+    g.addoption("--sanitize", action="store_true",
+                help="build and run the reference server with AddressSanitizer and UBSan")
+    g.addoption("--update-baseline", action="store_true",
+                help="after the run, write what it saw into the baseline file (shows the diff first)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "rule(*ids): the catalogue rule IDs a case checks")
+    config.addinivalue_line("markers", "modes(*ids): the only modes a case applies to (e.g. M-TPC)")
+    config.addinivalue_line("markers", "plain_only: the rule is checked over plain HTTP only")
+    config.addinivalue_line("markers", "tls_only: a case about TLS itself, run over HTTPS only")
+    if config.getoption("mode"):
+        try:
+            config.conformance_modes = [modes.lookup(m) for m in config.getoption("mode")]
+        except ValueError as e:
+            raise pytest.UsageError(str(e))
+    else:
+        config.conformance_modes = list(modes.MODES)
+    if getattr(config.option, "xmlpath", None) is None and not hasattr(config, "workerinput"):
+        config.option.xmlpath = str(pathlib.Path(config.getoption("report")) / "junit.xml")
+    config.conformance_transports = tuple(config.getoption("transport")) or modes.TRANSPORTS
+    if config.getoption("volume") is not None:
+        if config.getoption("volume") < 1:
+            raise pytest.UsageError(f"--volume {config.getoption('volume')}: must be 1 or more")
+        os.environ[transfer.VOLUME_ENV] = str(config.getoption("volume"))  # xdist workers inherit it
+    config.conformance = State(config)
+    shared.current = config.conformance
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    state = session.config.conformance
+    if not hasattr(session.config, "workerinput"):
+        (state.report_dir / "warnings.txt").unlink(missing_ok=True)
+    try:
+        state.binary = build.ensure_server(state.prefix, state.sanitize)
+        info = build.server_version(state.binary, server_env(session.config, state))
+    except build.BuildError as e:
+        pytest.exit(f"cannot build the reference server: {e}", returncode=3)
+    except OSError as e:
+        pytest.exit(f"cannot build the reference server: {e} (is {build.BUILD_ROOT} writable?)", returncode=3)
+    choice = session.config.getoption("baseline")
+    update = session.config.getoption("update_baseline")
+    try:
+        if choice == "none":
+            state.baseline = baselines.Baseline.empty(info["mhd_version"])
+        elif choice:
+            state.baseline = baselines.Baseline.load(choice, migrate=update)
+        else:
+            path = baselines.BASELINES / f"{info['mhd_version']}.json"
+            state.baseline = (baselines.Baseline.load(path, migrate=update) if path.exists()
+                              else baselines.Baseline.empty(info["mhd_version"], path))
+    except baselines.BaselineError as e:
+        pytest.exit(str(e), returncode=3)
+    if update and state.baseline.path is None:
+        pytest.exit("--update-baseline needs a baseline file to write; --baseline none has none", returncode=4)
+    if update and state.mutant:
+        pytest.exit(f"--update-baseline refuses a run against the mutant {state.mutant!r}: its failures are the "
+                    "mutant's, not MHD's", returncode=4)
+    xml = session.config.stash.get(junitxml.xml_key, None)
+    if xml is not None and state.mutant:
+        xml.add_global_property("mutant", state.mutant)
+    progress.start(session.config)
+    state.mhd = {
+        "version": info["mhd_version"],
+        "prefix": state.build_value("MHD_PREFIX") or state.prefix,
+        "feature_upgrade": info["feature_upgrade"],
+        "feature_tls": info["feature_tls"],
+    }
+
+
+def pytest_report_header(config):
+    state = config.conformance
+    if state.mhd is None:
+        return None
+    base = state.baseline.path if state.baseline and state.baseline.path and state.baseline.path.exists() else "none"
+    return [f"MHD {state.mhd['version']} from {state.mhd['prefix']}; server {state.binary}",
+            f"baseline: {base}"] + ([f"MUTANT: {state.mutant} (a self-test: failures are the mutant's, not MHD's)"]
+                                    if state.mutant else [])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc):
+    if "mode" in metafunc.fixturenames:
+        only = [m for mark in metafunc.definition.iter_markers("modes") for m in mark.args]
+        transports = metafunc.config.conformance_transports
+        if metafunc.definition.get_closest_marker("plain_only"):
+            transports = tuple(t for t in transports if t == "plain")
+        if metafunc.definition.get_closest_marker("tls_only"):
+            transports = tuple(t for t in transports if t != "plain")
+        pairs = [(m, t) for m in metafunc.config.conformance_modes for t in transports
+                 if not only or m.id in only]
+        metafunc.parametrize(("mode", "transport"), pairs, ids=[f"{m.name}-{t}" for m, t in pairs])
+
+
+def pytest_collection_modifyitems(session, config, items):
+    state = config.conformance
+    patterns, _ = catalog.rule_patterns(config.getoption("rule"), state.catalog)
+    keep, drop = [], []
+    for item in items:
+        rules = item_rules(item)
+        unknown = [r for r in rules if r not in state.catalog]
+        if unknown:
+            raise pytest.UsageError(f"{item.nodeid} names rules not in the catalogue: {unknown}")
+        if patterns and not any(fnmatch.fnmatchcase(r, p) for r in rules for p in patterns):
+            drop.append(item)
+            continue
+        callspec = getattr(item, "callspec", None)
+        if callspec and "mode" in callspec.params and not isinstance(callspec.params["mode"], modes.Mode):
+            drop.append(item)  # no mode/transport left for it (e.g. plain-only in an HTTPS-only run)
+            continue
+        keep.append(item)
+        # `-k U-EXTRA-1` (or `-k U-EXTRA`, a family) selects by rule too.
+        item.extra_keyword_matches.update(rules)
+        expected = state.baseline.expectation(item.name, rules) if state.baseline else None
+        if expected:
+            item.stash[EXPECTED] = expected
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+    items[:] = interleaved(keep)
+
+
+def interleaved(items):
+    """The cases in rounds: the first instance (mode, transport, ...) of
+    every case function, then the second of each, and so on. pytest-xdist
+    hands out consecutive cases in batches, so a case whose instances all
+    wait on a deadline would otherwise keep one worker busy while the
+    others have finished. Deterministic: every worker collects the same order."""
+    groups = {}
+    for item in items:
+        groups.setdefault((item.path, item.originalname), []).append(item)
+    rounds = itertools.zip_longest(*groups.values())
+    return [item for batch in rounds for item in batch if item is not None]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    state = config.conformance
+    data = getattr(state, "results", None)
+    if not data or hasattr(config, "workerinput") or os.environ.get("CONFORMANCE_CLI"):
+        return  # ./conformance prints its own summary
+    terminalreporter.section("upgrade conformance")
+    terminalreporter.write_line(f"MHD {data['mhd']['version']} ({data['mhd']['prefix']}), "
+                                f"baseline: {data['baseline'] or 'none'}")
+    for line in results.terminal_lines(data):
+        terminalreporter.write_line(line)
+    for line in data.get("warnings", []):
+        terminalreporter.write_line(f"WARNING: {line}", yellow=True)
+    terminalreporter.write_line(f"reports: {state.report_dir}/results.json, summary.md, junit.xml, report.html")
+    terminalreporter.write_line(data["gate"]["headline"], bold=True, red=not data["gate"]["passed"],
+                                green=data["gate"]["passed"])
+    for line in results.misbehaving_lines(data):
+        terminalreporter.write_line(line)
+

@@ -1,0 +1,74 @@
+"""What the plugin's hooks and fixtures share: the session's State, the
+keys of what a case stashes on its item, and the reference server's
+environment."""
+
+import pathlib
+import time
+
+import pytest
+
+from .. import catalog
+from ..tools import build
+
+CONNS = pytest.StashKey()
+OBSERVED = pytest.StashKey()
+EXPECTED = pytest.StashKey()  # outcome.Expectation: the baseline lists the case as a deviation
+PHASES = pytest.StashKey()  # outcome.Phase of each phase run so far
+SERVER_ERROR_SHOWN = pytest.StashKey()  # the case itself already failed on the server's crash
+WS_SESSIONS = pytest.StashKey()  # the case's WebSocket client sessions, for its report
+CALL_PASSED = pytest.StashKey()  # the case's own checks passed (then its leaks are checked)
+FAILURE_SHOWN = pytest.StashKey()  # a report of an earlier phase already failed the case
+current = None  # the session's State, for hooks that get no config (set by pytest_configure)
+
+
+class State:
+    """What the whole session shares; built in pytest_sessionstart."""
+
+    def __init__(self, config):
+        self.config = config
+        self.prefix = config.getoption("mhd")
+        self.sanitize = config.getoption("sanitize")
+        self.mutant = config.getoption("mutant")
+        self.report_dir = pathlib.Path(config.getoption("report"))
+        self.catalog = catalog.load()
+        self.binary = None
+        self.mhd = None
+        self.baseline = None
+        self.cases = {}
+        self.started = time.monotonic()
+
+    def build_value(self, name):
+        """A value from the CMake cache of the server build this run uses
+        (per prefix, and its own folder with --sanitize)."""
+        return build.cached_value(self.prefix, name, self.sanitize)
+
+
+
+def item_rules(item):
+    return [r for mark in item.iter_markers("rule") for r in mark.args]
+
+
+def warn(state, text):
+    """A problem outside any case: appended to <report>/warnings.txt (shared
+    by xdist workers), then reported in results.json and at the end."""
+    state.report_dir.mkdir(parents=True, exist_ok=True)
+    with open(state.report_dir / "warnings.txt", "a") as f:
+        f.write(text.replace("\n", "\n  ") + "\n")
+
+
+def server_env(config, state, detect_leaks=False):
+    """The reference server's extra environment: the mutant MHD chosen, and
+    the sanitizers' settings (with `detect_leaks`, LeakSanitizer reports at
+    exit: for a server that a case stops, U-STOP-1)."""
+    env = {}
+    mutant = config.getoption("mutant")
+    if mutant:
+        env.update(LD_PRELOAD=str(build.mutants_library(state.binary)), CONFORMANCE_MUTANT=mutant)
+    if config.getoption("sanitize"):
+        # A report ends the server (abort): the case that was running sees
+        # the crash with the report in the server's stderr lines. The mutant
+        # library is preloaded ahead of ASan's runtime on purpose.
+        env.update(ASAN_OPTIONS=f"abort_on_error=1:detect_leaks={int(detect_leaks)}:verify_asan_link_order=0",
+                   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    return env or None
+

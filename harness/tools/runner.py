@@ -1,0 +1,238 @@
+"""Running pytest for the CLI and selftest, and checking their input
+before any long work: one message naming the fix (Fail) and a documented
+exit status. pytest runs in a process group of its own, which Ctrl-C and
+SIGTERM reach. Standard library only: this runs before pytest may be
+installed."""
+
+import argparse
+import fcntl
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+
+from .. import ROOT, deadlines, modes, transfer
+from . import build, deps
+
+PYTEST = [sys.executable, "-m", "pytest", "-c", str(ROOT / "pytest.ini"), "--rootdir", str(ROOT)]
+REEXEC_ENV = "CONFORMANCE_REEXEC"
+JOBS_PER_CORE = 4
+DEFAULT_JOBS = JOBS_PER_CORE * (os.cpu_count() or 1)
+STOP_GRACE_SECONDS = 30  # for pytest, its workers and their servers to stop on SIGINT
+
+
+class Fail(Exception):
+    """An expected failure: one message naming the fix, and an exit status."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+def say(text):
+    print(f"conformance: {text}", file=sys.stderr, flush=True)
+
+
+def split_argv(argv):
+    """(our arguments, pytest's): everything after the first '--' is pytest's."""
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, []
+
+
+def child_env(**extra):
+    env = dict(os.environ, **extra)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if not paths or os.path.realpath(paths[0]) != str(ROOT):
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *paths])
+    return env
+
+
+def check_modes(parser, names):
+    for m in names:
+        try:
+            modes.lookup(m)
+        except ValueError as e:
+            parser.error(f"--mode {m}: {e}")
+
+
+def checked_prefix(prefix, source="--mhd"):
+    """An --mhd prefix made absolute, or Fail (3) naming what is wrong with
+    it, and where it came from (--mhd, or CONFORMANCE_MHD)."""
+    try:
+        build.check_prefix(prefix)
+    except build.BuildError as e:
+        raise Fail(str(e).replace("--mhd ", f"{source}=" if source != "--mhd" else "--mhd ", 1), 3) from None
+    return os.path.abspath(prefix)
+
+
+def writable_folder(path, what):
+    """Makes sure a report folder can be written, before any work: one line
+    and exit 2 if not (a traceback after the run would read as "MHD
+    deviates", and lose the results)."""
+    path = pathlib.Path(path)
+    if path.exists() and not path.is_dir():
+        raise Fail(f"{what} {path}: exists and is not a folder", 2)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-check-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise Fail(f"{what} {path}: cannot write there ({e.strerror or e}); give a folder you can write", 2) from None
+    return path
+
+
+def writable_file(path, what):
+    """Makes sure a file can be written (appended to), before any work."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise Fail(f"{what} {path}: is a folder, not a file", 2)
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as e:
+        raise Fail(f"{what} {path}: cannot write it ({e.strerror or e})", 2) from None
+    return path
+
+
+def check_environment():
+    """The environment variables the run reads, checked once, before it."""
+    for check in (deadlines.factor, transfer.volume):
+        try:
+            check()
+        except SystemExit as e:
+            raise Fail(f"{e}; unset it or fix it", 2) from None
+
+
+def lock_report(report):
+    """Holds REPORT/.lock for the run: two runs must not write into the
+    same report folder. Returns the open lock file (keep it)."""
+    lock = open(report / ".lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another run"
+        raise Fail(f"--report {report}: {holder} is writing there; wait for it or give another --report", 2) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"the run of pid {os.getpid()}")
+    lock.flush()
+    return lock
+
+
+def clear_reports(report):
+    """A run starts with no report of an earlier one in its folder: a run
+    that selects nothing, or stops early, leaves no half-old folder."""
+    for name in ("results.json", "summary.md", "junit.xml", "report.html", "warnings.txt"):
+        (report / name).unlink(missing_ok=True)
+
+
+def ensure_python(argv):
+    """Re-runs this CLI with Debian's Python if this one cannot import the
+    suite's Python modules (e.g. a pyenv Python that does not see them)."""
+    if deps.imports_work():
+        return
+    need = " ".join(p for p in deps.BASE_PACKAGES if p.startswith("python3-"))
+    usable = (os.path.exists(deps.DEBIAN_PYTHON)
+              and os.path.realpath(deps.DEBIAN_PYTHON) != os.path.realpath(sys.executable)
+              and not os.environ.get(REEXEC_ENV)
+              and deps.imports_work(deps.DEBIAN_PYTHON))
+    if not usable:
+        raise Fail(f"{sys.executable} cannot import {', '.join(deps.MODULES)}: install {need} "
+                   f"(sudo apt-get install -y {need}) and run with {deps.DEBIAN_PYTHON}, or set "
+                   "CONFORMANCE_PYTHON to a Python that has them", 2)
+    say(f"{sys.executable} cannot import {', '.join(deps.MODULES)}; running again with "
+        f"{deps.DEBIAN_PYTHON}, which sees the Debian packages")
+    sys.stdout.flush()
+    env = child_env(CONFORMANCE_PYTHON=deps.DEBIAN_PYTHON, **{REEXEC_ENV: "1"})
+    os.execve(deps.DEBIAN_PYTHON, [deps.DEBIAN_PYTHON, "-m", "harness", *argv], env)
+
+
+def pytest_command(args, prefix, report, passthrough):
+    # Options as --opt=VALUE, and pytest.ini named: a value that is an
+    # existing folder (e.g. --report /tmp/x) must not be taken for a test
+    # path, or pytest looks for its configuration there.
+    cmd = [*PYTEST, f"--report={report}"]
+    if prefix:
+        cmd.append(f"--mhd={prefix}")
+    for pattern in args.rule:
+        cmd += ["--rule", pattern]
+    for mode in args.mode:
+        cmd += ["--mode", mode]
+    for transport in args.transport:
+        cmd += ["--transport", transport]
+    if getattr(args, "volume", None):
+        cmd.append(f"--volume={args.volume}")
+    if args.jobs > 1:
+        cmd += ["-n", str(args.jobs)]
+    cmd.append(f"--junitxml={report / 'junit.xml'}")
+    if args.baseline:
+        cmd.append(f"--baseline={args.baseline}")
+    if args.update_baseline:
+        cmd.append("--update-baseline")
+    if args.sanitize:
+        cmd.append("--sanitize")
+    return cmd + passthrough
+
+
+class Interrupted(Exception):
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+def run_pytest(cmd, log=None):
+    """Runs pytest in the suite's folder and returns its exit status; its
+    output goes to the open file `log` if given. pytest and its xdist
+    workers run in a process group of their own: on Ctrl-C or SIGTERM (a
+    CI runner's), the whole group gets SIGINT, so that every worker stops
+    its case and its servers; what is still there after a grace period is
+    killed (servers die with their worker). Then raises Interrupted."""
+    sys.stdout.flush()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(CONFORMANCE_CLI="1"), stdout=log,
+                            stderr=subprocess.STDOUT if log else None, start_new_session=True)
+    stop = []
+
+    def interrupt(signum):
+        stop.append(signum)
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+    old_term = signal.signal(signal.SIGTERM, lambda signum, frame: interrupt(signum))
+    try:
+        while True:
+            try:
+                rc = proc.wait(timeout=None if not stop else STOP_GRACE_SECONDS)
+                break
+            except KeyboardInterrupt:
+                if not stop:
+                    interrupt(signal.SIGINT)
+            except subprocess.TimeoutExpired:
+                say(f"pytest did not stop within {STOP_GRACE_SECONDS} s of the interrupt: killing it and its workers")
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                rc = proc.wait()
+                break
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+    if stop:
+        raise Interrupted(128 + stop[0])
+    return rc
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value

@@ -1,0 +1,169 @@
+"""./conformance selftest: the project's own tests (tests/), the kill
+matrix (--mutants: the suite against every mutant MHD) and the flake check
+(--repeat N). Standard library only."""
+
+import argparse
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+
+from .. import ROOT, modes
+from ..reports import flake, killmatrix
+from . import build, deps
+from .runner import (DEFAULT_JOBS, PYTEST, Fail, Interrupted, check_modes, checked_prefix, ensure_python, positive_int,
+                     pytest_command, run_pytest, say, split_argv)
+
+SELFTEST_EPILOG = """\
+--mutants runs the suite once per mutant MHD (servers/mutants.c, loaded into
+the reference server with LD_PRELOAD) and writes REPORT/killmatrix.md and
+killmatrix.json: per mutant the cases that fail against it, per rule the
+mutants its cases kill. A mutant no case kills fails the self-test.
+
+--repeat N runs the suite N times and names every case whose outcome varied;
+a variation is accepted only in a rule the baseline marks intermittent (its
+failure rate is summed over the runs). Writes REPORT/flake.json.
+
+Both take the suite's --mhd, --mode, --transport and -j; each run's
+results.json, report and pytest output (pytest.log) stay in its own folder
+under REPORT (default: reports/selftest). Without either, the project's own
+tests (tests/) run.
+
+Exit status: 0 passed; 1 a test failed, a mutant survived or a case was
+flaky; 2 usage error or missing packages; 3 the reference server cannot be
+built; 130 interrupted."""
+
+
+def selftest_parser():
+    p = argparse.ArgumentParser(prog="conformance selftest",
+                                description="Runs the suite's own tests (tests/): baselines, results, "
+                                            "the HTTP and TLS client, compare, leak figures, the kill matrix "
+                                            "and flake tables, the matrix table, report.html (in headless "
+                                            "Chromium, installed if missing), the catalogue copy. "
+                                            "With --mutants or --repeat, checks the suite itself instead.",
+                                epilog=SELFTEST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                usage="%(prog)s [--no-install] [-- PYTEST-ARGS...]\n"
+                                      "       %(prog)s --mutants [NAME ...] [--quick] [--mode M] [--transport T] [--mhd P]\n"
+                                      "       %(prog)s --repeat N [--mode M] [--transport T] [--mhd P]")
+    p.add_argument("--no-install", action="store_true", help="never run apt-get")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--mutants", nargs="*", metavar="NAME",
+                      help="the kill matrix: the suite against each mutant (default: all of them)")
+    what.add_argument("--repeat", type=positive_int, metavar="N",
+                      help="the flake check: the whole suite N times")
+    p.add_argument("--quick", action="store_true",
+                   help="with --mutants: stop each mutant's run at the first case that kills it (the "
+                        "per-rule table then names only what ran)")
+    p.add_argument("--mhd", metavar="PREFIX", help="MHD install prefix (default: the system's MHD)")
+    p.add_argument("--mode", action="append", default=[], metavar="MODE",
+                   help="only this threading mode (repeatable; default: all)")
+    p.add_argument("--transport", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
+                   help="plain or https only (repeatable; default: both)")
+    p.add_argument("-j", "--jobs", type=positive_int, default=DEFAULT_JOBS,
+                   help=f"pytest-xdist workers per run (default: {DEFAULT_JOBS})")
+    p.add_argument("--report", metavar="DIR", help="folder for the runs' reports (default: reports/selftest)")
+    return p
+
+
+def run_quiet(args, prefix, report, passthrough):
+    """One suite run with its output in REPORT/pytest.log: (status, results or None)."""
+    report.mkdir(parents=True, exist_ok=True)
+    results_json = report / "results.json"
+    results_json.unlink(missing_ok=True)
+    with open(report / "pytest.log", "w") as log:
+        rc = run_pytest(pytest_command(args, prefix, report, passthrough), log=log)
+    try:
+        return rc, json.loads(results_json.read_text())
+    except (OSError, ValueError):
+        return rc, None
+
+
+def suite_check(p, args):
+    """--mutants / --repeat: the suite run many times; returns the exit status."""
+    check_modes(p, args.mode)
+    prefix = args.mhd or os.environ.get("CONFORMANCE_MHD") or None
+    if prefix:
+        prefix = checked_prefix(prefix)
+    deps.ensure(prefix, allow_install=not args.no_install)
+    ensure_python(sys.argv[1:])
+    report = pathlib.Path(os.path.abspath(args.report)) if args.report else ROOT / "reports" / "selftest"
+    args.rule, args.baseline, args.update_baseline, args.sanitize = [], None, False, False
+    try:
+        binary = build.ensure_server(prefix)
+    except (build.BuildError, OSError) as e:
+        raise Fail(f"cannot build the reference server: {e}", 3) from None
+    if args.repeat:
+        runs = []
+        for i in range(args.repeat):
+            rc, data = run_quiet(args, prefix, report / "repeat" / str(i + 1), [])
+            totals = ", ".join(f"{n} {o}" for o, n in ((data or {}).get("totals") or {}).items() if n)
+            print(f"run {i + 1}/{args.repeat}: exit {rc}; {totals or 'no results'}", flush=True)
+            runs.append((rc, data))
+        table = flake.build(runs)
+        report.mkdir(parents=True, exist_ok=True)
+        (report / "flake.json").write_text(json.dumps(table, indent=1) + "\n")
+        print(flake.text(table))
+        print(f"flake check: {'passed' if flake.passed(table) else 'FAILED'} ({report / 'flake.json'})")
+        return 0 if flake.passed(table) else 1
+    library = build.mutants_library(binary)
+    try:
+        known = killmatrix.mutant_names(binary, library)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        raise Fail(f"cannot list the mutants: {e}", 3) from None
+    unknown = [n for n in args.mutants if n not in known]
+    if unknown:
+        p.error(f"unknown mutant(s) {', '.join(unknown)}; known: {' '.join(known)}")
+    if any(known[n] for n in args.mutants or known):
+        try:
+            build.ensure_server(prefix, sanitize=True)
+        except (build.BuildError, OSError) as e:
+            raise Fail(f"cannot build the sanitized reference server (for the mutants only a sanitizer sees): "
+                       f"{e}", 3) from None
+    runs = []
+    for name in args.mutants or known:
+        # A mutant only a sanitizer sees (e.g. a leak) runs with --sanitize.
+        args.sanitize = known[name]
+        rc, data = run_quiet(args, prefix, report / "mutants" / name,
+                             [f"--mutant={name}", *(["--maxfail=1"] if args.quick else [])])
+        runs.append((name, rc, data))
+        print(killmatrix.text(killmatrix.build([runs[-1]])), flush=True)
+    table = killmatrix.build(runs)
+    report.mkdir(parents=True, exist_ok=True)
+    (report / "killmatrix.json").write_text(json.dumps(table, indent=1) + "\n")
+    (report / "killmatrix.md").write_text(killmatrix.markdown(table))
+    survivors = table["survivors"]
+    print(f"kill matrix: {len(runs) - len(survivors)} of {len(runs)} mutants killed"
+          + (f"; SURVIVED: {' '.join(survivors)}" if survivors else "") + f" ({report / 'killmatrix.md'})")
+    return 1 if survivors else 0
+
+
+def selftest(argv):
+    """./conformance selftest: the harness's own tests, or (--mutants,
+    --repeat) the suite checked against mutants or for flaky cases."""
+    p = selftest_parser()
+    ours, passthrough = split_argv(argv)
+    args = p.parse_args(ours)
+    if args.quick and args.mutants is None:
+        p.error("--quick goes with --mutants")
+    if (args.mutants is not None or args.repeat) and passthrough:
+        p.error("--mutants and --repeat take no pytest arguments")
+    try:
+        if args.mutants is not None or args.repeat:
+            return suite_check(p, args)
+        deps.ensure(None, allow_install=not args.no_install)
+        deps.ensure_packages(["chromium"], "for the report.html test (it renders the page in headless Chromium)",
+                             allow_install=not args.no_install)
+        ensure_python(["selftest", *argv])
+        report = ROOT / "reports" / "selftest"
+        rc = run_pytest([*PYTEST, "tests", "--baseline=none", f"--report={report}", f"--junitxml={report / 'junit.xml'}",
+                         *passthrough])
+    except (deps.DepsError, Fail) as e:
+        say(str(e))
+        return e.code
+    except Interrupted as e:
+        say("interrupted")
+        return 130 if e.code == 128 + signal.SIGINT else e.code
+    print(f"conformance selftest: {'passed' if rc == 0 else f'FAILED (pytest exit status {rc})'}")
+    return rc
