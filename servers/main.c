@@ -290,25 +290,6 @@ parse_args (int argc, char **argv, struct config *cfg)
 }
 
 
-struct conn *
-conn_of (struct MHD_Connection *connection)
-{
-  const union MHD_ConnectionInfo *ci =
-    MHD_get_connection_info (connection,
-                             MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-  return NULL == ci ? NULL : ci->socket_context;
-}
-
-
-void
-server_wake (struct server *srv)
-{
-  /* A full pipe already means a wake-up is pending. */
-  if (-1 != srv->wake_fd[1])
-    (void) ! write (srv->wake_fd[1], "w", 1);
-}
-
-
 static void
 notify_connection (void *cls, struct MHD_Connection *connection,
                    void **socket_context,
@@ -366,9 +347,6 @@ notify_completed (void *cls, struct MHD_Connection *connection,
   request_free (r);
   *req_cls = NULL;
 }
-
-
-_Thread_local const char *current_rid;
 
 
 static void
@@ -595,14 +573,107 @@ report_ready (struct server *srv, const struct config *cfg)
 }
 
 
+/* Every thread, MHD's included, inherits this mask; only the main loop
+ * takes the signals, through the signalfd returned (-1 on failure). */
+static int
+take_signals (void)
+{
+  sigset_t sigs;
+  sigemptyset (&sigs);
+  sigaddset (&sigs, SIGTERM);
+  sigaddset (&sigs, SIGINT);
+  pthread_sigmask (SIG_BLOCK, &sigs, NULL);
+  signal (SIGPIPE, SIG_IGN);
+  return signalfd (-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+
+/* The shared upgrade response (U-RESP-5) and the daemon; false (with a
+ * fatal event) if either cannot be made. */
+static bool
+server_start (struct server *srv, const struct config *cfg)
+{
+  struct event e;
+  pthread_mutex_init (&srv->lock, NULL);
+  pthread_cond_init (&srv->workers_idle, NULL);
+  atomic_init (&srv->live_handles, 0);
+  srv->shared_upgrade = MHD_create_response_for_upgrade (&upgrade_handler,
+                                                         &srv->shared_cls);
+  if (NULL == srv->shared_upgrade
+      || MHD_YES != MHD_add_response_header (srv->shared_upgrade,
+                                             MHD_HTTP_HEADER_UPGRADE,
+                                             "conformance/1"))
+  {
+    ev_begin (&e, "fatal", NULL);
+    ev_str (&e, "error", "cannot create the shared upgrade response");
+    ev_end (&e);
+    return false;
+  }
+  srv->daemon = start_daemon (srv, cfg);
+  if (NULL == srv->daemon)
+  {
+    ev_begin (&e, "fatal", NULL);
+    ev_str (&e, "error", "MHD_start_daemon failed (see mhd_log events)");
+    ev_str (&e, "mode", cfg->mode->id);
+    ev_end (&e);
+    return false;
+  }
+  report_ready (srv, cfg);
+  return true;
+}
+
+
+/* Stops in the manual's order: every upgraded connection closed (its
+ * script woken by stop_fd, which CLOSEs), then MHD_stop_daemon(); with
+ * --stop-with-open the other way round, on purpose (U-STOP-2). True if
+ * every script ended in time. */
+static bool
+server_stop (struct server *srv, const struct config *cfg)
+{
+  struct event e;
+  bool idle;
+  pthread_mutex_lock (&srv->lock);
+  unsigned int open_upgrades = srv->workers;
+  pthread_mutex_unlock (&srv->lock);
+  ev_begin (&e, "stopping", NULL);
+  ev_int (&e, "upgraded_open", open_upgrades);
+  ev_bool (&e, "stop_with_open", cfg->stop_with_open);
+  ev_end (&e);
+  if (cfg->stop_with_open)
+  {
+    /* Break the contract: stop MHD first; the scripts, woken afterwards,
+     * leave the (freed) handles alone. */
+    srv->daemon_stopped = true; /* before: MHD may wake a script while stopping */
+    MHD_stop_daemon (srv->daemon);
+    ev_begin (&e, "daemon_stopped", NULL);
+    ev_end (&e);
+    close (srv->stop_fd[1]);
+    idle = upgraded_wait_idle (srv, 5000);
+  }
+  else
+  {
+    /* Closing stop_fd's write end wakes every script. */
+    close (srv->stop_fd[1]);
+    idle = upgraded_wait_idle (srv, 5000);
+    ev_begin (&e, "workers_idle", NULL);
+    ev_bool (&e, "result", idle);
+    ev_end (&e);
+    MHD_stop_daemon (srv->daemon);
+  }
+  MHD_destroy_response (srv->shared_upgrade);
+  ev_begin (&e, "stopped", NULL);
+  ev_end (&e);
+  return idle;
+}
+
+
 int
 main (int argc, char **argv)
 {
   struct config cfg;
   struct server srv;
-  sigset_t sigs;
   int sigfd;
-  struct event e;
+  int rc;
 
   memset (&cfg, 0, sizeof (cfg));
   memset (&srv, 0, sizeof (srv));
@@ -614,15 +685,7 @@ main (int argc, char **argv)
   prctl (PR_SET_PDEATHSIG, SIGTERM);
   if (1 == getppid ())
     return 1;
-
-  /* Every thread, MHD's included, inherits this mask; only the main loop
-   * takes the signals, through a signalfd. */
-  sigemptyset (&sigs);
-  sigaddset (&sigs, SIGTERM);
-  sigaddset (&sigs, SIGINT);
-  pthread_sigmask (SIG_BLOCK, &sigs, NULL);
-  signal (SIGPIPE, SIG_IGN);
-  sigfd = signalfd (-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+  sigfd = take_signals ();
   if (sigfd < 0 || 0 != pipe2 (srv.stop_fd, O_CLOEXEC)
       || 0 != pipe2 (srv.wake_fd, O_CLOEXEC | O_NONBLOCK))
   {
@@ -630,85 +693,24 @@ main (int argc, char **argv)
     return 1;
   }
   if (cfg.raw_echo)
-  {
-    int rc = raw_echo_main (cfg.tls_key, cfg.tls_cert, sigfd);
-    free (cfg.tls_key);
-    free (cfg.tls_cert);
-    return rc;
-  }
-  pthread_mutex_init (&srv.lock, NULL);
-  pthread_cond_init (&srv.workers_idle, NULL);
-  atomic_init (&srv.live_handles, 0);
-
-  srv.shared_upgrade = MHD_create_response_for_upgrade (&upgrade_handler,
-                                                        &srv.shared_cls);
-  if (NULL == srv.shared_upgrade
-      || MHD_YES != MHD_add_response_header (srv.shared_upgrade,
-                                             MHD_HTTP_HEADER_UPGRADE,
-                                             "conformance/1"))
-  {
-    ev_begin (&e, "fatal", NULL);
-    ev_str (&e, "error", "cannot create the shared upgrade response");
-    ev_end (&e);
-    return 3;
-  }
-
-  srv.daemon = start_daemon (&srv, &cfg);
-  if (NULL == srv.daemon)
-  {
-    ev_begin (&e, "fatal", NULL);
-    ev_str (&e, "error", "MHD_start_daemon failed (see mhd_log events)");
-    ev_str (&e, "mode", cfg.mode->id);
-    ev_end (&e);
-    return 3;
-  }
-  report_ready (&srv, &cfg);
-
-  run_loop (&srv, cfg.mode, sigfd);
-  /* The harness sends SIGKILL when a stop takes too long, but it cannot
-   * when it is gone itself (PR_SET_PDEATHSIG sends SIGTERM, e.g. after
-   * pytest-xdist ended a worker): a stop that hangs (MHD 0.9.75's
-   * MHD_stop_daemon in thread-per-connection modes with a connection left
-   * suspended) must not keep this process forever. SIGALRM's default
-   * action ends it; the limit scales with --idle-ms, as the harness's own
-   * deadlines do. */
-  alarm ((unsigned int) (srv.idle_ms > 0 ? 2 * (srv.idle_ms / 1000) + 30
-                         : 120));
-
-  pthread_mutex_lock (&srv.lock);
-  unsigned int open_upgrades = srv.workers;
-  pthread_mutex_unlock (&srv.lock);
-  ev_begin (&e, "stopping", NULL);
-  ev_int (&e, "upgraded_open", open_upgrades);
-  ev_bool (&e, "stop_with_open", cfg.stop_with_open);
-  ev_end (&e);
-  bool idle;
-  if (cfg.stop_with_open)
-  {
-    /* Break the contract on purpose: stop MHD first; the scripts, woken
-     * afterwards, leave the (freed) handles alone. */
-    srv.daemon_stopped = true; /* before: MHD may wake a script while stopping */
-    MHD_stop_daemon (srv.daemon);
-    ev_begin (&e, "daemon_stopped", NULL);
-    ev_end (&e);
-    close (srv.stop_fd[1]);
-    idle = upgraded_wait_idle (&srv, 5000);
-  }
+    rc = raw_echo_main (cfg.tls_key, cfg.tls_cert, sigfd);
+  else if (! server_start (&srv, &cfg))
+    rc = 3;
   else
   {
-    /* Keep the manual's contract: close every upgraded connection before
-     * MHD_stop_daemon(). Closing stop_fd's write end wakes every script. */
-    close (srv.stop_fd[1]);
-    idle = upgraded_wait_idle (&srv, 5000);
-    ev_begin (&e, "workers_idle", NULL);
-    ev_bool (&e, "result", idle);
-    ev_end (&e);
-    MHD_stop_daemon (srv.daemon);
+    run_loop (&srv, cfg.mode, sigfd);
+    /* The harness sends SIGKILL when a stop takes too long, but it cannot
+     * when it is gone itself (PR_SET_PDEATHSIG sends SIGTERM, e.g. after
+     * pytest-xdist ended a worker): a stop that hangs (MHD 0.9.75's
+     * MHD_stop_daemon in thread-per-connection modes with a connection
+     * left suspended) must not keep this process forever. SIGALRM's
+     * default action ends it; the limit scales with --idle-ms, as the
+     * harness's own deadlines do. */
+    alarm ((unsigned int) (srv.idle_ms > 0 ? 2 * (srv.idle_ms / 1000) + 30
+                           : 120));
+    rc = server_stop (&srv, &cfg) ? 0 : 4;
   }
-  MHD_destroy_response (srv.shared_upgrade);
-  ev_begin (&e, "stopped", NULL);
-  ev_end (&e);
   free (cfg.tls_key);
   free (cfg.tls_cert);
-  return idle ? 0 : 4;
+  return rc;
 }

@@ -123,12 +123,13 @@ bool upgraded_wait_idle (struct server *srv, int timeout_ms);
 bool upgraded_release (struct server *srv, const char *rid, bool write_hold,
                        uint64_t step, uint64_t input_end);
 
-/* main.c: the request whose callback runs on this thread (the access
- * handler, the upgrade handler, a script), or NULL: MHD's log lines
- * written meanwhile carry its id. */
+/* context.c (calls nothing of the others): the request whose callback runs
+ * on this thread (the access handler, the upgrade handler, a script), or
+ * NULL: MHD's log lines written meanwhile carry its id. */
 extern _Thread_local const char *current_rid;
-/* main.c: the connection context MHD keeps for @a connection. */
+/* context.c: the connection context MHD keeps for @a connection. */
 struct conn *conn_of (struct MHD_Connection *connection);
+/* context.c: makes an external loop run MHD at once. */
 void server_wake (struct server *srv);
 
 #endif

@@ -106,6 +106,17 @@ queue (struct request *r, struct MHD_Connection *c, const char *what,
 }
 
 
+/* Queues @a resp (reported as @a what) and lets go of it. */
+static enum MHD_Result
+queue_once (struct request *r, struct MHD_Connection *c, const char *what,
+            unsigned int status, struct MHD_Response *resp)
+{
+  enum MHD_Result ret = queue (r, c, what, status, resp);
+  MHD_destroy_response (resp);
+  return ret;
+}
+
+
 /* Queues a text made for this request (copied), reported as @a what. */
 static enum MHD_Result
 queue_text_copy (struct request *r, struct MHD_Connection *c, const char *what,
@@ -114,15 +125,12 @@ queue_text_copy (struct request *r, struct MHD_Connection *c, const char *what,
   struct MHD_Response *resp =
     MHD_create_response_from_buffer (strlen (text), (void *) text,
                                      MHD_RESPMEM_MUST_COPY);
-  enum MHD_Result ret;
   if (NULL == resp)
   {
     report_result (r->rid, "create_response", what, MHD_NO);
     return MHD_NO;
   }
-  ret = queue (r, c, what, status, resp);
-  MHD_destroy_response (resp);
-  return ret;
+  return queue_once (r, c, what, status, resp);
 }
 
 
@@ -132,7 +140,6 @@ queue_text (struct request *r, struct MHD_Connection *c, const char *what,
             unsigned int status, const char *text, const char *extra_header)
 {
   struct MHD_Response *resp = text_response (text);
-  enum MHD_Result ret;
   if (NULL == resp)
   {
     report_result (r->rid, "create_response", what, MHD_NO);
@@ -140,9 +147,7 @@ queue_text (struct request *r, struct MHD_Connection *c, const char *what,
   }
   if (NULL != extra_header)
     add_header (r, resp, extra_header, "1");
-  ret = queue (r, c, what, status, resp);
-  MHD_destroy_response (resp);
-  return ret;
+  return queue_once (r, c, what, status, resp);
 }
 
 
@@ -155,6 +160,17 @@ refused (struct request *r, struct MHD_Connection *c)
     return MHD_NO; /* MHD ends the request itself (U-NOTIFY-2) */
   return queue_text (r, c, "fallback", MHD_HTTP_INTERNAL_SERVER_ERROR,
                      "refused\n", "X-Refused");
+}
+
+
+/* queue_once, and the fallback answer if MHD refused. */
+static enum MHD_Result
+queue_or_refused (struct request *r, struct MHD_Connection *c,
+                  const char *what, unsigned int status,
+                  struct MHD_Response *resp)
+{
+  return MHD_YES == queue_once (r, c, what, status, resp) ? MHD_YES
+         : refused (r, c);
 }
 
 
@@ -427,13 +443,11 @@ static enum MHD_Result
 scenario_plain_101 (struct request *r, struct MHD_Connection *c)
 {
   struct MHD_Response *resp = text_response ("not-an-upgrade\n");
-  enum MHD_Result ret;
   if (NULL == resp)
     return MHD_NO;
   add_header (r, resp, MHD_HTTP_HEADER_UPGRADE, DEFAULT_PROTOCOL);
-  ret = queue (r, c, "plain-101", MHD_HTTP_SWITCHING_PROTOCOLS, resp);
-  MHD_destroy_response (resp);
-  return MHD_YES == ret ? MHD_YES : refused (r, c);
+  return queue_or_refused (r, c, "plain-101", MHD_HTTP_SWITCHING_PROTOCOLS,
+                           resp);
 }
 
 
@@ -504,7 +518,6 @@ scenario_ws (struct request *r, struct MHD_Connection *c)
   char accept[WS_ACCEPT_SIZE];
   const char *wrong = ws_check_handshake (c, r->method, r->version, accept);
   struct MHD_Response *resp;
-  enum MHD_Result ret;
   struct event e;
 
   ev_begin (&e, "ws_handshake", r->rid);
@@ -521,11 +534,9 @@ scenario_ws (struct request *r, struct MHD_Connection *c)
       return MHD_NO;
     if (version)
       add_header (r, resp, "Sec-WebSocket-Version", "13");
-    ret = queue (r, c, version ? "ws-426" : "ws-400",
-                 version ? MHD_HTTP_UPGRADE_REQUIRED : MHD_HTTP_BAD_REQUEST,
-                 resp);
-    MHD_destroy_response (resp);
-    return ret;
+    return queue_once (r, c, version ? "ws-426" : "ws-400",
+                       version ? MHD_HTTP_UPGRADE_REQUIRED
+                       : MHD_HTTP_BAD_REQUEST, resp);
   }
   cc->then = script_find ("ws");
   cc->p.idle_ms = idle_arg (r, c);
@@ -534,9 +545,8 @@ scenario_ws (struct request *r, struct MHD_Connection *c)
     return refused (r, c);
   add_header (r, resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
   add_header (r, resp, "Sec-WebSocket-Accept", accept);
-  ret = queue (r, c, "upgrade", MHD_HTTP_SWITCHING_PROTOCOLS, resp);
-  MHD_destroy_response (resp);
-  return MHD_YES == ret ? MHD_YES : refused (r, c);
+  return queue_or_refused (r, c, "upgrade", MHD_HTTP_SWITCHING_PROTOCOLS,
+                           resp);
 }
 
 

@@ -3,7 +3,9 @@
  * (query parameter "then") drives the socket. Scripts run on a thread of
  * their own, so MHD's event loop is never blocked, except the few whose
  * point is to act inside the handler. Every script ends with
- * MHD_UPGRADE_ACTION_CLOSE. */
+ * MHD_UPGRADE_ACTION_CLOSE, which the runner (script_thread, or
+ * handle_upgrade for a script that runs in the handler only) does: a
+ * script itself never closes. */
 #define _GNU_SOURCE
 #include "events.h"
 #include "refserver.h"
@@ -58,7 +60,8 @@ struct script
   const char *name;
   /* Runs inside the upgrade handler, on MHD's thread (may be NULL). */
   void (*in_handler) (struct upgraded *u);
-  /* Then runs on a thread of its own (NULL: the script is done). */
+  /* Then runs on a thread of its own (NULL: the script is done, and the
+   * handler CLOSEs). After it, its thread CLOSEs. */
   void (*run) (struct upgraded *u);
 };
 
@@ -320,26 +323,18 @@ echo_until_eof (struct upgraded *u)
 }
 
 
+/* "close": nothing but the runner's CLOSE, from the script's thread. */
 static void
-run_echo (struct upgraded *u)
+run_nothing (struct upgraded *u)
 {
-  echo_until_eof (u);
-  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
+  (void) u;
 }
 
 
 static void
-run_close (struct upgraded *u)
-{
-  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
-}
-
-
-static void
-run_send_close (struct upgraded *u)
+run_send (struct upgraded *u)
 {
   send_pattern (u, u->p.n);
-  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
 }
 
 
@@ -377,7 +372,6 @@ run_shutdown (struct upgraded *u)
     ev_int (&e, "bytes", (long long) total);
     ev_end (&e);
   }
-  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
 }
 
 
@@ -404,7 +398,6 @@ run_shutdown_both (struct upgraded *u)
       if (poll (p, 2, u->p.idle_ms) <= 0 || 0 != p[1].revents)
         break; /* gave up waiting, or the server stops: CLOSE all the same */
   }
-  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
 }
 
 
@@ -436,7 +429,6 @@ run_cork (struct upgraded *u)
   ev_end (&e);
   if (sent)
     echo_until_eof (u);
-  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
 }
 
 
@@ -487,7 +479,6 @@ run_sockopts (struct upgraded *u)
                                               SO_KEEPALIVE));
   ev_end (&e);
   echo_until_eof (u);
-  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
 }
 
 
@@ -505,7 +496,6 @@ run_bad_action (struct upgraded *u)
   ev_bool (&e, "null_handle_result", MHD_YES == null_handle);
   ev_end (&e);
   echo_until_eof (u);
-  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
 }
 
 
@@ -526,7 +516,6 @@ in_handler_wait_reply (struct upgraded *u)
   ev_bool (&e, "got_reply", n > 0);
   ev_strn (&e, "reply", buf, n > 0 ? (size_t) n : 0);
   ev_end (&e);
-  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
 }
 
 
@@ -544,7 +533,6 @@ in_handler_wait_release (struct upgraded *u)
   ev_bool (&e, "got_reply", 0 != atomic_load (&u->released));
   ev_strn (&e, "reply", "", 0);
   ev_end (&e);
-  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
 }
 
 
@@ -553,14 +541,13 @@ static void
 in_handler_echo (struct upgraded *u)
 {
   echo_until_eof (u);
-  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
 }
 
 
 static void
-in_handler_send_close (struct upgraded *u)
+in_handler_send (struct upgraded *u)
 {
-  run_send_close (u);
+  run_send (u);
 }
 
 
@@ -576,13 +563,12 @@ in_handler_suspend (struct upgraded *u)
 }
 
 
-/* /ws: a WebSocket echo endpoint (websocket.c), then CLOSE. */
+/* /ws: a WebSocket echo endpoint (websocket.c). */
 static void
 run_ws (struct upgraded *u)
 {
   ws_echo (u->sock, u->extra_in, u->extra_in_size, u->p.idle_ms,
            u->srv->stop_fd[0], u->rid);
-  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
 }
 
 
@@ -838,7 +824,6 @@ run_pressure (struct upgraded *u)
   if (NULL == ps)
   {
     report_errno (u, "calloc", ENOMEM);
-    action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
     return;
   }
   ps->u = u;
@@ -904,15 +889,14 @@ run_pressure (struct upgraded *u)
   ev_int (&e, "holds_write", ps->wk);
   ev_end (&e);
   free (ps);
-  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
 }
 
 
 static const struct script scripts[] = {
-  { "echo", NULL, &run_echo },
-  { "close", NULL, &run_close },
-  { "close-in-handler", &in_handler_send_close, NULL },
-  { "send-close", NULL, &run_send_close },
+  { "echo", NULL, &echo_until_eof },
+  { "close", NULL, &run_nothing },
+  { "close-in-handler", &in_handler_send, NULL },
+  { "send-close", NULL, &run_send },
   { "shutdown", NULL, &run_shutdown },
   { "cork", NULL, &run_cork },
   { "sockopts", NULL, &run_sockopts },
@@ -920,7 +904,7 @@ static const struct script scripts[] = {
   { "wait-in-handler", &in_handler_wait_reply, NULL },
   { "wait-release-in-handler", &in_handler_wait_release, NULL },
   { "block-in-handler", &in_handler_echo, NULL },
-  { "suspend-upgraded", &in_handler_suspend, &run_echo },
+  { "suspend-upgraded", &in_handler_suspend, &echo_until_eof },
   { "ws", NULL, &run_ws },
   { "pressure", NULL, &run_pressure },
   { "shutdown-both", NULL, &run_shutdown_both },
@@ -991,6 +975,7 @@ script_thread (void *arg)
   if (0 != u->p.sockbuf)
     set_sockbuf (u);
   u->script->run (u);
+  action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
   upgraded_free (u);
   pthread_mutex_lock (&srv->lock);
   if (0 == --srv->workers)
@@ -1111,51 +1096,26 @@ upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,
 }
 
 
-static void
-handle_upgrade (void *cls, struct MHD_Connection *connection, void *req_cls,
-                const char *extra_in, size_t extra_in_size,
-                MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+/* The upgraded connection's state for its script, owned by the script
+ * from now on; NULL when out of memory. */
+static struct upgraded *
+upgraded_new (struct conn *c, struct MHD_Connection *connection,
+              const char *extra_in, size_t extra_in_size, MHD_socket sock,
+              struct MHD_UpgradeResponseHandle *urh)
 {
-  /* The connection context, not cls or req_cls, says what to do: those two
-   * are what this handler checks. */
-  struct conn *c = conn_of (connection);
-  struct upgraded *u;
-  pthread_t t;
-  pthread_attr_t attr;
-
-  if (NULL == c)
-  {
-    /* Cannot happen unless MHD lost our socket context; still close. */
-    struct event e;
-    ev_begin (&e, "upgraded_without_context", NULL);
-    ev_end (&e);
-    MHD_upgrade_action (urh, MHD_UPGRADE_ACTION_CLOSE);
-    return;
-  }
-  report_handler_call (c, cls, req_cls, extra_in, extra_in_size, sock);
-  report_connection_handle (c, connection);
-  report_request_view (c, connection);
-
-  u = calloc (1, sizeof (*u));
+  struct upgraded *u = calloc (1, sizeof (*u));
   if (NULL != u && extra_in_size > 0)
   {
     u->extra_in = malloc (extra_in_size);
     if (NULL == u->extra_in)
     {
       free (u);
-      u = NULL;
+      return NULL;
     }
-    else
-      memcpy (u->extra_in, extra_in, extra_in_size);
+    memcpy (u->extra_in, extra_in, extra_in_size);
   }
   if (NULL == u)
-  {
-    struct event e;
-    ev_begin (&e, "out_of_memory", c->rid);
-    ev_end (&e);
-    MHD_upgrade_action (urh, MHD_UPGRADE_ACTION_CLOSE);
-    return;
-  }
+    return NULL;
   u->srv = c->srv;
   u->release_fd[0] = u->release_fd[1] = -1;
   atomic_init (&u->released, 0);
@@ -1171,17 +1131,28 @@ handle_upgrade (void *cls, struct MHD_Connection *connection, void *req_cls,
   u->urh = urh;
   u->connection = connection;
   u->extra_in_size = extra_in_size;
-
   if (0 != pipe2 (u->release_fd, O_CLOEXEC | O_NONBLOCK))
     u->release_fd[0] = u->release_fd[1] = -1;
   pthread_mutex_lock (&u->srv->lock);
   u->next = live;
   live = u;
   pthread_mutex_unlock (&u->srv->lock);
+  return u;
+}
+
+
+/* Runs the script: its part in the handler, then its thread, which CLOSEs
+ * at the end; a script with no thread CLOSEs here, in the handler. */
+static void
+script_start (struct upgraded *u)
+{
+  pthread_t t;
+  pthread_attr_t attr;
   if (NULL != u->script->in_handler)
     u->script->in_handler (u);
   if (NULL == u->script->run)
   {
+    action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
     upgraded_free (u);
     return;
   }
@@ -1202,6 +1173,42 @@ handle_upgrade (void *cls, struct MHD_Connection *connection, void *req_cls,
     pthread_mutex_unlock (&u->srv->lock);
     upgraded_free (u);
   }
+}
+
+
+/* Reports what the handler was given, then hands the connection to its
+ * script. */
+static void
+handle_upgrade (void *cls, struct MHD_Connection *connection, void *req_cls,
+                const char *extra_in, size_t extra_in_size,
+                MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+  /* The connection context, not cls or req_cls, says what to do: those two
+   * are what this handler checks. */
+  struct conn *c = conn_of (connection);
+  struct upgraded *u;
+  struct event e;
+
+  if (NULL == c)
+  {
+    /* Cannot happen unless MHD lost our socket context; still close. */
+    ev_begin (&e, "upgraded_without_context", NULL);
+    ev_end (&e);
+    MHD_upgrade_action (urh, MHD_UPGRADE_ACTION_CLOSE);
+    return;
+  }
+  report_handler_call (c, cls, req_cls, extra_in, extra_in_size, sock);
+  report_connection_handle (c, connection);
+  report_request_view (c, connection);
+  u = upgraded_new (c, connection, extra_in, extra_in_size, sock, urh);
+  if (NULL == u)
+  {
+    ev_begin (&e, "out_of_memory", c->rid);
+    ev_end (&e);
+    MHD_upgrade_action (urh, MHD_UPGRADE_ACTION_CLOSE);
+    return;
+  }
+  script_start (u);
 }
 
 
