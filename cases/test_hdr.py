@@ -44,3 +44,22 @@ def test_upgrade_value_sent_verbatim(server, connect, request_upgrade):
         f"the application's Upgrade value {value!r} went out as {head.get_all('upgrade')!r}")
     expect_echo(conn)
     finish(conn)
+
+
+# Longer than any protocol name a client offers, and than a byte-sized
+# length field: a value MHD copies into its own buffer must still go out
+# whole (a comma list, as RFC 9110 allows, of many protocols).
+LONG_VALUE = ", ".join(f"proto-{i:03d}/1.0" for i in range(40))
+
+
+@pytest.mark.rule("U-HDR-2")
+def test_long_upgrade_value_sent_verbatim(server, connect):
+    conn = connect(server)
+    conn.request(f"/upgrade?{ECHO_ONCE}&proto={quote(LONG_VALUE)}")
+    head = expect_101(conn)
+    sent = head.get_all("upgrade")
+    assert sent == [LONG_VALUE], (
+        f"the application's {len(LONG_VALUE)}-byte Upgrade value went out as "
+        f"{[len(v) for v in sent]} byte(s): {sent!r}")
+    expect_echo(conn)
+    finish(conn)

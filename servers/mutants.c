@@ -48,6 +48,7 @@ enum mutant
   M_CONNECTION_DUPLICATED, /* the 101 carries Connection: Upgrade twice */
   M_REASON_CHANGED,        /* "101 Switching Protocols" becomes "101 OK" */
   M_UPGRADE_VALUE_CHANGED, /* the Upgrade value goes out lower-cased */
+  M_UPGRADE_VALUE_TRUNCATED, /* an Upgrade value past 255 bytes goes out cut */
   M_HTTP10_UPGRADED,       /* an HTTP/1.0 request is treated as HTTP/1.1 */
   M_SHUTDOWN_IGNORED,      /* shutdown(SHUT_WR) on the upgraded socket ignored */
   M_SHUTDOWN_CLOSES,       /* shutdown(SHUT_WR) closes both directions */
@@ -121,6 +122,7 @@ static const struct
   { "connection-duplicated", M_CONNECTION_DUPLICATED, false },
   { "reason-changed", M_REASON_CHANGED, false },
   { "upgrade-value-changed", M_UPGRADE_VALUE_CHANGED, false },
+  { "upgrade-value-truncated", M_UPGRADE_VALUE_TRUNCATED, false },
   { "http10-upgraded", M_HTTP10_UPGRADED, false },
   { "shutdown-ignored", M_SHUTDOWN_IGNORED, false },
   { "shutdown-closes", M_SHUTDOWN_CLOSES, false },
@@ -174,7 +176,7 @@ choose (void)
     return;
   if (0 == strcmp (want, "list"))
   {
-    /* For the kill matrix (harness/killmatrix.py): the names, then stop. */
+    /* For the kill matrix (harness/reports/killmatrix.py): the names, then stop. */
     for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++)
       printf ("%s%s\n", names[i].name, names[i].sanitize ? " sanitize" : "");
     fflush (stdout);
@@ -788,6 +790,18 @@ rewrite_head (const char *in, size_t len, char *out, size_t cap)
       if (*c >= 'A' && *c <= 'Z')
         *c = (char) (*c + 32);
     return NULL == p ? 0 : len;
+  case M_UPGRADE_VALUE_TRUNCATED:
+  {
+    /* As if the value were kept in a byte-sized length field. */
+    const char *v = memmem (in, len, "\r\nUpgrade: ", 11);
+    const char *end = NULL == v ? NULL : memmem (v + 11, len - (size_t) (v + 11 - in), "\r\n", 2);
+    if (NULL == end || end - (v + 11) <= 255)
+      return 0;
+    size_t keep = (size_t) (v + 11 - in) + 255;
+    memcpy (out, in, keep);
+    memcpy (out + keep, end, len - (size_t) (end - in));
+    return keep + (len - (size_t) (end - in));
+  }
   default:
     return 0;
   }
