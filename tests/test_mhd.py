@@ -1,8 +1,17 @@
-"""./conformance mhd: version names and choosing a source package, without
-the network (the archive's answer is given)."""
+"""./conformance mhd: version names, choosing a source package (the
+archive's answer is given), and source identities, without the network;
+with CONFORMANCE_SLOW_TESTS=1, a release tarball built for real."""
+
+import hashlib
+import json
+import os
+import pathlib
+import subprocess
+import tarfile
 
 import pytest
 
+from harness import ROOT
 from harness.tools import mhd
 
 ARCHIVE = [("0.9.75", "0.9.75-6", "bookworm"), ("1.0.1", "1.0.1-4", "trixie"), ("1.0.10", "1.0.10-1", "sid")]
@@ -70,3 +79,74 @@ def test_asserts_builds_have_their_own_prefix_and_configure_flag(tmp_path):
     assert mhd.prefix_for("1.0.10", asserts=True).name == "1.0.10-asserts"
     assert "--enable-asserts" in mhd.configure_args(tmp_path, False, asserts=True)
     assert "--enable-asserts" not in mhd.configure_args(tmp_path, False)
+
+
+def test_coverage_builds_have_their_own_prefix_and_gcov_flags(tmp_path):
+    assert mhd.prefix_for("1.0.10", coverage=True).name == "1.0.10-coverage"
+    args = mhd.configure_args(tmp_path, False, coverage=True)
+    assert "CFLAGS=-O0 -g --coverage" in args and "LDFLAGS=--coverage" in args
+
+
+def tarball_of(tmp_path, files):
+    src = tmp_path / "libmicrohttpd-9.9.9"
+    for name, text in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(text)
+    out = tmp_path / "libmicrohttpd-9.9.9.tar.gz"
+    with tarfile.open(out, "w:gz") as tar:
+        tar.add(src, arcname=src.name)
+    return out
+
+
+def test_a_tarball_is_known_by_its_digest(tmp_path, monkeypatch):
+    monkeypatch.setattr(mhd, "MHD_ROOT", tmp_path / "mhd")
+    path = tarball_of(tmp_path, {"configure.ac": "AC_INIT\n"})
+    tree, meta = mhd.source_of_tarball(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert meta["sha256"] == digest and meta["version"] == f"tar-{digest[:12]}"
+    assert tree.name == "libmicrohttpd-9.9.9" and (tree / "configure.ac").exists()
+    assert mhd.prefix_for(meta["version"], coverage=True).name == f"tar-{digest[:12]}-coverage"
+
+
+@pytest.mark.parametrize("content", [b"not a tarball", None], ids=["garbage", "missing"])
+def test_a_bad_tarball_is_a_usage_error(tmp_path, monkeypatch, content):
+    monkeypatch.setattr(mhd, "MHD_ROOT", tmp_path / "mhd")
+    path = tmp_path / "x.tar.gz"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(mhd.MhdError) as e:
+        mhd.source_of_tarball(path)
+    assert e.value.code == 2 and "--tarball" in str(e.value)
+
+
+def test_a_tarball_without_mhd_source_is_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(mhd, "MHD_ROOT", tmp_path / "mhd")
+    with pytest.raises(mhd.MhdError) as e:
+        mhd.source_of_tarball(tarball_of(tmp_path, {"README": "hello\n"}))
+    assert e.value.code == 2 and "no MHD source tree" in str(e.value)
+
+
+@pytest.mark.skipif(os.environ.get("CONFORMANCE_SLOW_TESTS") != "1",
+                    reason="builds MHD: set CONFORMANCE_SLOW_TESTS=1 (CI does)")
+def test_a_release_tarball_builds_into_its_own_prefix(tmp_path):
+    tree = mhd.fetch_source(mhd.resolve("1.0.10")[1])
+    path = tmp_path / "libmicrohttpd-1.0.10.tar.gz"
+
+    def release_file(info):  # upstream's files, with one time, as in a release tarball
+        if info.name.split("/")[1:2] in (["debian"], [".pc"]):
+            return None
+        info.mtime = 1700000000
+        return info
+
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(tree, arcname="libmicrohttpd-1.0.10", filter=release_file)
+    run = [str(ROOT / "conformance"), "mhd", "build", "--tarball", str(path)]
+    proc = subprocess.run(run, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    prefix = pathlib.Path(proc.stdout.strip().splitlines()[-1])
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert prefix.name == f"tar-{digest[:12]}"
+    marker = json.loads((prefix / mhd.MARKER).read_text())
+    assert marker["source"] == "tarball" and marker["sha256"] == digest
+    again = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and "already built" in again.stderr

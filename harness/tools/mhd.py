@@ -1,5 +1,7 @@
-"""./conformance mhd: released MHD versions, built from Debian's source
-packages into cached install prefixes under build/mhd/.
+"""./conformance mhd: MHD built into cached install prefixes under
+build/mhd/: released versions from Debian's source packages, or any source
+tree (a git checkout at a revision, a release tarball), each in variants
+(--sanitize, --asserts, --coverage).
 
 Debian's archive carries one MHD per suite (bookworm 0.9.75, trixie 1.0.1,
 sid 1.0.10, ...). The source packages are fetched with a private APT
@@ -10,6 +12,7 @@ source stays under build/ and is never part of the repository.
 Standard library only: runs before pytest is installed."""
 
 import argparse
+import hashlib
 import json
 import os
 import pathlib
@@ -18,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 
 from . import build, deps
@@ -186,13 +190,14 @@ def resolve(version):
 
 # -- fetching and building ---------------------------------------------------
 
-def variant_name(sanitize=False, asserts=False):
-    """The suffix of a build variant's prefix: -sanitize, -asserts, both."""
-    return ("-sanitize" if sanitize else "") + ("-asserts" if asserts else "")
+def variant_name(sanitize=False, asserts=False, coverage=False):
+    """The suffix of a build variant's prefix: -sanitize, -asserts, -coverage,
+    or several of them."""
+    return ("-sanitize" if sanitize else "") + ("-asserts" if asserts else "") + ("-coverage" if coverage else "")
 
 
-def prefix_for(version, sanitize=False, asserts=False):
-    return MHD_ROOT / (version + variant_name(sanitize, asserts))
+def prefix_for(version, sanitize=False, asserts=False, coverage=False):
+    return MHD_ROOT / (version + variant_name(sanitize, asserts, coverage))
 
 
 def built():
@@ -226,31 +231,40 @@ def fetch_source(debian_version):
     return tree
 
 
-def configure_args(prefix, sanitize, asserts=False):
+def configure_args(prefix, sanitize, asserts=False, coverage=False):
     args = [f"--prefix={prefix}", "--enable-https", "--with-gnutls", "--disable-static", "--disable-doc",
             "--disable-examples", "--disable-dependency-tracking"]
     if asserts:
         # MHD's own checks as assertions (mhd_assert): a build that aborts
         # where a release build carries on.
         args.append("--enable-asserts")
-    flags = "-O1 -g"
+    flags, ldflags = "-O1 -g", []
     if sanitize:
         flags += " -fsanitize=address,undefined -fno-omit-frame-pointer"
-        args.append("LDFLAGS=-fsanitize=address,undefined")
+        ldflags.append("-fsanitize=address,undefined")
+    if coverage:
+        # gcov's counters, without optimisation: a line run is a line counted.
+        flags = flags.replace("-O1", "-O0") + " --coverage"
+        ldflags.append("--coverage")
+    if ldflags:
+        args.append("LDFLAGS=" + " ".join(ldflags))
     return args + [f"CFLAGS={flags}"]
 
 
-def build_version(version, sanitize=False, rebuild=False, allow_install=True, asserts=False):
-    """Builds MHD `version` into its cached prefix (unless already there) and
-    returns the prefix."""
-    up, debian_version, suite = resolve(version)
-    prefix = prefix_for(up, sanitize, asserts)
+def build_tree(tree, prefix, meta, variant, rebuild=False, allow_install=True):
+    """Builds the MHD source `tree` into `prefix` (unless a finished build is
+    there) and returns the prefix. `variant`: {sanitize, asserts, coverage};
+    `meta`: what the marker says of the source. A tree without `configure`
+    (a git checkout), or one whose Debian patches changed the build files,
+    is bootstrapped with autoreconf. A coverage build keeps its build tree
+    (gcov's notes and counters live there; the marker names it); a failed
+    build keeps its logs."""
     marker = prefix / MARKER
+    name = meta.get("version") or prefix.name
     if marker.exists() and not rebuild:
-        say(f"MHD {up} already built ({debian_version}); --rebuild builds it again")
+        say(f"MHD {name} already built in {prefix}; --rebuild builds it again")
         return prefix
     deps.ensure_packages(list(BUILD_PACKAGES), "to build MHD from source", allow_install)
-    tree = fetch_source(debian_version)
     work = MHD_ROOT / "work" / prefix.name
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(prefix, ignore_errors=True)
@@ -259,25 +273,111 @@ def build_version(version, sanitize=False, rebuild=False, allow_install=True, as
     # regenerate what autoreconf just made.
     shutil.copytree(tree, work, symlinks=True)
     jobs = str(os.cpu_count() or 2)
-    steps = [("autoreconf", ["autoreconf", "-fi"]),
-             ("configure", ["./configure", *configure_args(prefix, sanitize, asserts)]),
-             ("make", ["make", f"-j{jobs}"]),
+    args = configure_args(prefix, **variant)
+    steps = [("configure", ["./configure", *args]), ("make", ["make", f"-j{jobs}"]),
              ("make install", ["make", "install"])]
+    if meta.get("bootstrap", True) or not (work / "configure").exists():
+        steps.insert(0, ("autoreconf", ["autoreconf", "-fi"]))
     started = time.monotonic()
-    for name, cmd in steps:
-        say(f"MHD {up}: {name}")
-        log = work / f"{name.replace(' ', '-')}.log"
+    for step, cmd in steps:
+        say(f"MHD {name}: {step}")
+        log = work / f"{step.replace(' ', '-')}.log"
         proc = _run(cmd, cwd=work, log=log)
         if proc.returncode != 0:
-            raise MhdError(f"building MHD {up}: '{' '.join(cmd[:2])}' failed (exit status {proc.returncode}); "
-                           f"full log: {log}\n" + _tail(log.read_text()))
+            raise MhdError(f"building MHD {name}: '{' '.join(cmd[:2])}' failed (exit status {proc.returncode}); "
+                           f"the build tree and its logs are kept: {log}\n" + _tail(log.read_text()))
     build.check_prefix(str(prefix))
-    marker.write_text(json.dumps({"version": up, "debian_version": debian_version, "suite": suite,
-                                  "sanitize": sanitize, "asserts": asserts,
-                                  "configure": configure_args(prefix, sanitize, asserts),
-                                  "seconds": round(time.monotonic() - started, 1)}, indent=2) + "\n")
-    shutil.rmtree(work, ignore_errors=True)
+    info = dict(meta, **variant, configure=args, seconds=round(time.monotonic() - started, 1))
+    if variant.get("coverage"):
+        info["build_tree"] = str(work)
+    marker.write_text(json.dumps(info, indent=2) + "\n")
+    if not variant.get("coverage"):
+        shutil.rmtree(work, ignore_errors=True)
     return prefix
+
+
+def build_version(version, sanitize=False, rebuild=False, allow_install=True, asserts=False, coverage=False):
+    """Builds the released MHD `version` from Debian's source package into
+    its cached prefix (unless already there) and returns the prefix."""
+    up, debian_version, suite = resolve(version)
+    prefix = prefix_for(up, sanitize, asserts, coverage)
+    if (prefix / MARKER).exists() and not rebuild:
+        say(f"MHD {up} already built ({debian_version}); --rebuild builds it again")
+        return prefix
+    tree = fetch_source(debian_version)
+    # Debian's patches may touch the build files: always bootstrap.
+    meta = {"version": up, "debian_version": debian_version, "suite": suite, "source": "debian", "bootstrap": True}
+    return build_tree(tree, prefix, meta, dict(sanitize=sanitize, asserts=asserts, coverage=coverage),
+                      rebuild=rebuild, allow_install=allow_install)
+
+
+def _git(repo, *args):
+    proc = _run(["git", "-C", str(repo), *args])
+    if proc.returncode != 0:
+        raise MhdError(f"git -C {repo} {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}", 2)
+    return proc.stdout.strip()
+
+
+def git_commit(repo, rev="HEAD"):
+    """The full commit id that `rev` names in the git repository `repo`."""
+    if not (pathlib.Path(repo) / ".git").exists() and _run(["git", "-C", str(repo), "rev-parse", "--git-dir"]).returncode:
+        raise MhdError(f"--git {repo}: not a git repository", 2)
+    return _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+
+
+def source_of_git(repo, rev="HEAD"):
+    """(tree, identity) of commit `rev` of `repo`: the commit's files,
+    exported (git archive) into build/mhd/src/git-<commit>; the user's
+    checkout, its index and its HEAD are left as they are."""
+    commit = git_commit(repo, rev)
+    tree = MHD_ROOT / "src" / f"git-{commit}"
+    if not (tree / ".complete").exists():
+        shutil.rmtree(tree, ignore_errors=True)
+        tree.mkdir(parents=True)
+        archive = _run(["git", "-C", str(repo), "archive", "--format=tar", "-o", str(tree / ".archive.tar"), commit])
+        if archive.returncode != 0:
+            raise MhdError(f"git archive {commit} failed: {archive.stderr.strip()}", 3)
+        with tarfile.open(tree / ".archive.tar") as tar:
+            tar.extractall(tree)
+        (tree / ".archive.tar").unlink()
+        (tree / ".complete").touch()
+    subject = _git(repo, "log", "-1", "--format=%s", commit)
+    return tree, {"version": f"git-{commit[:12]}", "source": "git", "repository": str(pathlib.Path(repo).resolve()),
+                  "commit": commit, "subject": subject, "bootstrap": False}
+
+
+def source_of_tarball(path):
+    """(tree, identity) of a release tarball, unpacked into
+    build/mhd/src/tar-<sha256>, keyed by the file's digest."""
+    path = pathlib.Path(path)
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        raise MhdError(f"--tarball {path}: {e.strerror or e}", 2) from None
+    root = MHD_ROOT / "src" / f"tar-{digest}"
+    if not (root / ".complete").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        try:
+            with tarfile.open(path) as tar:
+                tar.extractall(root)
+        except (tarfile.TarError, OSError) as e:
+            raise MhdError(f"--tarball {path}: cannot unpack it ({e})", 2) from None
+        (root / ".complete").touch()
+    tops = [p for p in root.iterdir() if p.is_dir()]
+    tree = tops[0] if len(tops) == 1 and not (root / "configure.ac").exists() else root
+    if not (tree / "configure.ac").exists():
+        raise MhdError(f"--tarball {path}: no MHD source tree in it (no configure.ac)", 2)
+    return tree, {"version": f"tar-{digest[:12]}", "source": "tarball", "tarball": str(path.resolve()),
+                  "sha256": digest, "name": tree.name, "bootstrap": False}
+
+
+def build_source(tree, meta, sanitize=False, asserts=False, coverage=False, rebuild=False, allow_install=True):
+    """A source tree (from source_of_git or source_of_tarball) built into the
+    prefix its identity and variant name: build/mhd/<git-COMMIT|tar-SHA><variant>."""
+    prefix = prefix_for(meta["version"], sanitize, asserts, coverage)
+    return build_tree(tree, prefix, meta, dict(sanitize=sanitize, asserts=asserts, coverage=coverage),
+                      rebuild=rebuild, allow_install=allow_install)
 
 
 # -- the command line --------------------------------------------------------
@@ -298,8 +398,19 @@ def cmd_list(args):
 
 
 def cmd_build(args):
-    prefix = build_version(args.version, sanitize=args.sanitize, rebuild=args.rebuild,
-                           allow_install=not args.no_install, asserts=args.asserts)
+    variant = dict(sanitize=args.sanitize, asserts=args.asserts, coverage=args.coverage, rebuild=args.rebuild,
+                   allow_install=not args.no_install)
+    sources = [bool(args.version), bool(args.git), bool(args.tarball)]
+    if sum(sources) != 1:
+        raise MhdError("give one source: VERSION, --git DIR [--rev REV], or --tarball FILE", 2)
+    if args.rev and not args.git:
+        raise MhdError("--rev goes with --git", 2)
+    if args.version:
+        prefix = build_version(args.version, **variant)
+    elif args.git:
+        prefix = build_source(*source_of_git(args.git, args.rev or "HEAD"), **variant)
+    else:
+        prefix = build_source(*source_of_tarball(args.tarball), **variant)
     print(prefix)
     return 0
 
@@ -320,14 +431,24 @@ def make_parser():
     ls.add_argument("--built", action="store_true", help="only the built ones (no network)")
     ls.add_argument("--refresh", action="store_true", help="fetch the package lists again first")
     ls.set_defaults(run=cmd_list)
-    b = sub.add_parser("build", help="build VERSION (e.g. 1.0.10) unless built; prints its prefix last")
-    b.add_argument("version", metavar="VERSION", help="upstream version (1.0.10) or Debian version (1.0.10-1)")
+    b = sub.add_parser("build", help="build VERSION (e.g. 1.0.10), a git revision or a tarball unless built; "
+                                     "prints its prefix last")
+    b.add_argument("version", metavar="VERSION", nargs="?",
+                   help="upstream version (1.0.10) or Debian version (1.0.10-1), from Debian's source package")
+    b.add_argument("--git", metavar="DIR", help="an MHD git repository: build --rev of it (prefix git-COMMIT; "
+                                               "bootstrapped when the commit has no configure); the checkout is "
+                                               "not touched (git archive)")
+    b.add_argument("--rev", metavar="REV", help="with --git: the revision (default HEAD)")
+    b.add_argument("--tarball", metavar="FILE", help="a release tarball (prefix tar-SHA256)")
     b.add_argument("--sanitize", action="store_true",
                    help="with AddressSanitizer and UBSan (its own prefix, VERSION-sanitize); run the "
                         "suite on it with --sanitize")
     b.add_argument("--asserts", action="store_true",
                    help="with MHD's assertions enabled (configure --enable-asserts; its own prefix, "
                         "VERSION-asserts): an abort where a release build carries on is reported as the crash it is")
+    b.add_argument("--coverage", action="store_true",
+                   help="with gcov's counters (-O0 --coverage; prefix VERSION-coverage); the build tree is kept "
+                        "for ./conformance coverage")
     b.add_argument("--rebuild", action="store_true", help="build again even if built")
     b.add_argument("--refresh", action="store_true", help="fetch the package lists again first")
     b.add_argument("--no-install", action="store_true", help="never run apt-get install")
