@@ -39,7 +39,11 @@ under build/. Everything after '--' goes to pytest unchanged; it runs in
 check (see: conformance selftest --help);
 'conformance bench' measures latency and throughput (not a test);
 'conformance compare A B' says what changed between two runs' results.json
-(exit 1 on a regression).
+(exit 1 on a regression);
+'conformance bisect --git DIR GOOD BAD --rule ID' finds the MHD commit that
+changed the verdicts of a rule's cells (see: conformance bisect --help);
+'conformance coverage VERSION' reports which lines and branches of MHD's
+upgrade code a selection reaches (see: conformance coverage --help).
 
 Environment: CONFORMANCE_MHD (default of --mhd), CONFORMANCE_TIMEOUT_FACTOR
 (scales every deadline, e.g. 3 on slow machines; a positive number),
@@ -62,7 +66,9 @@ def make_parser():
                                       "       %(prog)s selftest [--mutants [NAME ...] | --repeat N] ...   (see: conformance selftest --help)\n"
                                       "       %(prog)s mhd {list,build} ...   (see: %(prog)s mhd --help)\n"
                                       "       %(prog)s bench [--mhd PREFIX] ...   (see: %(prog)s bench --help)\n"
-                                      "       %(prog)s compare A/results.json B/results.json [--markdown FILE]")
+                                      "       %(prog)s compare A/results.json B/results.json [--markdown FILE]\n"
+                                      "       %(prog)s bisect --git DIR GOOD BAD --rule ID ...   (see: %(prog)s bisect --help)\n"
+                                      "       %(prog)s coverage VERSION|--git DIR|--tarball FILE ...   (see: %(prog)s coverage --help)")
     p.add_argument("--mhd", metavar="PREFIX", action="append", default=[],
                    help="install prefix of the MHD to test (its ./configure --prefix, after make install); "
                         "default: the system's MHD, found by pkg-config (package libmicrohttpd-dev). "
@@ -249,6 +255,18 @@ def main(argv=None):
     if argv[:1] == ["compare"]:
         from .reports import compare  # standard library only
         return compare.main(argv[1:])
+    if argv[:1] in (["bisect"], ["coverage"]):
+        try:
+            deps.ensure(None, allow_install="--no-install" not in argv)
+            ensure_python(argv)
+        except (deps.DepsError, Fail) as e:
+            say(str(e))
+            return e.code
+        if argv[0] == "bisect":
+            from .tools import bisect
+            return bisect.main(argv[1:])
+        from .tools import coverage
+        return coverage.main(argv[1:])
     if argv[:1] == ["bench"]:
         from .tools import bench  # needs the client modules: after the dependency check
         try:
