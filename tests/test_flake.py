@@ -41,3 +41,11 @@ def test_a_run_that_did_not_exit_0_fails_the_check():
     table = flake.build([(0, results(("a", "failed", {}))), (1, results(("a", "failed", {})))])
     assert table["flaky"] == {} and not flake.passed(table)
     assert "runs [2] did not exit 0" in flake.text(table)
+
+
+def test_a_flaky_case_says_what_its_failed_runs_saw():
+    failed = {"failure_kind": "assertion", "summary": "connection 3 did not end in order after CLOSE: open"}
+    table = flake.build([(0, results(("a", "passed", {}))), (1, results(("a", "failed", failed))),
+                         (1, results(("a", "failed", failed)))])
+    assert table["problems"] == {"a": ["assertion: connection 3 did not end in order after CLOSE: open"]}
+    assert "    seen: assertion: connection 3 did not end in order after CLOSE: open" in flake.text(table)

@@ -10,12 +10,17 @@ def build(runs):
     """runs: [(pytest exit status, results or None)] -> the flake table."""
     outcomes = {}   # case id -> [outcome per run, None where it did not run]
     intermittent = set()
+    problems = {}   # case id -> what its failed runs saw (failure kind: summary), each once
     rates = {}
     for i, (_, data) in enumerate(runs):
         for case in (data or {}).get("cases", []):
             outcomes.setdefault(case["id"], [None] * len(runs))[i] = case["outcome"]
             if case.get("baseline") == "intermittent":
                 intermittent.add(case["id"])
+            if case["outcome"] in ("failed", "error"):
+                seen = f"{case.get('failure_kind') or case['outcome']}: {case.get('summary') or '(no summary)'}"
+                if seen not in problems.setdefault(case["id"], []):
+                    problems[case["id"]].append(seen)
         for rule, entry in ((data or {}).get("rules") or {}).items():
             rate = entry.get("failure_rate")
             if rate:
@@ -28,6 +33,7 @@ def build(runs):
                   "duration_s": (data or {}).get("duration_s")} for rc, data in runs],
         "cases": len(outcomes),
         "flaky": {cid: seen for cid, seen in varied.items() if cid not in intermittent},
+        "problems": {cid: problems[cid] for cid in varied if cid not in intermittent and problems.get(cid)},
         "intermittent": {cid: seen for cid, seen in varied.items() if cid in intermittent},
         "failure_rates": dict(sorted(rates.items(), key=lambda kv: catalog.sort_key(kv[0]))),
     }
@@ -49,6 +55,7 @@ def text(table):
              + (f"; runs {bad_runs} did not exit 0" if bad_runs else "")]
     for cid, seen in table["flaky"].items():
         lines.append(f"  FLAKY {cid}: {_counts(seen)}")
+        lines += [f"    seen: {problem}" for problem in table.get("problems", {}).get(cid, [])]
     for cid, seen in table["intermittent"].items():
         lines.append(f"  intermittent (baseline) {cid}: {_counts(seen)}")
     for rule, rate in table["failure_rates"].items():
