@@ -31,7 +31,8 @@ import sys
 
 from .. import ROOT, modes
 from . import build, mhd
-from .runner import DEFAULT_JOBS, Fail, positive_int, say, writable_folder
+from .runner import (Fail, add_selection_arguments, check_modes, positive_int, say, selection_run,
+                     writable_folder)
 
 BISECT_ROOT = build.BUILD_ROOT / "bisect"
 DEFAULT_REPORT = ROOT / "reports" / "bisect"
@@ -94,20 +95,10 @@ class Bisection:
         for i in range(self.args.runs):
             report = self.report / "runs" / commit[:12] / str(i + 1)
             shutil.rmtree(report, ignore_errors=True)
-            cmd = [sys.executable, "-m", "harness", f"--mhd={prefix}", "--baseline=none", f"--report={report}",
-                   "-j", str(self.args.jobs)]
-            for r in self.args.rule:
-                cmd += ["--rule", r]
-            for m in self.args.mode:
-                cmd += ["--mode", m]
-            for t in self.args.transport:
-                cmd += ["--transport", t]
-            proc = subprocess.run(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-            results = report / "results.json"
-            if proc.returncode not in (0, 1) or not results.exists():
-                raise Fail(f"the selection did not run against {prefix} (exit status {proc.returncode}):\n"
-                           + "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:]), 3)
-            data = json.loads(results.read_text())
+            rc, data, output = selection_run(self.args, prefix, report)
+            if data is None:
+                raise Fail(f"the selection did not run against {prefix} (exit status {rc}):\n"
+                           + "\n".join(output.strip().splitlines()[-15:]), 3)
             if self.rules is None:
                 self.rules = sorted({r for c in data["cases"] for r in c["rules"]})
             runs.append(cells(data, self.rules))
@@ -211,29 +202,20 @@ def make_parser():
     p.add_argument("--git", metavar="DIR", required=True, help="the MHD git repository")
     p.add_argument("good", metavar="GOOD", help="a commit whose verdicts are the reference")
     p.add_argument("bad", metavar="BAD", help="a later commit whose verdicts differ")
-    p.add_argument("--rule", metavar="PATTERN", action="append", required=True,
-                   help="the rules whose cells are compared (as ./conformance --rule; repeatable)")
-    p.add_argument("--mode", metavar="MODE", action="append", default=[], help="only this mode (repeatable)")
-    p.add_argument("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                   help="only this transport (repeatable)")
     p.add_argument("--runs", metavar="N", type=positive_int, default=1,
                    help="runs per step, for an intermittent rule: a cell deviates if it did in any (1)")
-    p.add_argument("-j", "--jobs", metavar="N", type=positive_int, default=DEFAULT_JOBS,
-                   help=f"pytest-xdist workers per run (default {DEFAULT_JOBS})")
-    p.add_argument("--report", metavar="DIR", default=str(DEFAULT_REPORT),
-                   help=f"where bisect.json and each run's reports go (default {DEFAULT_REPORT.relative_to(ROOT)})")
-    p.add_argument("--no-install", action="store_true", help="never run apt-get install")
+    add_selection_arguments(p, f"where bisect.json and each run's reports go (default "
+                               f"{DEFAULT_REPORT.relative_to(ROOT)})")
     return p
 
 
 def main(argv):
     p = make_parser()
     args = p.parse_args(argv)
-    for m in args.mode:
-        try:
-            modes.lookup(m)
-        except ValueError as e:
-            p.error(f"--mode {m}: {e}")
+    if not args.rule:
+        p.error("--rule is required: the rules whose cells are compared")
+    check_modes(p, args.mode)
+    args.report = args.report or str(DEFAULT_REPORT)
     try:
         return Bisection(args).run()
     except (Fail, mhd.MhdError) as e:

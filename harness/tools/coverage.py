@@ -28,9 +28,9 @@ import re
 import subprocess
 import sys
 
-from .. import ROOT, modes
+from .. import ROOT
 from . import deps, mhd
-from .runner import DEFAULT_JOBS, Fail, positive_int, say, writable_folder
+from .runner import Fail, add_selection_arguments, check_modes, say, selection_run, writable_folder
 
 DEFAULT_REPORT = ROOT / "reports" / "coverage"
 # The upgrade path: MHD's files that hold it, and the functions of the
@@ -139,19 +139,13 @@ def clear_counters(tree):
 
 
 def run_suite(args, prefix, report):
-    cmd = [sys.executable, "-m", "harness", f"--mhd={prefix}", "--baseline=none", f"--report={report}",
-           "-j", str(args.jobs)]
-    for r in args.rule:
-        cmd += ["--rule", r]
-    for m in args.mode:
-        cmd += ["--mode", m]
-    for t in args.transport:
-        cmd += ["--transport", t]
     say(f"running the selection against {prefix}")
-    proc = subprocess.run(cmd, cwd=ROOT, stdin=subprocess.DEVNULL)
-    if proc.returncode not in (0, 1) or not (report / "results.json").exists():
-        raise Fail(f"the selection did not run (exit status {proc.returncode})", 3)
-    return json.loads((report / "results.json").read_text())
+    rc, data, output = selection_run(args, prefix, report)
+    (report / "conformance.log").write_text(output)
+    if data is None:
+        raise Fail(f"the selection did not run (exit status {rc}); its output: {report / 'conformance.log'}\n"
+                   + "\n".join(output.strip().splitlines()[-15:]), 3)
+    return data
 
 
 def mhd_upgrade_tests(tree):
@@ -231,15 +225,9 @@ def make_parser():
     p.add_argument("--git", metavar="DIR", help="an MHD git repository (with --rev, default HEAD)")
     p.add_argument("--rev", metavar="REV", help="with --git: the revision")
     p.add_argument("--tarball", metavar="FILE", help="a release tarball")
-    p.add_argument("--rule", metavar="PATTERN", action="append", default=[], help="as ./conformance --rule")
-    p.add_argument("--mode", metavar="MODE", action="append", default=[], help="as ./conformance --mode")
-    p.add_argument("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS)
-    p.add_argument("-j", "--jobs", metavar="N", type=positive_int, default=DEFAULT_JOBS)
     p.add_argument("--mhd-tests", action="store_true",
                    help="also MHD's own upgrade tests (make check of test_upgrade*), side by side")
-    p.add_argument("--report", metavar="DIR", default=str(DEFAULT_REPORT),
-                   help=f"where the reports go (default {DEFAULT_REPORT.relative_to(ROOT)})")
-    p.add_argument("--no-install", action="store_true", help="never run apt-get install")
+    add_selection_arguments(p, f"where the reports go (default {DEFAULT_REPORT.relative_to(ROOT)})")
     return p
 
 
@@ -248,11 +236,8 @@ def main(argv):
     args = p.parse_args(argv)
     if sum(map(bool, (args.version, args.git, args.tarball))) != 1:
         p.error("give one source: VERSION, --git DIR [--rev REV], or --tarball FILE")
-    for m in args.mode:
-        try:
-            modes.lookup(m)
-        except ValueError as e:
-            p.error(f"--mode {m}: {e}")
+    check_modes(p, args.mode)
+    args.report = args.report or str(DEFAULT_REPORT)
     try:
         return run(args)
     except (Fail, mhd.MhdError, deps.DepsError) as e:

@@ -6,6 +6,7 @@ installed."""
 
 import argparse
 import fcntl
+import json
 import os
 import pathlib
 import signal
@@ -152,6 +153,45 @@ def ensure_python(argv):
     os.execve(deps.DEBIAN_PYTHON, [deps.DEBIAN_PYTHON, "-m", "harness", *argv], env)
 
 
+def selection_options(args):
+    """The suite's options for the selection in `args` (--rule, --mode,
+    --transport), as ./conformance takes them."""
+    cmd = []
+    for option in ("rule", "mode", "transport"):
+        for value in getattr(args, option):
+            cmd += [f"--{option}", value]
+    return cmd
+
+
+def add_selection_arguments(parser, report_help):
+    """--rule, --mode, --transport, -j, --report and --no-install, for the
+    commands that run a selection of the suite (bisect, coverage)."""
+    parser.add_argument("--rule", metavar="PATTERN", action="append", default=[],
+                        help="only these rules (as ./conformance --rule; repeatable)")
+    parser.add_argument("--mode", metavar="MODE", action="append", default=[], help="only this mode (repeatable)")
+    parser.add_argument("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
+                        help="only this transport (repeatable)")
+    parser.add_argument("-j", "--jobs", metavar="N", type=positive_int, default=DEFAULT_JOBS,
+                        help=f"pytest-xdist workers per run (default {DEFAULT_JOBS})")
+    parser.add_argument("--report", metavar="DIR", required=False, help=report_help)
+    parser.add_argument("--no-install", action="store_true", help="never run apt-get install")
+
+
+def selection_run(args, prefix, report):
+    """Runs the selection in `args` against `prefix` with no baseline
+    (every case runs the same way whatever MHD does), its reports in
+    `report`; returns (exit status, results.json data or None, output).
+    Exit status 0 or 1 with results is a run; anything else is not."""
+    cmd = [sys.executable, "-m", "harness", f"--mhd={prefix}", "--baseline=none", f"--report={report}",
+           "-j", str(args.jobs), *selection_options(args)]
+    proc = subprocess.run(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    results = pathlib.Path(report) / "results.json"
+    data = None
+    if proc.returncode in (0, 1) and results.exists():
+        data = json.loads(results.read_text())
+    return proc.returncode, data, proc.stdout + proc.stderr
+
+
 def pytest_command(args, prefix, report, passthrough):
     # Options as --opt=VALUE, and pytest.ini named: a value that is an
     # existing folder (e.g. --report /tmp/x) must not be taken for a test
@@ -159,12 +199,7 @@ def pytest_command(args, prefix, report, passthrough):
     cmd = [*PYTEST, f"--report={report}"]
     if prefix:
         cmd.append(f"--mhd={prefix}")
-    for pattern in args.rule:
-        cmd += ["--rule", pattern]
-    for mode in args.mode:
-        cmd += ["--mode", mode]
-    for transport in args.transport:
-        cmd += ["--transport", transport]
+    cmd += selection_options(args)
     if getattr(args, "volume", None):
         cmd.append(f"--volume={args.volume}")
     if args.jobs > 1:
