@@ -84,7 +84,16 @@ def summary_of(message):
 
 
 def _failed(phases):
-    return next((p for p in phases if p.status == "failed"), None)
+    """The failed phase that decides the case: the first, unless the
+    server died during the case. Then the death is the fact (with its
+    crash line) and what the call saw, a refused or reset connection, its
+    consequence; the call's message is kept in the detail."""
+    failed = [p for p in phases if p.status == "failed"]
+    death = next((p for p in failed if p.kind == "server-death"), None)
+    if death is not None and death is not failed[0] and failed[0].kind in KINDS:
+        return Phase(death.when, "failed", death.kind,
+                     f"{death.message}\nwhat the case saw first ({failed[0].when}): {failed[0].message}")
+    return failed[0] if failed else None
 
 
 def classify(phases, expected=None, measure=None):

@@ -88,6 +88,19 @@ def test_server_death_is_a_deviation_not_an_error():
     assert (got["outcome"], got["verdict"], got["kind"]) == ("failed", "deviates", "server-death")
 
 
+def test_a_server_death_found_at_teardown_decides_a_failed_call():
+    phases = [Phase("setup", "passed"), Phase("call", "failed", "wire", "ConnectionRefusedError: [Errno 111] "
+                                              "Connection refused"),
+              Phase("teardown", "failed", "server-death", "harness.server.ServerDied: the reference server "
+                                                          "killed by signal SIGABRT during this case: refserver: "
+                                                          "response.c:1950: Assertion failed")]
+    got = classify(phases, expect("assertion", "was switched to another protocol"))
+    assert (got["outcome"], got["kind"]) == ("failed", "server-death")
+    assert got["summary"].startswith("the reference server killed by signal SIGABRT")
+    assert "Connection refused" in got["detail"] and "response.c:1950" in got["detail"]
+    assert classify(phases, expect("server-death", "killed by signal SIGABRT"))["outcome"] == "expected-deviation"
+
+
 def test_a_listed_crash_is_expected():
     got = classify(failing("server-death", "ServerDied: the reference server killed by signal SIGSEGV"),
                    expect("server-death", "killed by signal SIG(SEGV|ABRT)"))
