@@ -16,6 +16,11 @@ def expect_fin_after(conn, data_expected, seconds=None):
     baseline knows the end to be wrong."""
     data, end = conn.read_to_end(**({"seconds": seconds} if seconds else {}))
     at = first_difference(data, data_expected)
+    # A loss (only a head of the data arrived) and a change (other bytes)
+    # are told apart: a baseline that knows the one must not accept the other.
+    assert not (at == len(data) < len(data_expected)), (
+        f"received only {len(data)} of the {len(data_expected)} bytes before the connection ended ({end}); "
+        "the rest never arrived")
     assert at is None, (f"received {len(data)} bytes before the connection ended ({end}), expected "
                         f"{len(data_expected)}; they differ from offset {at} on")
     assert end == conn.clean_end, (

@@ -16,6 +16,9 @@ def expect_eof_from_server(conn, size, how="SHUT_WR"):
     baseline knows the end to be wrong."""
     data, end = conn.read_to_end(seconds=END_SECONDS)
     at = first_difference(data, pattern(size))
+    assert not (at == len(data) < size), (  # a loss, told apart from a change (as in test_act)
+        f"received only {len(data)} of the {size} bytes sent before shutdown({how}) before the stream ended "
+        f"({end}); the rest never arrived")
     assert at is None, (f"received {len(data)} bytes before the stream ended ({end}), expected the {size} "
                         f"sent before shutdown({how}); they differ from offset {at} on")
     assert end == conn.clean_end, (
