@@ -118,17 +118,33 @@ def case_sources():
     return {p.name: p.read_text() for p in sorted(CASES.glob("test_*.py"))}
 
 
+# Rules of the catalogue whose cases an open issue will add, with that
+# issue's title: reported as untested until then. The issue empties its line.
+PENDING = {
+    "U-FAULT-1": "What the system may do under MHD: partial I/O, failed resources and resets injected into the "
+                 "upgrade path (new family FAULT), measured by coverage of MHD's upgrade code",
+    "U-FAULT-2": "What the system may do under MHD (as U-FAULT-1)",
+    "U-FAULT-3": "What the system may do under MHD (as U-FAULT-1)",
+    "U-WS-6": "Real clients against MHD's upgrade: Chromium, Node's ws, aiohttp and wsproto beside websockets, "
+              "as an interop table",
+}
+
+
 def test_every_rule_has_a_case_for_each_transport():
-    assert missing_cases(case_sources()) == {}, "catalogue rules without a case (rule: transports)"
+    missing = missing_cases(case_sources())
+    assert {r: t for r, t in missing.items() if r not in PENDING} == {}, (
+        "catalogue rules without a case (rule: transports)")
+    assert sorted(r for r in PENDING if r not in missing) == [], (
+        "rules listed as pending that have their cases now: take them off PENDING")
 
 
 def test_the_check_sees_a_rule_whose_case_is_gone():
     sources = case_sources()
     sources["test_resp.py"] = sources["test_resp.py"].replace('@pytest.mark.rule("U-RESP-6")', "")
-    assert missing_cases(sources) == {"U-RESP-6": ["https", "plain"]}
+    assert {r: t for r, t in missing_cases(sources).items() if r not in PENDING} == {"U-RESP-6": ["https", "plain"]}
     sources = case_sources()
     sources["test_cb.py"] = sources["test_cb.py"].replace("@pytest.mark.tls_only\n", "@pytest.mark.plain_only\n")
-    assert missing_cases(sources) == {"U-CB-1": ["https"]}
+    assert {r: t for r, t in missing_cases(sources).items() if r not in PENDING} == {"U-CB-1": ["https"]}
 
 
 # -- one home for each fact: the copies that must exist agree ---------------
