@@ -6,7 +6,8 @@ import time
 import pytest
 
 from harness.checks import SENTINEL, api_story, attempts, expect_101, finish
-from harness.client import build_request, counted, first_difference, pattern
+from harness.client import build_request, counted, pattern
+from harness.streams import check_bytes
 from harness.transfer import MEMORY_LIMITS, sha256, volume
 
 
@@ -28,11 +29,9 @@ def check_stream(conn, sent_eagerly, sent_later=b""):
         f"extra_in ({size} bytes, starts {call['extra_in_head'][:64]}) is not the first {size} bytes sent "
         f"behind the request (they start {sent_eagerly[:32].hex()})")
     whole = sent_eagerly + sent_later + SENTINEL
-    echoed = conn.exchange(sent_later + SENTINEL, len(whole), cap_seconds=120)
-    at = first_difference(echoed, whole)
-    assert at is None, (
-        f"the stream echoed back differs from what was sent ({len(whole) - len(SENTINEL)} bytes and the "
-        f"sentinel) from offset {at} on (extra_in held {size} of them)")
+    echoed = conn.exchange(sent_later + SENTINEL, len(whole))
+    check_bytes(echoed, whole, what=f"the stream echoed back ({len(whole) - len(SENTINEL)} bytes and the sentinel)",
+                context=f"extra_in held {size} of them")
     end = conn.wait_event("echo_end")
     assert (end["how"], end["bytes"], end["sha256"]) == ("until", len(whole), sha256(whole)), (
         f"the application's input stream (extra_in + socket) ended {end['how']!r} after {end['bytes']} "
@@ -70,7 +69,7 @@ def test_eager_stream_intact(make_server, connect, memory, size):
     conn = connect(make_server(memory_limit=limit))
     eager = counted(EAGER_SIZES[size] * volume())  # no period: a piece lost or repeated shows
     # Send request and eager bytes while reading: the server echoes them.
-    conn.exchange(build_request(echo_path(len(eager)), conn.rid) + eager, cap_seconds=120)
+    conn.exchange(build_request(echo_path(len(eager)), conn.rid) + eager)
     expect_101(conn)
     check_stream(conn, eager)
 
@@ -117,13 +116,12 @@ def test_split_at_every_offset(server, connect):
             expect_101(conn)
             check_stream(conn, eager)
         except AssertionError as e:
-            raise AssertionError(f"split at {cut}: {e}") from None
+            raise type(e)(f"split at {cut}: {e}") from None
         finally:
             conn.close()
 
     cuts = range(1, length)
-    done, failures = attempts(len(cuts), lambda i: attempt(cuts[i]), stop_after=3)
-    assert not failures, f"splits broke the stream ({len(failures)} of {done}):\n" + "\n".join(failures)
+    attempts(len(cuts), lambda i: attempt(cuts[i]), stop_after=3).check("splits broke the stream")
 
 
 @pytest.mark.rule("U-EXTRA-4")

@@ -2,13 +2,14 @@
 
 import pytest
 
-from harness.checks import expect_101, server_survives
-
+from harness.checks import expect_101, expect_orderly_end, server_survives
 from harness.client import WireError, pattern
 from harness.deadlines import scaled
+from harness.streams import check_bytes
 
 CONNECTIONS = 64
 ROUNDS = 4
+
 
 @pytest.mark.rule("U-LOAD-1")
 def test_many_upgraded_connections(private_server, connect):
@@ -34,15 +35,12 @@ def _load(server, connect):
             sent[conn.rid] += chunk
         for conn in conns:
             want = bytes(sent[conn.rid][-(1000 + 37 * conns.index(conn)):])
-            got = conn.read_exact(len(want))
-            assert got == want, f"round {rnd}: connection {conn.rid} got another stream's or changed bytes"
+            check_bytes(conn.read_exact(len(want)), want, what=f"round {rnd}: connection {conn.rid}'s echo")
     for conn in conns:
         end = conn.wait_event("echo_end")
         assert (end["how"], end["bytes"]) == ("until", len(sent[conn.rid])), (
             f"connection {conn.rid}: the application's echo ended {end}")
-        data, how = conn.read_to_end()
-        assert (data, how) == (b"", conn.clean_end), (
-            f"connection {conn.rid} did not end in order after CLOSE: {how} after {data[:50]!r}")
+        expect_orderly_end(conn, after=f"connection {conn.rid}, after CLOSE", story=False)
 
 BURST = 24  # half of them upgrades
 BURST_SECONDS = 3  # scaled: every answer is due within milliseconds on loopback

@@ -3,7 +3,8 @@
 import pytest
 
 from harness.checks import SENTINEL, api_story, expect_101, finish
-from harness.client import build_request, first_difference, pattern
+from harness.client import build_request, pattern
+from harness.streams import check_bytes
 from harness.deadlines import scaled
 from harness.server import EventTimeout
 from harness.transfer import sha256
@@ -96,12 +97,9 @@ def test_upgrade_before_body_loses_nothing(server, connect, framing):
     rest = wire[seen["bytes"]:] if framing == "content-length" else wire
     if seen["bytes"]:
         assert seen["sha256"] == sha256(wire[:seen["bytes"]]), "the access handler's body is not the bytes sent"
-    at = first_difference(streamed, rest + SENTINEL)
-    assert at is None, (
-        f"of the {len(wire)} bytes sent after the request head, the access handler got {seen['bytes']}, "
-        f"extra_in + socket {eof['bytes'] - len(SENTINEL)} before the sentinel, and they differ from what "
-        f"was sent from offset {at} on (echoed {len(streamed)} bytes; the echo ended {eof['how']!r}) "
-        f"[{api_story(conn)}]")
+    check_bytes(streamed, rest + SENTINEL, f"echo {eof['how']!r}" if eof["how"] != "until" else None,
+                f"the {len(wire)} bytes sent after the request head, then the sentinel, as extra_in + socket",
+                context=f"the access handler got {seen['bytes']} of them [{api_story(conn)}]")
     finish(conn)
 
 

@@ -3,6 +3,7 @@
 import pytest
 
 from harness.checks import ECHO_ONCE, attempts, expect_101, expect_echo, finish, server_survives
+from harness.client import WireError
 
 REPEATS = 50
 ATTEMPT_SECONDS = 2  # scaled; a 101 on loopback takes milliseconds
@@ -19,15 +20,15 @@ def test_upgrade_queued_while_suspended(private_server, connect, observe):
             expect_101(conn, seconds=ATTEMPT_SECONDS)
             expect_echo(conn)
             finish(conn)
-        except OSError as e:  # reset: a failed attempt like any other
-            raise AssertionError(f"{type(e).__name__}: {e}") from None
+        except OSError as e:  # reset: a failed attempt like any other (a wire finding)
+            raise WireError(f"{type(e).__name__}: {e}") from None
         finally:
             conn.close()
 
     with server_survives(server, "while upgrades were queued on suspended connections"):
-        done, failures = attempts(REPEATS, attempt, stop_after=3)
-    observe({"attempts": done, "failures": len(failures)})
-    assert not failures, f"{len(failures)} of {done} suspended upgrades failed:\n" + "\n".join(failures)
+        tries = attempts(REPEATS, attempt, stop_after=3)
+    observe({"attempts": tries.done, "failures": len(tries.failed)})
+    tries.check("suspended upgrades failed")
 
 
 @pytest.mark.rule("U-SUSP-2")

@@ -40,6 +40,8 @@ check (see: conformance selftest --help);
 'conformance bench' measures latency and throughput (not a test);
 'conformance compare A B' says what changed between two runs' results.json
 (exit 1 on a regression);
+'conformance baseline RUN...' writes the baseline that several runs of one
+MHD call for (a known race's rates from all of them);
 'conformance bisect --git DIR GOOD BAD --rule ID' finds the MHD commit that
 changed the verdicts of a rule's cells (see: conformance bisect --help);
 'conformance coverage VERSION' reports which lines and branches of MHD's
@@ -67,6 +69,7 @@ def make_parser():
                                       "       %(prog)s mhd {list,build} ...   (see: %(prog)s mhd --help)\n"
                                       "       %(prog)s bench [--mhd PREFIX] ...   (see: %(prog)s bench --help)\n"
                                       "       %(prog)s compare A/results.json B/results.json [--markdown FILE]\n"
+                                      "       %(prog)s baseline RUN [RUN ...] [--baseline FILE]   (see: %(prog)s baseline --help)\n"
                                       "       %(prog)s bisect --git DIR GOOD BAD --rule ID ...   (see: %(prog)s bisect --help)\n"
                                       "       %(prog)s coverage VERSION|--git DIR|--tarball FILE ...   (see: %(prog)s coverage --help)")
     p.add_argument("--mhd", metavar="PREFIX", action="append", default=[],
@@ -154,7 +157,7 @@ def print_summary(data, report, rc):
     print("reports:")
     for name in ("results.json", "summary.md", "junit.xml", "report.html"):
         print(f"  {report / name}")
-    verdict = data.get("gate") or results.gate(data.get("cases", []), data.get("interrupted"), data.get("baseline"))
+    verdict = results.verdict_of(data)
     if rc in (0, 1) or data.get("interrupted"):
         print(f"conformance: {verdict['headline']}")
     else:
@@ -255,6 +258,9 @@ def main(argv=None):
     if argv[:1] == ["compare"]:
         from .reports import compare  # standard library only
         return compare.main(argv[1:])
+    if argv[:1] == ["baseline"]:
+        from .tools import rebaseline  # standard library only
+        return rebaseline.main(argv[1:])
     if argv[:1] in (["bisect"], ["coverage"]):
         try:
             deps.ensure(None, allow_install="--no-install" not in argv)

@@ -1,27 +1,34 @@
 """Per-version baselines: which deviations an MHD version is known to have
-(as data, with evidence) and which values its measure rules gave. A case
-listed as a known deviation must still fail, and fail as the entry's
-signature says; a measure must equal its recorded value.
+(as data, with evidence), which races it is known to run into, and which
+values its measure rules gave. A case listed as a known deviation must
+still fail, and fail as the entry's signature says; a case that can meet a
+known race is judged by the race's rates (harness/outcome.py); a measure
+must equal its recorded value.
 
-File: baselines/<MHD version>.json
-  {"schema": 2, "mhd_version": "0.9.75",
+File: baselines/<MHD version>.json (schema 3)
+  {"schema": 3, "mhd_version": "0.9.75",
    "deviations": {"U-HDR-1": {
        "observed": "one line: what MHD does",
        "evidence": "what the suite saw, and where in MHD",
        "signatures": [{"kind": "assertion", "pattern": "MHD sent 'HTTP/1.1 101"}],
-       "cases": ["test_name[*-plain]", ...],
-       "intermittent": {"max_failure_rate": 0.3, "min_attempts": 20}}},
+       "cases": ["test_name[*-plain]", ...]}},
+   "races": {"tls-close-stall": {
+       "observed": "...", "evidence": "...",
+       "cells": ["epoll-https", "pool-https", "tpc-https"],
+       "rules": ["U-ACT-1", "U-ACT-2", "U-NOTIFY-1"],
+       "signatures": [{"kind": "stall", "pattern": "no end of the stream"}],
+       "rates": {"low": 0.05, "high": 0.7},
+       "runs": [[12, 61], [30, 88]]}},
    "measures": {"test_name[epoll-plain]": <value>, ...}}
-A rule's value may also be a list of such entries, when its cases deviate
-in different ways (strictly in some cells, now and then in others).
-A signature is a failure kind (harness/outcome.py: assertion, wire,
-timeout, measure, leak, server-death) and a regular expression that the
-failure's one-line summary must contain. An intermittent entry's cases may
-pass or fail, but over a run no more than max_failure_rate of their
-attempts may fail (judged once there are min_attempts); any other entry's
-cases must fail. Case patterns are the test name with its ids, where * and
-? are wildcards (brackets are literal: they belong to the ids).
-Standard library only."""
+A rule's deviation value may also be a list of entries, when its cases
+deviate in different ways. A signature is a failure kind (outcome.KINDS)
+and a regular expression that the failure's one-line summary must contain.
+A race's cells are MODE-TRANSPORT patterns; its rates, the range of its
+rate per attempt that the runs in `runs` (failures, attempts of the race's
+cases, one pair per run) support. Case patterns are the test name with its
+ids, where * and ? are wildcards (brackets are literal: they belong to the
+ids). Schema 2 files read as schema 3 when they have no intermittent
+entry (those became races). Standard library only."""
 
 import difflib
 import functools
@@ -32,7 +39,9 @@ import re
 from . import ROOT, outcome
 
 BASELINES = ROOT / "baselines"
-SCHEMA = 2
+SCHEMA = 3
+RANGE_CONFIDENCE = 0.99  # each run's rate interval, for the proposed range of a race
+MAX_RUNS_KEPT = 30
 
 
 class BaselineError(Exception):
@@ -53,25 +62,74 @@ def entries(value):
     return value if isinstance(value, list) else [value]
 
 
-def check_entry(rule, entry, where):
-    """Raises BaselineError if a deviation entry cannot gate anything."""
-    sigs = entry.get("signatures")
+def _check_signatures(what, sigs, where):
     if not isinstance(sigs, list) or not sigs:
-        raise BaselineError(f"{where}: {rule} has no failure signatures (a list of {{kind, pattern}}); "
+        raise BaselineError(f"{where}: {what} has no failure signatures (a list of {{kind, pattern}}); "
                             "a known deviation must say how it fails")
     for sig in sigs:
         if sig.get("kind") not in outcome.KINDS:
-            raise BaselineError(f"{where}: {rule}: signature kind {sig.get('kind')!r} is not one of "
+            raise BaselineError(f"{where}: {what}: signature kind {sig.get('kind')!r} is not one of "
                                 f"{', '.join(outcome.KINDS)}")
         try:
             re.compile(sig.get("pattern", ""))
         except re.error as e:
-            raise BaselineError(f"{where}: {rule}: signature pattern {sig.get('pattern')!r}: {e}") from None
-    bound = entry.get("intermittent")
-    if bound and not (isinstance(bound, dict) and 0 < bound.get("max_failure_rate", 0) <= 1
-                      and isinstance(bound.get("min_attempts"), int) and bound["min_attempts"] >= 1):
-        raise BaselineError(f"{where}: {rule}: 'intermittent' must be {{\"max_failure_rate\": 0 < r <= 1, "
-                            f"\"min_attempts\": n >= 1}}, not {bound!r}")
+            raise BaselineError(f"{where}: {what}: signature pattern {sig.get('pattern')!r}: {e}") from None
+
+
+def check_entry(rule, entry, where):
+    """Raises BaselineError if a deviation entry cannot gate anything."""
+    _check_signatures(rule, entry.get("signatures"), where)
+    if "intermittent" in entry:
+        raise BaselineError(f"{where}: {rule}: 'intermittent' entries became races (schema 3): rewrite the file "
+                            "with ./conformance --update-baseline, then review its 'races'")
+
+
+def check_race(name, race, where):
+    """Raises BaselineError if a race entry cannot be judged."""
+    _check_signatures(f"race {name}", race.get("signatures"), where)
+    for key in ("cells", "rules"):
+        if not isinstance(race.get(key), list) or not race[key] or not all(isinstance(x, str) for x in race[key]):
+            raise BaselineError(f"{where}: race {name}: '{key}' must be a non-empty list of strings")
+    rates = race.get("rates")
+    if not (isinstance(rates, dict) and 0 <= rates.get("low", -1) <= rates.get("high", -1) <= 1):
+        raise BaselineError(f"{where}: race {name}: 'rates' must be {{\"low\": l, \"high\": h}} with "
+                            f"0 <= l <= h <= 1, not {rates!r}")
+
+
+def _cells_of(patterns):
+    """The MODE-TRANSPORT cells named by case patterns ('test_x[epoll-https]'
+    -> 'epoll-https'; 'test_x[*-https-*]' -> '*-https')."""
+    out = []
+    for pat in patterns:
+        m = re.search(r"\[([^\]]*?-(?:plain|https|\*))(?:-[^\]]*)?\]", pat)
+        cell = m.group(1) if m else "*"
+        if cell not in out:
+            out.append(cell)
+    return out
+
+
+def _migrated(data, schema):
+    """A schema 1 or 2 file as schema 3, for --update-baseline to rewrite:
+    schema 1 entries have no signatures (nothing they list can match: each
+    must be looked at); intermittent entries become races with the bound
+    as their highest rate."""
+    deviations, races = {}, dict(data.get("races", {}))
+    for rule, value in data.get("deviations", {}).items():
+        kept = []
+        for i, entry in enumerate(entries(value)):
+            entry = dict(entry, signatures=entry.get("signatures", []) if schema != 1 else [])
+            bound = entry.pop("intermittent", None)
+            if bound:
+                high = bound.get("max_failure_rate", 1.0) if isinstance(bound, dict) else 1.0
+                races[f"{rule.lower()}-{i + 1}"] = {
+                    "observed": entry.get("observed", ""), "evidence": entry.get("evidence", ""),
+                    "cells": _cells_of(entry.get("cases", [])), "rules": [rule],
+                    "signatures": entry["signatures"], "rates": {"low": 0.0, "high": high}, "runs": []}
+            else:
+                kept.append(entry)
+        if kept:
+            deviations[rule] = kept[0] if len(kept) == 1 else kept
+    return dict(data, schema=SCHEMA, deviations=deviations, races=races)
 
 
 class Baseline:
@@ -80,17 +138,17 @@ class Baseline:
         self.data = data
         self.version = data.get("mhd_version")
         self.deviations = data.get("deviations", {})
+        self.races = data.get("races", {})
         self.measures = data.get("measures", {})
 
     @classmethod
     def empty(cls, version, path=None):
-        return cls({"schema": SCHEMA, "mhd_version": version, "deviations": {}, "measures": {}}, path)
+        return cls({"schema": SCHEMA, "mhd_version": version, "deviations": {}, "races": {}, "measures": {}}, path)
 
     @classmethod
     def load(cls, path, migrate=False):
-        """Reads and checks a baseline file; with `migrate`, a schema 1 file
-        (no signatures: nothing it lists can match) is read for
-        --update-baseline to rewrite."""
+        """Reads and checks a baseline file; with `migrate`, an older schema
+        is read for --update-baseline to rewrite."""
         path = pathlib.Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -98,23 +156,23 @@ class Baseline:
             raise BaselineError(f"cannot read baseline {path}: {e}") from None
         if not isinstance(data, dict):
             raise BaselineError(f"baseline {path} is not a JSON object")
-        if data.get("schema") == 1 and migrate:
-            # No signatures yet; an intermittent flag becomes a bound that
-            # allows everything, for the reviewer to narrow.
-            data = dict(data, schema=SCHEMA, deviations={
-                rule: dict(entry, signatures=[],
-                           intermittent={"max_failure_rate": 1.0, "min_attempts": 1} if entry.get("intermittent")
-                           else None)
-                for rule, entry in data.get("deviations", {}).items()})
-            return cls(data, path)
+        schema = data.get("schema")
+        intermittent = any("intermittent" in e for v in data.get("deviations", {}).values() for e in entries(v))
+        if schema in (1, 2) and migrate:
+            return cls(_migrated(data, schema), path)
+        if schema == 2 and not intermittent:
+            data = dict(data, schema=SCHEMA)  # schema 3 adds races; nothing else changed
         if data.get("schema") != SCHEMA:
             hint = (" (schema 1 has no failure signatures: rewrite it from a run with --update-baseline, then "
-                    "review it)" if data.get("schema") == 1 else "")
-            raise BaselineError(f"baseline {path} has schema {data.get('schema')!r}; this suite reads schema "
-                                f"{SCHEMA}{hint}")
+                    "review it)" if schema == 1 else
+                    " (its intermittent entries became races: rewrite it with --update-baseline, then review "
+                    "its 'races')" if schema == 2 else "")
+            raise BaselineError(f"baseline {path} has schema {schema!r}; this suite reads schema {SCHEMA}{hint}")
         for rule, value in data.get("deviations", {}).items():
             for entry in entries(value):
                 check_entry(rule, entry, path)
+        for name, race in data.get("races", {}).items():
+            check_race(name, race, path)
         return cls(data, path)
 
     def expected_deviation(self, name, rules):
@@ -133,8 +191,15 @@ class Baseline:
             return None
         rule, entry = known
         return outcome.Expectation(rule=rule, version=self.version, observed=entry.get("observed", ""),
-                                   evidence=entry.get("evidence", ""), signatures=entry.get("signatures") or [],
-                                   intermittent=bool(entry.get("intermittent")))
+                                   evidence=entry.get("evidence", ""), signatures=entry.get("signatures") or [])
+
+    def race(self, rules, cell):
+        """The outcome.Race a case of `rules` in `cell` can meet, or None."""
+        for name, entry in self.races.items():
+            race = race_of(name, entry, self.version)
+            if race.applies(rules, cell):
+                return race
+        return None
 
     def measure(self, name):
         """(True, value) if the baseline records a value for case `name`."""
@@ -143,92 +208,166 @@ class Baseline:
         return False, None
 
 
-def for_version(version):
-    path = BASELINES / f"{version}.json"
-    if path.exists():
-        return Baseline.load(path)
-    return Baseline.empty(version, path)
+def race_of(name, entry, version):
+    rates = entry.get("rates") or {}
+    return outcome.Race(name=name, version=version, cells=entry.get("cells", []), rules=entry.get("rules", []),
+                        signatures=entry.get("signatures", []), low=rates.get("low", 0.0),
+                        high=rates.get("high", 1.0), observed=entry.get("observed", ""),
+                        evidence=entry.get("evidence", ""))
 
 
 def signature_for(kind, summary):
     """A proposed signature for a failure: its kind, and its summary with
     numbers, hex strings and quoted bytes left open."""
-    text = re.escape(summary[:160])
+    text = re.escape(summary[:160]).replace("\\ ", " ")
     text = re.sub(r"b'(?:[^'\\]|\\\\.)*'", "b'.*'", text)
     text = re.sub(r"[0-9a-f]{8,}", "[0-9a-f]+", text)
     text = re.sub(r"\d+(?:\\\.\d+)?", r"\\d+(?:\\.\\d+)?", text)
     return {"kind": kind, "pattern": text}
 
 
-def proposed_bound(old, failures, attempts):
-    """The bound an intermittent entry should carry after a run that saw
-    `failures` of `attempts`: the old one, widened to twice this run's rate
-    if that is higher (a reviewer tightens it with more runs' evidence)."""
-    seen = failures / attempts if attempts else 0.0
-    rate = max((old or {}).get("max_failure_rate", 0.0), min(1.0, round(2 * seen + 0.05, 2)))
-    return {"max_failure_rate": rate, "min_attempts": (old or {}).get("min_attempts", max(1, min(attempts, 20)))}
+def proposed_rates(runs):
+    """The range of a race's rate per attempt that runs [(failures,
+    attempts)] support: the lowest and highest bounds of each run's
+    RANGE_CONFIDENCE Clopper-Pearson interval (runs under load included:
+    they are what a busy machine sees)."""
+    bounds = [outcome.rate_interval(f, a, RANGE_CONFIDENCE) for f, a in runs if a]
+    if not bounds:
+        return {"low": 0.0, "high": 1.0}
+    return {"low": round(min(b[0] for b in bounds), 4), "high": round(max(b[1] for b in bounds), 4)}
 
 
-def updated(baseline, cases):
-    """The baseline data a run's `cases` (results.json records) call for.
-    Entries about cases this run did not execute are kept as they were, and
-    so are the reviewed text (observed, evidence), the signatures that still
-    match and the intermittent flag of rules still deviating; a failure no
-    signature matches gets a proposed one, an intermittent entry a proposed
-    bound."""
-    ran = {case["id"].split("::")[-1] for case in cases if case["outcome"] not in ("skipped", "error")}
-    deviations = {}  # rule -> [entry]
-    for rule, value in baseline.deviations.items():
-        for entry in entries(value):
-            # An intermittent entry keeps its cases that passed this time.
-            kept = [p for p in entry.get("cases", []) if entry.get("intermittent")
-                    or not any(matches(n, p) for n in ran)]
-            if kept or entry.get("intermittent"):
-                deviations.setdefault(rule, []).append(
-                    dict(entry, cases=kept, signatures=list(entry.get("signatures") or [])))
+def _name(case):
+    return case["id"].split("::")[-1]
+
+
+def updated(baseline, runs):
+    """The baseline data that `runs` (each a list of results.json case
+    records of one run of the same MHD) call for. Entries about cases no
+    run executed are kept as they were, and so are the reviewed text
+    (observed, evidence), the signatures that still match, the races'
+    cells, rules and signatures. A case that deviated (not as a known race)
+    in every run that executed it is a known deviation; one that deviated
+    in some runs only becomes a proposed race of its own (review its cells
+    and rules). Each race's rates are proposed from its runs, these ones
+    added."""
+    if runs and isinstance(runs[0], dict):
+        runs = [runs]  # one run's cases
+    everything = [c for run in runs for c in run]
+    ran = {_name(c) for c in everything if c["outcome"] not in ("skipped", "error")}
     measures = {k: v for k, v in baseline.measures.items() if k not in ran}
-    for case in cases:
-        name = case["id"].split("::")[-1]
+    races = {name: dict(entry, runs=list(entry.get("runs") or [])) for name, entry in baseline.races.items()}
+    decided = {}  # case name -> [case record per run that decided it], outside the known races
+    for case in everything:
+        name = _name(case)
         if name not in ran:
             continue
         if case.get("observed") is not None and case.get("kind") == "measure":
             measures[name] = case["observed"]
-        if case["verdict"] != "deviates" or case.get("failure_kind") == "measure":
-            continue
+        if case.get("race") is None and case["verdict"] in ("deviates", "conforms"):
+            decided.setdefault(name, []).append(case)
+
+    def deviated(case):
+        return case["verdict"] == "deviates" and case.get("failure_kind") != "measure"
+    always = {name: seen[0] for name, seen in decided.items() if all(deviated(c) for c in seen)}
+    # Known deviations: a pattern stays while every case it names that ran
+    # still deviates; otherwise it narrows to the cases that do.
+    deviations = {}  # rule -> [entry]
+    for rule, value in baseline.deviations.items():
+        for entry in entries(value):
+            cases = []
+            for pat in entry.get("cases", []):
+                hit = [n for n in decided if matches(n, pat)]
+                cases += [pat] if all(n in always for n in hit) else [n for n in hit if n in always]
+            if cases:
+                # The signatures that still match what its cases did (all of
+                # them, if none of its cases ran).
+                seen = [always[n] for n in always if any(matches(n, p) for p in cases)]
+                sigs = [sig for sig in entry.get("signatures") or []
+                        if not seen or any(_matches_case([sig], c) for c in seen)]
+                deviations.setdefault(rule, []).append(dict(entry, cases=cases, signatures=sigs))
+    for name, case in sorted(always.items()):
         for rule in case["rules"]:
-            known = baseline.expected_deviation(name, [rule])
             mine = deviations.setdefault(rule, [])
-            entry = next((e for e in mine if known and e.get("observed") == known[1].get("observed")), None)
-            if entry is None:
-                entry = mine[0] if mine else None
+            entry = (next((e for e in mine if any(matches(name, p) for p in e["cases"])), None)
+                     or next((e for e in mine if _matches_case(e["signatures"], case)), None))
             if entry is None:
                 entry = {"observed": case.get("summary", ""), "evidence": f"{name}: {case.get('summary', '')}",
                          "signatures": [], "cases": []}
                 mine.append(entry)
-            entry["cases"].append(name)
-            kind, summary = case.get("failure_kind"), case.get("summary", "")
-            expect = outcome.Expectation(rule, baseline.version, signatures=entry["signatures"])
-            if kind in outcome.KINDS and not expect.matches(kind, summary):
-                entry["signatures"].append(signature_for(kind, summary))
+            if not any(matches(name, p) for p in entry["cases"]):
+                entry["cases"].append(name)
+            _add_signature(entry["signatures"], case)
+    # A case that deviated in some runs only: a proposed race of its rule.
+    proposed = {}
+    for name, seen in decided.items():
+        bad = [c for c in seen if deviated(c)]
+        if not bad or name in always:
+            continue
+        case, rule = bad[0], bad[0]["rules"][0]
+        entry = proposed.setdefault(rule, {
+            "observed": f"now and then: {case.get('summary', '')}",
+            "evidence": f"{name}: deviated in {len(bad)} of {len(seen)} runs: {case.get('summary', '')}",
+            "cells": [], "rules": [rule], "signatures": [], "rates": {}, "runs": []})
+        cell = outcome.cell_of(case)
+        if cell and cell not in entry["cells"]:
+            entry["cells"].append(cell)
+        _add_signature(entry["signatures"], case)
+    known = set(races)
+    for rule, entry in proposed.items():
+        races[_free_name(races, f"{rule.lower()}-now-and-then")] = entry
+    for name, entry in races.items():
+        for run in runs:
+            tally = _race_tally(run, name, entry) if name in known else _case_tally(run, entry)
+            if tally[1]:
+                entry["runs"].append(tally)
+        entry["runs"] = entry["runs"][-MAX_RUNS_KEPT:]
+        entry["rates"] = proposed_rates(entry["runs"]) if entry["runs"] else entry.get("rates") or {
+            "low": 0.0, "high": 1.0}
     out = {}
     for rule, mine in sorted(deviations.items()):
-        for entry in mine:
-            entry["cases"] = sorted(set(entry["cases"]))
-            if entry.get("intermittent"):
-                listed = [c for c in cases if any(matches(c["id"].split("::")[-1], p) for p in entry["cases"])]
-                entry["intermittent"] = proposed_bound(entry["intermittent"], *outcome.rate(listed))
-            else:
-                entry.pop("intermittent", None)
         mine = [e for e in mine if e["cases"]]
         if mine:
             out[rule] = mine[0] if len(mine) == 1 else mine
-    return {"schema": SCHEMA, "mhd_version": baseline.version,
-            "deviations": out, "measures": dict(sorted(measures.items()))}
+    return {"schema": SCHEMA, "mhd_version": baseline.version, "deviations": out,
+            "races": dict(sorted(races.items())), "measures": dict(sorted(measures.items()))}
 
 
-def write_updated(baseline, cases, out=print):
+def _race_tally(run, name, entry):
+    """[failures, attempts] of a known race over one run's cases that met it."""
+    mine = [c["race"] for c in run if (c.get("race") or {}).get("name") == name]
+    return [sum(r["failures"] for r in mine), sum(r["attempts"] for r in mine)]
+
+
+def _case_tally(run, entry):
+    """[cases that deviated, cases that decided] of one run, in a proposed
+    race's cells and rules: before it is a race, one case run is one attempt."""
+    mine = [c for c in run if c.get("race") is None and outcome.cell_of(c) in entry["cells"]
+            and set(c["rules"]) & set(entry["rules"]) and c["verdict"] in ("deviates", "conforms")]
+    return [sum(c["verdict"] == "deviates" for c in mine), len(mine)]
+
+
+def _matches_case(signatures, case):
+    return outcome.Expectation("", "", signatures=signatures).matches(case.get("failure_kind"),
+                                                                      case.get("summary", ""))
+
+
+def _add_signature(signatures, case):
+    if case.get("failure_kind") in outcome.KINDS and not _matches_case(signatures, case):
+        signatures.append(signature_for(case["failure_kind"], case.get("summary", "")))
+
+
+def _free_name(taken, name):
+    n, out = 1, name
+    while out in taken:
+        n += 1
+        out = f"{name}-{n}"
+    return out
+
+
+def write_updated(baseline, runs, out=print):
     """Shows the diff, then writes the baseline file."""
-    new = updated(baseline, cases)
+    new = updated(baseline, runs)
     new_text = json.dumps(new, indent=2, sort_keys=False) + "\n"
     old_text = baseline.path.read_text() if baseline.path and baseline.path.exists() else ""
     diff = list(difflib.unified_diff(old_text.splitlines(), new_text.splitlines(),

@@ -4,6 +4,7 @@ expected and what was seen, including what MHD's API returned."""
 import contextlib
 
 from .server import EventTimeout, ServerDied
+from .streams import Stall, check_bytes
 from .tracebacks import hidden as _hidden
 
 __tracebackhide__ = _hidden  # findings about MHD: without the helper frames
@@ -82,6 +83,21 @@ def expect_echo(conn, data=ECHO_CHECK):
     assert got == data, f"the upgraded stream echoed {got!r} for {data!r}"
 
 
+def expect_orderly_end(conn, want=b"", after="after MHD_UPGRADE_ACTION_CLOSE", seconds=None, story=True):
+    """Exactly `want` first, then the orderly end of the stream (FIN; over
+    TLS close_notify), all judged by progress: a stream that still moves
+    is waited for; a quiet period with no byte and no end is a stall. The
+    data first: a loss must show even where the baseline knows the end to
+    be wrong."""
+    data, end = conn.read_to_end(**({"seconds": seconds} if seconds else {}))
+    told = f" [{api_story(conn)}]" if story else ""
+    check_bytes(data, want, end, f"{after}, the {len(want)} bytes sent before the end", conn.quiet_seconds)
+    if end == "open":
+        raise Stall(f"{after}: no byte and no end of the stream for {conn.quiet_seconds:.1f} s"
+                    + (f" after all {len(data)} bytes" if want else "") + f"; the connection is still open{told}")
+    assert end == conn.clean_end, f"{after} the client saw {end!r} (expected an orderly {conn.clean_end}){told}"
+
+
 def finish(conn):
     """Ends a case whose rule is not about the end: waits until the
     server's script called CLOSE (it does so on its own, e.g. ECHO_ONCE),
@@ -90,28 +106,53 @@ def finish(conn):
     conn.close()
 
 
+class Tries:
+    """The attempts a case repeated: how many ran, and each failure with
+    the exception it raised."""
+
+    def __init__(self):
+        self.done = 0
+        self.failed = []  # (exception, "attempt i: its first line")
+
+    def lines(self, most=10):
+        return [line for _, line in self.failed[:most]]
+
+    def check(self, what):
+        """Raises the failed attempts as one finding: of the class (and so
+        the failure kind) they all share, e.g. a Stall when every failed
+        attempt stalled; an AssertionError when they failed in different
+        ways. Its first line: how many of how many `what`, and the first
+        failure."""
+        if not self.failed:
+            return
+        classes = {type(e) for e, _ in self.failed}
+        cls = classes.pop() if len(classes) == 1 else AssertionError
+        first = str(self.failed[0][0]).splitlines()[0] if str(self.failed[0][0]) else type(self.failed[0][0]).__name__
+        mixed = "" if len(classes) == 0 else " (in different ways)"
+        raise cls(f"{len(self.failed)} of {self.done} {what}{mixed}: {first}\n" + "\n".join(self.lines()))
+
+
 def attempts(times, attempt, stop_after=None):
-    """Runs attempt(i) for i in range(times), each failed assertion kept as
-    one line; stops after `stop_after` failures (each costs a deadline).
-    Returns (attempts made, failure lines)."""
-    failures = []
+    """Runs attempt(i) for i in range(times), each failed assertion kept
+    with its exception; stops after `stop_after` failures (each costs a
+    deadline). Returns the Tries."""
+    tries = Tries()
     for i in range(times):
+        tries.done = i + 1
         try:
             attempt(i)
         except ServerDied:
             raise  # not one failed attempt: the end of all of them
         except AssertionError as e:
-            failures.append(f"attempt {i}: {str(e).splitlines()[0]}")
-            if stop_after and len(failures) >= stop_after:
-                return i + 1, failures
-    return times, failures
+            tries.failed.append((e, f"attempt {i}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"))
+            if stop_after and len(tries.failed) >= stop_after:
+                break
+    return tries
 
 
 def connection_tokens(head):
     """All tokens of all Connection headers, lower-cased, in order."""
     return [t.strip().lower() for v in head.get_all("connection") for t in v.split(",") if t.strip()]
-
-
 
 
 @contextlib.contextmanager

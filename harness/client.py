@@ -11,18 +11,15 @@ import h11
 
 from .codec import PlainCodec, TLSCodec
 from .deadlines import Deadline
+from .streams import CAP_SECONDS, QUIET_SECONDS, Loss, Progress, Slow, Stall, WireError, waited
 from .tracebacks import hidden as _hidden
 
 __tracebackhide__ = _hidden  # findings about MHD: without the helper frames
 
 RID_HEADER = "X-Conformance-Id"
-READ_SECONDS = 5  # scaled; how long to wait for bytes MHD should send
-
-
-class WireError(AssertionError):
-    """What reached the wire is not what the rule promises (malformed HTTP,
-    missing bytes, a reset, a TLS error, a deadline passed): a deviation,
-    not a harness error."""
+# Scaled: the quiet period of every wait for bytes MHD should send (no byte
+# for this long is a stall); a wait that sees bytes moving goes on.
+READ_SECONDS = QUIET_SECONDS
 
 
 class Reset(WireError):
@@ -54,21 +51,6 @@ def counted(n, origin=0):
                       for b in range(first, last))
     start = origin - first * _BLOCK
     return blocks[start:start + n]
-
-
-def first_difference(got, want):
-    """The offset of the first byte where `got` and `want` differ (the
-    shorter one's length if one is a prefix of the other), None if equal."""
-    if got == want:
-        return None
-    step = 65536
-    for at in range(0, min(len(got), len(want)), step):
-        a, b = got[at:at + step], want[at:at + step]
-        if a != b:
-            for i, (x, y) in enumerate(zip(a, b)):
-                if x != y:
-                    return at + i
-    return min(len(got), len(want))
 
 
 def build_request(path, rid, method="GET", version="HTTP/1.1", headers=(), body=b"", upgrade="conformance/1",
@@ -164,31 +146,37 @@ class Conn(Tagged):
             self.handshake()
 
     def handshake(self, seconds=READ_SECONDS):
-        """The TLS handshake (plain: nothing to do); WireError at the deadline."""
+        """The TLS handshake (plain: nothing to do); Stall when no byte comes
+        for `seconds` (scaled)."""
         if isinstance(self.codec, PlainCodec):
             return
-        deadline = Deadline(seconds)
+        progress = Progress(seconds)
         raw = b""
+        received = 0
         while True:
             try:
                 out, done = self.codec.handshake_step(raw)
             except ssl.SSLError as e:
                 raise TLSFailure(f"the TLS handshake failed: {e}\n" + self.describe()) from None
             if out:
-                self.sock.sendall(out)
+                self._write(out, progress)
             if done:
                 return
-            if deadline.expired():
-                raise WireError(f"no TLS handshake within {deadline.seconds:.1f} s")
-            self.sock.settimeout(deadline.remaining())
-            try:
-                raw = self.sock.recv(65536)
-            except socket.timeout:
-                raise WireError(f"no TLS handshake within {deadline.seconds:.1f} s") from None
-            except ConnectionResetError:
-                raise WireError("the server reset the connection during the TLS handshake") from None
+            raw = None
+            while raw is None:
+                if progress.expired():
+                    raise waited(progress, received, where="the TLS handshake: ") from None
+                self.sock.settimeout(max(progress.remaining(), 0.001))
+                try:
+                    raw = self.sock.recv(65536)
+                except socket.timeout:
+                    pass
+                except ConnectionResetError:
+                    raise Reset("the server reset the connection during the TLS handshake") from None
             if not raw:
                 raise WireError("the server ended the connection during the TLS handshake")
+            received += len(raw)
+            progress.moved()
 
     def describe(self):
         return (f"connection rid={self.rid} (client port {self.local_port}):\n"
@@ -203,17 +191,30 @@ class Conn(Tagged):
             pass
 
     # -- sending ------------------------------------------------------------
+    def _write(self, raw, progress=None):
+        """Writes raw bytes, judged by progress: Stall when the socket takes
+        no byte for the quiet period, Slow at the cap; Reset when the peer
+        is gone."""
+        progress = progress or Progress()
+        view = memoryview(raw)
+        while view:
+            if progress.expired():
+                raise waited(progress, len(raw) - len(view), len(raw), "bytes taken",
+                             "sending: ") from None
+            self.sock.settimeout(max(progress.remaining(), 0.001))
+            try:
+                n = self.sock.send(view)
+            except socket.timeout:
+                continue
+            except OSError as e:
+                raise Reset(f"sending failed: {e.strerror or e} (the server reset or closed the connection)\n"
+                            + self.describe()) from None
+            view = view[n:]
+            progress.moved()
+
     def send(self, data):
         self.transcript.sent += data
-        self.sock.settimeout(Deadline(READ_SECONDS).seconds)
-        try:
-            self.sock.sendall(self.codec.encode(data))
-        except socket.timeout:
-            raise WireError(f"the server took none of {len(data)} bytes within "
-                            f"{Deadline(READ_SECONDS).seconds:.1f} s\n" + self.describe()) from None
-        except OSError as e:
-            raise Reset(f"sending failed: {e.strerror or e} (the server reset or closed the connection)\n"
-                        + self.describe()) from None
+        self._write(self.codec.encode(data))
 
     def send_parts(self, parts, one_write=True):
         """Sends each part as its own TLS record (plain: its own write); all
@@ -222,12 +223,8 @@ class Conn(Tagged):
         for part in parts:
             self.transcript.sent += part
             raws.append(self.codec.encode(part))
-        self.sock.settimeout(Deadline(READ_SECONDS).seconds)
-        try:
-            for raw in ([b"".join(raws)] if one_write else raws):
-                self.sock.sendall(raw)
-        except OSError as e:
-            raise Reset(f"sending failed: {e.strerror or e}\n" + self.describe()) from None
+        for raw in ([b"".join(raws)] if one_write else raws):
+            self._write(raw)
 
     def request(self, path, method="GET", eager=b"", **kw):
         """Sends a request and `eager` bytes in the same write."""
@@ -242,30 +239,30 @@ class Conn(Tagged):
         if close_notify:
             raw = self.codec.close_write()
             if raw:
-                self.sock.sendall(raw)
+                self._write(raw)
         if fin:
             self.sock.shutdown(socket.SHUT_WR)
 
     # -- receiving ----------------------------------------------------------
-    def _recv(self, deadline):
+    # Every wait for bytes is judged by progress (harness/streams.py): it
+    # runs out only after a quiet period with no byte, or at the cap.
+    def _recv(self, progress):
         """Some plaintext (first what is already in the inbox); b'' at the
-        end of the stream (self._end says how). Raises WireError at the
-        deadline, Reset on a reset, TLSFailure on a TLS alert or a broken
-        record."""
+        end of the stream (self._end says how); None when the wait ran out
+        (progress says whether it stalled or hit the cap). Raises Reset on
+        a reset, TLSFailure on a TLS alert or a broken record."""
         if self._inbox:
             data = bytes(self._inbox)
             self._inbox.clear()
             return data
         while not self._eof:
-            remaining = deadline.remaining()
-            if remaining <= 0:
-                raise WireError(f"nothing more received within {deadline.seconds:.1f} s\n" + self.describe())
-            self.sock.settimeout(remaining)
+            if progress.expired():
+                return None
+            self.sock.settimeout(max(progress.remaining(), 0.001))
             try:
                 raw = self.sock.recv(65536)
             except socket.timeout:
-                raise WireError(f"nothing more received within {deadline.seconds:.1f} s\n"
-                                + self.describe()) from None
+                continue
             except OSError as e:
                 self._eof, self._end = True, "rst"
                 self.transcript.end = "rst"
@@ -273,6 +270,7 @@ class Conn(Tagged):
             if not raw:
                 self._eof, self._end = True, self.codec.end_of_stream()
                 break
+            progress.moved()  # a TLS record's bytes move before its plaintext is whole
             data = self._decode(raw)
             if self.codec.peer_closed:
                 self._eof, self._end = True, "close_notify"
@@ -280,6 +278,13 @@ class Conn(Tagged):
                 self.transcript.received += data
                 return data
         return b""
+
+    def _recv_or_raise(self, progress, got, want=None, what="bytes", where=""):
+        """_recv, with the Stall or Slow finding when the wait runs out."""
+        data = self._recv(progress)
+        if data is None:
+            raise waited(progress, got, want, what, where) from None
+        return data
 
     def _decode(self, raw):
         try:
@@ -291,7 +296,8 @@ class Conn(Tagged):
 
     def read_head(self, seconds=READ_SECONDS):
         """Reads and parses the response head (a 100 Continue is skipped and
-        kept in the transcript). Raises WireError on anything h11 rejects."""
+        kept in the transcript). Raises WireError on anything h11 rejects,
+        Stall when no byte comes for `seconds` (scaled)."""
         method = getattr(self, "_method", "GET")
         conn = h11.Connection(h11.CLIENT)
         # The proposal lets h11 accept a 101; the real request (bytes above)
@@ -299,7 +305,7 @@ class Conn(Tagged):
         conn.send(h11.Request(method=method, target="/", headers=[
             ("Host", "x"), ("Connection", "Upgrade"), ("Upgrade", "x")]))
         conn.send(h11.EndOfMessage())
-        deadline = Deadline(seconds)
+        progress = Progress(seconds)
         fed = bytearray()
         skipped = 0  # informational responses before the final head
         while True:
@@ -308,7 +314,8 @@ class Conn(Tagged):
             except h11.RemoteProtocolError as e:
                 raise WireError(f"the response is not valid HTTP/1.1 ({e})\n" + self.describe()) from None
             if event is h11.NEED_DATA:
-                data = self._recv(deadline)
+                data = self._recv_or_raise(progress, len(fed), what="bytes of the response head",
+                                           where="waiting for the response: ")
                 fed += data
                 conn.receive_data(data)
                 continue
@@ -339,10 +346,11 @@ class Conn(Tagged):
     def read_raw_head(self, seconds=READ_SECONDS):
         """The next head as raw bytes, up to its blank line, unparsed (to see
         interim responses that read_head() skips)."""
-        deadline = Deadline(seconds)
+        progress = Progress(seconds)
         buf = bytearray()
         while b"\r\n\r\n" not in buf:
-            data = self._recv(deadline)
+            data = self._recv_or_raise(progress, len(buf), what="bytes of a response head",
+                                       where="waiting for a response head: ")
             if not data:
                 raise WireError(f"the stream ended inside a response head: {bytes(buf)!r}\n" + self.describe())
             buf += data
@@ -353,7 +361,7 @@ class Conn(Tagged):
     def read_body(self, seconds=READ_SECONDS):
         """The body of a non-101 response, as h11 frames it."""
         assert self._h11 is not None, "read_head() first, and only for a non-101 response"
-        deadline = Deadline(seconds)
+        progress = Progress(seconds)
         body = bytearray()
         while True:
             try:
@@ -361,19 +369,23 @@ class Conn(Tagged):
             except h11.RemoteProtocolError as e:
                 raise WireError(f"the response body is not valid HTTP/1.1 ({e})\n" + self.describe()) from None
             if event is h11.NEED_DATA:
-                self._h11.receive_data(self._recv(deadline))
+                self._h11.receive_data(self._recv_or_raise(progress, len(body), what="bytes of the response body",
+                                                           where="waiting for the response body: "))
             elif isinstance(event, h11.Data):
                 body += event.data
             elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
                 return bytes(body)
 
     def read_exact(self, n, seconds=READ_SECONDS):
-        deadline = Deadline(seconds)
+        """n bytes of the upgraded stream. Loss if it ends first; Stall if no
+        byte comes for `seconds` (scaled); Slow at the cap."""
+        progress = Progress(seconds)
         buf = bytearray()
         while len(buf) < n:
-            data = self._recv(deadline)
+            data = self._recv_or_raise(progress, len(buf), n)
             if not data:
-                raise WireError(f"the stream ended after {len(buf)} of {n} expected bytes\n" + self.describe())
+                raise Loss(f"the stream ended ({self._end}) after {len(buf)} of {n} expected bytes\n"
+                           + self.describe())
             buf += data
         self._inbox[:0] = buf[n:]
         return bytes(buf[:n])
@@ -383,52 +395,59 @@ class Conn(Tagged):
         (plain: orderly end of stream), 'close_notify' (TLS: orderly),
         'fin-without-close_notify' (TLS: the TCP stream ended bare), 'rst'
         (reset), 'tls-error (...)' (an alert or a broken record), or 'open'
-        (still open at the deadline). None of them is an exception: each
-        caller says which endings its rule allows. `clean_end` is the
-        orderly one."""
-        deadline = Deadline(seconds, scale)
+        (no byte for `seconds`, scaled: a stall; self.quiet_seconds says how
+        long that was). None of them is an exception: each caller says
+        which endings its rule allows. `clean_end` is the orderly one. A
+        stream still moving at the cap raises Slow."""
+        progress = Progress(seconds, scale=scale)
+        self.quiet_seconds = progress.quiet_seconds
         buf = bytearray()
         while True:
             try:
-                data = self._recv(deadline)
+                data = self._recv(progress)
             except (Reset, TLSFailure):
                 return bytes(buf), self._end
-            except WireError:
-                self.transcript.end = "open"
+            if data is None:
+                if not progress.stalled():
+                    raise waited(progress, len(buf), where="reading to the end of the stream: ") from None
+                self.transcript.end = f"open (no byte for {progress.quiet_seconds:.1f} s)"
                 return bytes(buf), "open"
             if not data:
                 self.transcript.end = self._end
                 return bytes(buf), self._end
             buf += data
 
-    def exchange(self, data, expect=0, seconds=READ_SECONDS, cap_seconds=120):
+    def exchange(self, data, expect=0, seconds=READ_SECONDS, cap_seconds=CAP_SECONDS):
         """Sends `data` while reading, both at once (neither side can block
         the other), until all is sent and `expect` bytes were read; returns
         those bytes. Bytes read beyond them stay in the inbox. With
         expect=0 it only keeps reading while it sends (for a request with a
         large eager body: the response is then read with read_head).
-        Deadlines: `seconds` without any progress, `cap_seconds` in all."""
-        deadline = Deadline(seconds)
-        cap = Deadline(cap_seconds)
+        Judged by progress: Stall when no byte moved either way for
+        `seconds`, Slow at `cap_seconds` (both scaled), Loss when the
+        stream ends first."""
+        progress = Progress(seconds, cap_seconds)
         got = bytearray(self._inbox)
         self._inbox.clear()
         self.transcript.sent += data
-        view = memoryview(self.codec.encode(data))
+        wire = self.codec.encode(data)
+        view = memoryview(wire)
         self.sock.setblocking(False)
         sel = selectors.DefaultSelector()
         try:
             while (len(got) < expect or view) and not self._eof:
-                if deadline.expired() or cap.expired():
-                    why = (f"nothing moved for {deadline.seconds:.1f} s" if deadline.expired()
-                           else f"not done within {cap.seconds:.1f} s")
-                    raise WireError(f"exchange: {len(view)} bytes left to send, received "
-                                    f"{len(got)} of {expect} bytes; {why}\n" + self.describe())
+                if progress.expired():
+                    sent = len(wire) - len(view)
+                    what = (f"no byte moved either way for {progress.quiet_seconds:.1f} s"
+                            if progress.stalled() else
+                            f"still moving after {progress.elapsed():.0f} s, the cap")
+                    cls = Stall if progress.stalled() else Slow
+                    raise cls(f"exchange: {what}: sent {sent} of {len(wire)} bytes (on the wire), received "
+                              f"{len(got)} of {expect}\n" + self.describe())
                 events = selectors.EVENT_READ | (selectors.EVENT_WRITE if view else 0)
                 sel.register(self.sock, events)
-                ready = sel.select(min(deadline.remaining(), 1.0))
+                ready = sel.select(min(progress.remaining(), 1.0))
                 sel.unregister(self.sock)
-                if ready:
-                    deadline = Deadline(seconds)  # progress: the idle deadline starts again
                 for _, mask in ready:
                     if mask & selectors.EVENT_READ:
                         try:
@@ -441,6 +460,7 @@ class Conn(Tagged):
                             self._eof = True
                             self._end = self._end or self.codec.end_of_stream()
                         elif raw:
+                            progress.moved()
                             chunk = self._decode(raw)
                             self.transcript.received += chunk
                             got += chunk
@@ -454,11 +474,13 @@ class Conn(Tagged):
                         except (BrokenPipeError, ConnectionResetError):
                             self._eof, self._end = True, "rst"
                             n = 0
+                        if n:
+                            progress.moved()
                         view = view[n:]
             if self._eof and (len(got) < expect or view):
                 # The peer ended the stream (or reset it) before it took
                 # everything, or before everything expected came back.
-                raise (Reset if self._end == "rst" else WireError)(
+                raise (Reset if self._end == "rst" else Loss)(
                     f"exchange: the stream ended ({self._end}) after {len(got)} of {expect} bytes received, "
                     f"with {len(view)} bytes (on the wire) still to send\n" + self.describe())
         finally:

@@ -20,7 +20,7 @@ import selectors
 from dataclasses import dataclass, field
 
 from .client import READ_SECONDS, WireError, counted
-from .deadlines import Deadline
+from .streams import CAP_SECONDS, Loss, Progress, Slow, Stall
 from .tracebacks import hidden as _hidden
 
 __tracebackhide__ = _hidden  # findings about MHD: without the helper frames
@@ -84,7 +84,7 @@ class _Outgoing:
         return moved
 
 
-def drive(conn, release, step, holds, read_holds, origin=0, seconds=READ_SECONDS, cap_seconds=120):
+def drive(conn, release, step, holds, read_holds, origin=0, seconds=READ_SECONDS, cap_seconds=CAP_SECONDS):
     """Runs the client's side of the pressure script on the upgraded `conn`
     (/upgrade?then=pressure&n=`step`&pauses=`holds`): sends the counted
     stream from `origin` and reads the application's, both at once,
@@ -95,9 +95,10 @@ def drive(conn, release, step, holds, read_holds, origin=0, seconds=READ_SECONDS
     whatever its size, drains completely between two fills. Our stream
     has `holds`+1 steps (if not `read_holds`: of `step`) and, during each
     read hold, whatever the path takes. `release(**query)` sends GET
-    /release?of=RID&... Returns a Flow; raises WireError if nothing moves
-    for `seconds` (scaled), the whole takes over `cap_seconds`, or the
-    stream ends early."""
+    /release?of=RID&... Returns a Flow; judged by progress (a release is
+    progress too): raises Stall if nothing moves for `seconds`, Slow if it
+    still moves at `cap_seconds` (both scaled), Loss if the stream ends
+    early."""
     flow = Flow()
     out = _Outgoing(conn, origin, step if read_holds else (holds + 1) * step)
     conn.transcript.sent += b"<the counted stream from %d>" % origin
@@ -112,7 +113,7 @@ def drive(conn, release, step, holds, read_holds, origin=0, seconds=READ_SECONDS
     read_hold = None  # the application's read hold not yet released: its event
     blocked = False   # the socket took no more of ours since read_hold began
     released = 0      # read holds released
-    idle, cap = Deadline(seconds), Deadline(cap_seconds)
+    progress = Progress(seconds, cap_seconds)
     sel = selectors.DefaultSelector()
     sel.register(wake, selectors.EVENT_READ)
     watching = 0  # the events the selector watches on the socket
@@ -150,16 +151,16 @@ def drive(conn, release, step, holds, read_holds, origin=0, seconds=READ_SECONDS
                 released += 1
                 out.budget = out.at + _step(step, flow)  # a step more, then the next hold (or the end)
                 release(n=_step(step, flow))
-                idle = Deadline(seconds)
+                progress.moved()
                 continue
             if not told and not out and read_hold is None and (not read_holds or released == holds):
                 release(sent=out.sent)  # every byte of ours is with the kernel: that is the end
                 out.ended = told = True
             if ended is not None and (ended["how"] != "done" or expect is not None and len(got) >= expect):
                 break
-            if idle.expired() or cap.expired():
-                why = (f"nothing moved for {idle.seconds:.1f} s" if idle.expired()
-                       else f"not done within {cap.seconds:.1f} s")
+            if progress.expired():
+                why = (f"no byte moved either way for {progress.quiet_seconds:.1f} s" if progress.stalled()
+                       else f"still moving after {progress.elapsed():.0f} s, the cap")
                 state = "reading" if reading else "not reading: the application fills the path"
                 if read_hold:
                     state += f"; the application holds its reading (hold {read_hold['k']})"
@@ -167,8 +168,8 @@ def drive(conn, release, step, holds, read_holds, origin=0, seconds=READ_SECONDS
                     state += f"; the application's output ended after {expect} bytes"
                 if ended is not None:
                     state += f"; the application's script has ended: {_brief(ended)}"
-                raise WireError(f"backpressure: sent {out.sent}, received {len(got)} bytes, {state}; {why}\n"
-                                + conn.describe())
+                raise (Stall if progress.stalled() else Slow)(
+                    f"backpressure: {why}: sent {out.sent}, received {len(got)} bytes, {state}\n" + conn.describe())
             want_read = reading and (expect is None or len(got) < expect)
             mask = (selectors.EVENT_READ if want_read else 0) | (
                 selectors.EVENT_WRITE if out and not blocked else 0)
@@ -180,7 +181,7 @@ def drive(conn, release, step, holds, read_holds, origin=0, seconds=READ_SECONDS
                 else:
                     sel.modify(conn.sock, mask)
                 watching = mask
-            ready = sel.select(min(idle.remaining(), cap.remaining()))
+            ready = sel.select(progress.remaining())
             for key, ev in ready:
                 if key.fd == wake:
                     _drain(wake)
@@ -194,15 +195,15 @@ def drive(conn, release, step, holds, read_holds, origin=0, seconds=READ_SECONDS
                         expect = _output_length(conn, expect)
                         if ended["how"] == "done" and len(got) == expect:
                             return _result(flow, out, got, ended, conn)
-                        raise WireError(f"backpressure: the stream ended ({conn._end}) after {len(got)} bytes "
-                                        f"(sent {out.sent}); the application's script: {_brief(ended)}\n"
-                                        + conn.describe())
+                        raise Loss(f"backpressure: the stream ended ({conn._end}) after {len(got)} bytes "
+                                   f"(sent {out.sent}); the application's script: {_brief(ended)}\n"
+                                   + conn.describe())
                     if raw:
                         got += conn.codec.decode(raw)
-                        idle = Deadline(seconds)
+                        progress.moved()
                 if ev & selectors.EVENT_WRITE:
                     if out.send():
-                        idle = Deadline(seconds)
+                        progress.moved()
                     # The socket took all it could: with a read hold under
                     # way that is the event that ends our side's part.
                     blocked = bool(out) and read_hold is not None

@@ -4,6 +4,7 @@ ready line and for crashes, its JSON event lines collected for the cases."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -23,6 +24,12 @@ class ServerError(Exception):
 class ServerDied(AssertionError):
     """The reference server died during a case (a crash in MHD, say): an
     observation about MHD, a deviation of that case's rules."""
+
+
+class StopFailure(AssertionError):
+    """The reference server's daemon did not stop when asked (SIGTERM:
+    MHD_stop_daemon): an observation about MHD, with what its threads were
+    doing when the deadline passed."""
 
 
 class EventTimeout(AssertionError):
@@ -49,7 +56,7 @@ def describe_exit(code):
 
 class RefServer:
     START_SECONDS = 10
-    STOP_SECONDS = 5
+    STOP_SECONDS = 10  # scaled: MHD_stop_daemon joins its threads; that takes milliseconds
     # A script on an upgraded socket that hears nothing for this long gives
     # up and CLOSEs: a case that failed half-way (or a client end that never
     # reaches the application, as over HTTPS) leaves no connection open for
@@ -67,6 +74,7 @@ class RefServer:
         self.env = env  # extra environment (a mutant: LD_PRELOAD + CONFORMANCE_MUTANT)
         self.proc = None
         self.killed = False  # stop() needed SIGKILL
+        self.hung_stacks = ""  # what its threads were doing when stop() gave up
         self.stopped_by = None  # "sigterm" once stop() signalled a live server
         self.port = None
         self.ready = None
@@ -132,11 +140,44 @@ class RefServer:
                 self.proc.wait(timeout=Deadline(self.STOP_SECONDS).seconds)
             except subprocess.TimeoutExpired:
                 self.killed = True
+                self.hung_stacks = self.stacks()
                 self.proc.kill()
                 self.proc.wait()
         for t in self._readers:
             t.join(timeout=5)
         return self.proc.returncode
+
+    def stacks(self):
+        """What the server's threads are doing: gdb's backtraces where gdb
+        can attach, else each thread's name, kernel wait channel and
+        system call (/proc)."""
+        pid = self.proc.pid
+        gdb = shutil.which("gdb")
+        if gdb:
+            try:
+                out = subprocess.run([gdb, "-p", str(pid), "-batch", "-nx", "-ex", "set pagination off",
+                                      "-ex", "thread apply all bt 15"], capture_output=True, text=True,
+                                     timeout=Deadline(30).seconds, stdin=subprocess.DEVNULL)
+                lines = [line for line in out.stdout.splitlines() if line.startswith(("Thread ", "#"))]
+                if lines:
+                    return "the server's threads (gdb):\n  " + "\n  ".join(lines[:200])
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        parts = []
+        try:
+            for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+                base = f"/proc/{pid}/task/{tid}"
+                fields = []
+                for name in ("comm", "wchan", "syscall"):
+                    try:
+                        with open(f"{base}/{name}") as f:
+                            fields.append(f"{name}={f.read().strip().split(' ')[0]}")
+                    except OSError:
+                        pass
+                parts.append(f"thread {tid}: " + " ".join(fields))
+        except OSError:
+            return "(the server's threads could not be read)"
+        return "the server's threads (/proc: name, wait channel, system call number):\n  " + "\n  ".join(parts)
 
     def begin_stop(self):
         """SIGTERM, without waiting: for a case that acts while the server
@@ -151,10 +192,17 @@ class RefServer:
         if self.proc is None or self.stopped_by is None:
             return None
         if self.killed:
-            return f"did not stop within {self.STOP_SECONDS} s of SIGTERM and was killed"
+            return (f"did not stop within {Deadline(self.STOP_SECONDS).seconds:.1f} s of SIGTERM "
+                    "(MHD_stop_daemon) and was killed")
         if self.stopped_by == "sigterm" and self.proc.returncode != 0:
             return f"{describe_exit(self.proc.returncode)} on SIGTERM instead of exiting 0"
         return None
+
+    def stop_failure(self, what):
+        """The StopFailure of a server whose stop() had a problem: the
+        problem, what its threads were doing, its last words."""
+        return StopFailure(f"the reference server ({self.mode.id}, {self.transport}) {self.stop_problem()} {what}"
+                           + (f"\n{self.hung_stacks}" if self.hung_stacks else "") + "\n" + self.last_lines())
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

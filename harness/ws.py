@@ -8,12 +8,15 @@ import asyncio
 import base64
 import hashlib
 import os
+import socket
+import struct
 
 import websockets
 from websockets.frames import Close, Frame, Opcode
 
 from .client import READ_SECONDS, RID_HEADER, Tagged
 from .deadlines import Deadline
+from .streams import Progress, waited
 from .tracebacks import hidden as _hidden
 
 __tracebackhide__ = _hidden  # findings about MHD: without the helper frames
@@ -28,20 +31,78 @@ def uri(srv, path="/ws"):
     return f"{scheme}://{host}:{srv.port}{path}"
 
 
+# The TCP connections of the client coroutine run() is running: their
+# kernel byte counters are its progress (what websockets itself does
+# inside is not ours to instrument).
+_sockets = []
+_TCP_INFO_ACKED = 120  # struct tcp_info: tcpi_bytes_acked (u64), then tcpi_bytes_received
+POLL_SECONDS = 0.05  # how often run() samples the counters (a sampling period, not a wait for an event)
+
+
+class _CountedProtocol(websockets.WebSocketClientProtocol):
+    """websockets' client protocol, its TCP socket registered for run()."""
+
+    def connection_made(self, transport):
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            _sockets.append(sock)
+        super().connection_made(transport)
+
+
+def _moved():
+    """Bytes moved so far on the run's TCP connections, both ways (acked
+    by the peer, and received), by the kernel's count."""
+    total = 0
+    for sock in _sockets:
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+        except OSError:
+            continue  # closed: what it moved was counted while it was open
+        if len(info) >= _TCP_INFO_ACKED + 16:
+            acked, received = struct.unpack_from("=QQ", info, _TCP_INFO_ACKED)
+            total += acked + received
+    return total
+
+
 def run(coro, seconds=READ_SECONDS):
-    """Runs one client coroutine to its end, within a (scaled) deadline."""
-    deadline = Deadline(seconds)
+    """Runs one client coroutine to its end, judged by progress: it ends as
+    a stall when no byte moved on its connections for `seconds` (scaled),
+    as slow when still moving at the cap (harness/streams.py)."""
+    progress = Progress(seconds)
+    _sockets.clear()
+
+    async def watch(task):
+        seen = high = 0
+        while not task.done():
+            # Counters of a closed socket are gone: the highest total seen
+            # is what moved.
+            now = _moved()
+            if now != seen:
+                seen, high = now, max(high, now)
+                progress.moved()
+            if progress.expired():
+                task.cancel()
+                return high
+            await asyncio.sleep(POLL_SECONDS)
+        return high
 
     async def bounded():
+        task = asyncio.ensure_future(coro)
+        watcher = asyncio.ensure_future(watch(task))
         try:
-            return await asyncio.wait_for(coro, deadline.seconds)
-        except asyncio.TimeoutError:
-            raise AssertionError(f"the WebSocket exchange did not finish within {deadline.seconds:.1f} s") from None
+            return await task
+        except asyncio.CancelledError:
+            raise waited(progress, await watcher, what="bytes moved", where="the WebSocket exchange: ") from None
         except websockets.exceptions.WebSocketException as e:
             # What the independent client found wrong (a bad accept key, a
             # connection closed without a close frame, ...) is the finding.
             raise AssertionError(f"the websockets client: {type(e).__name__}: {e}") from None
-    return asyncio.run(bounded())
+        finally:
+            watcher.cancel()
+    try:
+        return asyncio.run(bounded())
+    finally:
+        _sockets.clear()
 
 
 # After the closing handshake the client waits this long (scaled) for the
@@ -56,6 +117,7 @@ def connect(srv, rid, tls_context=None, path="/ws"):
     would interleave with what a case sends), no size limit."""
     return websockets.connect(
         uri(srv, path), ssl=tls_context, extra_headers={RID_HEADER: rid}, compression=None,
+        create_protocol=_CountedProtocol,
         max_size=None, ping_interval=None, open_timeout=Deadline(READ_SECONDS).seconds,
         close_timeout=Deadline(CLOSE_SECONDS).seconds)
 

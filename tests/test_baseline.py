@@ -2,7 +2,7 @@
 
 import re
 
-from harness import baseline
+from harness import baseline, outcome
 
 
 import json
@@ -12,9 +12,9 @@ import pytest
 SIG = [{"kind": "assertion", "pattern": "summary"}]
 
 
-def make(deviations=None, measures=None):
-    return baseline.Baseline({"schema": 2, "mhd_version": "9.9", "deviations": deviations or {},
-                              "measures": measures or {}}, None)
+def make(deviations=None, measures=None, races=None):
+    return baseline.Baseline({"schema": 3, "mhd_version": "9.9", "deviations": deviations or {},
+                              "races": races or {}, "measures": measures or {}}, None)
 
 
 def test_brackets_in_case_names_are_literal():
@@ -85,27 +85,87 @@ def test_update_records_only_measure_values():
     assert new["measures"] == {"test_m[a]": 7}
 
 
-def test_update_keeps_an_intermittent_entry_and_proposes_its_bound():
-    b = make({"U-ACT-1": {"observed": "o", "evidence": "e", "signatures": SIG, "cases": ["test_a[*]"],
-                          "intermittent": {"max_failure_rate": 0.1, "min_attempts": 20}}})
-    new = baseline.updated(b, [
-        case("test_a[x]", ["U-ACT-1"], "deviates", "expected-deviation", observed={"attempts": 50, "failures": 10}),
-        case("test_a[y]", ["U-ACT-1"], "conforms", "passed", observed={"attempts": 50, "failures": 0}),
-    ])
-    entry = new["deviations"]["U-ACT-1"]
-    assert entry["cases"] == ["test_a[*]", "test_a[x]"]  # the one that passed this time stays listed
-    assert entry["intermittent"] == {"max_failure_rate": 0.25, "min_attempts": 20}  # 10/100: twice that, +5 %
+RACE = {"observed": "o", "evidence": "e", "cells": ["epoll-https", "pool*-https"], "rules": ["U-ACT-1", "U-ACT-2"],
+        "signatures": [{"kind": "stall", "pattern": "no end"}], "rates": {"low": 0.1, "high": 0.5}, "runs": [[5, 50]]}
+
+
+def raced(name, failures, attempts, decision="race"):
+    c = case(name, ["U-ACT-1"], "deviates" if failures else "conforms",
+             "expected-deviation" if failures else "passed")
+    c["race"] = {"name": "stall", "decision": decision, "failures": failures, "attempts": attempts}
+    return c
+
+
+def test_a_race_applies_in_its_cells_to_its_rules():
+    b = make(races={"stall": RACE})
+    race = b.race(["U-ACT-2"], "pool-select-https")
+    assert (race.name, race.low, race.high) == ("stall", 0.1, 0.5)
+    assert b.race(["U-ACT-2"], "pool-plain") is None
+    assert b.race(["U-HALF-1"], "epoll-https") is None
+
+
+def test_update_proposes_a_race_s_rates_from_every_run_it_is_given():
+    b = make(races={"stall": RACE})
+    runs = [[raced("test_a[epoll-https]", 10, 30), raced("test_a[pool-https]", 0, 50, "not-seen")],
+            [raced("test_a[epoll-https]", 30, 40)]]
+    new = baseline.updated(b, runs)
+    entry = new["races"]["stall"]
+    assert entry["runs"] == [[5, 50], [10, 80], [30, 40]]
+    assert (entry["cells"], entry["signatures"], entry["observed"]) == (RACE["cells"], RACE["signatures"], "o")
+    lows, highs = zip(*(outcome.rate_interval(f, a, baseline.RANGE_CONFIDENCE) for f, a in entry["runs"]))
+    assert entry["rates"] == {"low": round(min(lows), 4), "high": round(max(highs), 4)}
+    assert entry["rates"]["low"] < 5 / 50 and entry["rates"]["high"] > 30 / 40
+    assert new["deviations"] == {}  # the race's cases are not deviations of their own
+
+
+def test_a_case_that_deviated_in_some_runs_only_becomes_a_proposed_race():
+    def one(verdict):
+        c = case("test_n[epoll-https]", ["U-NOTIFY-1"], verdict, "failed" if verdict == "deviates" else "passed")
+        return dict(c, mode="M-EPOLL", transport="https", failure_kind="timeout")
+    new = baseline.updated(make(), [[one("deviates")], [one("conforms")], [one("conforms")]])
+    [(name, race)] = new["races"].items()
+    assert name == "u-notify-1-now-and-then"
+    assert (race["cells"], race["rules"], race["runs"]) == (["epoll-https"], ["U-NOTIFY-1"], [[1, 1], [0, 1], [0, 1]])
+    assert race["signatures"][0]["kind"] == "timeout"
+    assert "U-NOTIFY-1" not in new["deviations"]
+
+
+def test_schema_2_intermittent_entries_migrate_to_races(tmp_path):
+    p = tmp_path / "b.json"
+    p.write_text(json.dumps({"schema": 2, "mhd_version": "9.9", "deviations": {"U-ACT-1": [
+        {"observed": "always", "signatures": SIG, "cases": ["test_a[ext-epoll-https]"]},
+        {"observed": "sometimes", "signatures": SIG, "cases": ["test_a[epoll-https]", "test_a[pool-https-1MiB]"],
+         "intermittent": {"max_failure_rate": 0.4, "min_attempts": 50}}]}}))
+    with pytest.raises(baseline.BaselineError, match="intermittent entries became races"):
+        baseline.Baseline.load(p)
+    old = baseline.Baseline.load(p, migrate=True)
+    assert old.expectation("test_a[ext-epoll-https]", ["U-ACT-1"]).observed == "always"
+    race = old.race(["U-ACT-1"], "pool-https")
+    assert (race.cells, race.high, race.observed) == (["epoll-https", "pool-https"], 0.4, "sometimes")
 
 
 @pytest.mark.parametrize("entry,message", [
     ({"cases": ["t[*]"]}, "no failure signatures"),
     ({"cases": ["t[*]"], "signatures": [{"kind": "oops", "pattern": "x"}]}, "signature kind 'oops'"),
     ({"cases": ["t[*]"], "signatures": [{"kind": "wire", "pattern": "("}]}, "signature pattern"),
-    ({"cases": ["t[*]"], "signatures": SIG, "intermittent": True}, "'intermittent' must be"),
+    ({"cases": ["t[*]"], "signatures": SIG, "intermittent": True}, "'intermittent' entries became races"),
 ])
 def test_load_refuses_an_entry_that_cannot_gate(tmp_path, entry, message):
     p = tmp_path / "b.json"
-    p.write_text(json.dumps({"schema": 2, "mhd_version": "9.9", "deviations": {"U-ACT-1": entry}}))
+    p.write_text(json.dumps({"schema": 3, "mhd_version": "9.9", "deviations": {"U-ACT-1": entry}}))
+    with pytest.raises(baseline.BaselineError, match=message):
+        baseline.Baseline.load(p)
+
+
+@pytest.mark.parametrize("race,message", [
+    (dict(RACE, cells=[]), "'cells' must be a non-empty list"),
+    (dict(RACE, rules="U-ACT-1"), "'rules' must be a non-empty list"),
+    (dict(RACE, rates={"low": 0.6, "high": 0.5}), "'rates' must be"),
+    (dict(RACE, signatures=[]), "no failure signatures"),
+])
+def test_load_refuses_a_race_that_cannot_be_judged(tmp_path, race, message):
+    p = tmp_path / "b.json"
+    p.write_text(json.dumps({"schema": 3, "mhd_version": "9.9", "races": {"stall": race}}))
     with pytest.raises(baseline.BaselineError, match=message):
         baseline.Baseline.load(p)
 
@@ -113,8 +173,28 @@ def test_load_refuses_an_entry_that_cannot_gate(tmp_path, entry, message):
 def test_schema_1_is_read_only_to_be_rewritten(tmp_path):
     p = tmp_path / "b.json"
     p.write_text(json.dumps({"schema": 1, "mhd_version": "9.9",
-                             "deviations": {"U-ACT-1": {"observed": "o", "cases": ["t[*]"], "intermittent": True}}}))
+                             "deviations": {"U-ACT-1": {"observed": "o", "cases": ["t[*]"]}}}))
     with pytest.raises(baseline.BaselineError, match="--update-baseline"):
         baseline.Baseline.load(p)
     old = baseline.Baseline.load(p, migrate=True)
     assert old.expectation("t[x]", ["U-ACT-1"]).signatures == []  # matches no failure: each must be looked at
+
+
+def test_a_pattern_narrows_to_the_cases_that_still_deviate_and_keeps_its_text():
+    b = make({"U-HALF-1": {"observed": "reviewed", "evidence": "ev", "signatures": SIG,
+                           "cases": ["test_h[*-https]"]}})
+    new = baseline.updated(b, [case("test_h[epoll-https]", ["U-HALF-1"], "deviates", "expected-deviation"),
+                               case("test_h[tpc-https]", ["U-HALF-1"], "conforms", "failed")])
+    assert new["deviations"]["U-HALF-1"] == {"observed": "reviewed", "evidence": "ev", "signatures": SIG,
+                                             "cases": ["test_h[epoll-https]"]}
+    still = baseline.updated(b, [case("test_h[epoll-https]", ["U-HALF-1"], "deviates", "expected-deviation")])
+    assert still["deviations"]["U-HALF-1"]["cases"] == ["test_h[*-https]"]
+
+
+def test_a_signature_that_no_longer_matches_is_dropped_and_a_new_one_proposed():
+    old = [{"kind": "assertion", "pattern": "the client saw 'open'"}]
+    b = make({"U-HALF-1": {"observed": "o", "evidence": "e", "signatures": old, "cases": ["test_h[*]"]}})
+    seen = dict(case("test_h[epoll-https]", ["U-HALF-1"], "deviates", "failed"), failure_kind="stall",
+                summary="no byte and no end of the stream for 2.0 s after all 64 bytes")
+    [sig] = baseline.updated(b, [seen])["deviations"]["U-HALF-1"]["signatures"]
+    assert sig["kind"] == "stall" and re.search(sig["pattern"], seen["summary"])

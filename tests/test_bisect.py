@@ -20,7 +20,7 @@ SLOW = os.environ.get("CONFORMANCE_SLOW_TESTS") == "1"
 
 
 def case(rule, mode, transport, verdict):
-    return {"rules": [rule], "mode": mode, "transport": transport, "verdict": verdict}
+    return {"rules": [rule], "mode": mode, "transport": transport, "verdict": verdict, "outcome": "passed"}
 
 
 def test_cells_take_the_worst_verdict_of_their_cases():
@@ -28,8 +28,8 @@ def test_cells_take_the_worst_verdict_of_their_cases():
                       case("U-QUEUE-2", "M-EPOLL", "plain", "deviates"),
                       case("U-QUEUE-2", "M-TPC", "https", "untested"),
                       case("U-ACT-1", "M-EPOLL", "plain", "deviates")]}
-    assert bisect.cells(data, ["U-QUEUE-2"]) == {"U-QUEUE-2 epoll plain": "deviates",
-                                                  "U-QUEUE-2 tpc https": "untested"}
+    assert bisect.cells(data, ["U-QUEUE-2"]) == {"U-QUEUE-2 epoll-plain": "deviates",
+                                                  "U-QUEUE-2 tpc-https": "untested"}
 
 
 def test_a_cell_deviates_over_several_runs_if_it_did_once():

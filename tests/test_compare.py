@@ -15,8 +15,13 @@ def cell(rule, transport, mode, verdict, outcome=None, **extra):
                  "mode": f"M-{mode.upper()}", "kind": "promise", "verdict": verdict, "outcome": outcome}, **extra)
 
 
-def measure_case(name, value):
-    return {"id": f"cases/test_x.py::{name}", "rules": ["U-EXTRA-3"], "kind": "measure", "observed": value}
+def measure_case(name, value, verdict="conforms", outcome="passed", **extra):
+    mode, _, transport = name[name.index("[") + 1:-1].partition("-")
+    case = {"id": f"cases/test_x.py::{name}", "rules": ["U-EXTRA-3"], "kind": "measure", "verdict": verdict,
+            "outcome": outcome, "mode": f"M-{mode.upper()}", "transport": transport, **extra}
+    if value is not None:
+        case["observed"] = value
+    return case
 
 
 def kinds(found):
@@ -61,7 +66,20 @@ def test_changed_measures_by_case():
     b = run("b", [measure_case("t[epoll-plain]", 16384), measure_case("t[tpc-plain]", 4096),
                   measure_case("t[poll-plain]", 1)])
     found = compare.changes(a, b)
-    assert found == [("measure changed", "U-EXTRA-3", "t[tpc-plain]", 2048, 4096)]
+    assert found == [("only in B", "U-EXTRA-3", "plain: poll", "not run", "conforms"),
+                     ("measure changed", "U-EXTRA-3", "t[tpc-plain]", 2048, 4096)]
+
+
+def test_a_measure_that_no_longer_measures_is_a_regression():
+    """A measure case that fails in B (a crash, a timeout: no value) while
+    A measured is a regression; a value that differs from B's baseline is
+    still a measured value, compared as such."""
+    a = run("a", [measure_case("t[epoll-plain]", 16384), measure_case("t[tpc-plain]", 2048)])
+    b = run("b", [measure_case("t[epoll-plain]", None, "deviates", "failed", failure_kind="server-death"),
+                  measure_case("t[tpc-plain]", 4096, "deviates", "failed", failure_kind="measure")])
+    found = compare.changes(a, b)
+    assert kinds(found) == [("measure changed", "U-EXTRA-3", "t[tpc-plain]"),
+                            ("regression", "U-EXTRA-3", "plain: epoll")]
 
 
 def test_exit_status_and_markdown(tmp_path, capsys):

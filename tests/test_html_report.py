@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from harness import catalog
+from harness import outcome as verdicts
 from harness.reports import html_report, results
 
 BROWSER = shutil.which("chromium")
@@ -59,12 +60,12 @@ def test_gate_verdict_names_what_failed(run):
     assert data["gate"]["passed"] is False
     assert data["gate"]["headline"].startswith("FAILED: 1 new deviation (U-HALF-2); 1 error")
     assert data["gate"]["problems"] == {"new": ["U-HALF-2"], "error": ["U-HALF-2"]}
-    clean = [c for c in data["cases"] if not results.problem(c)]
-    ok = results.gate(clean, baseline="baselines/0.9.75.json")
-    assert ok["passed"] and ok["headline"].startswith("PASSED: all 4 cases behaved as the baseline (0.9.75.json)")
+    clean = [c for c in data["cases"] if not verdicts.problem(c)]
+    ok = verdicts.gate(clean, baseline="baselines/0.9.75.json")
+    assert ok["passed"] and ok["headline"].startswith("PASSED: all 4 cases that ran behaved as the baseline (0.9.75.json)")
     assert "1 known deviations in 1 rules" in ok["headline"]
-    assert results.gate(clean, interrupted=True)["headline"].startswith("INTERRUPTED")
-    assert not results.gate(clean, interrupted=True)["passed"]
+    assert verdicts.gate(clean, interrupted=True)["headline"].startswith("INTERRUPTED")
+    assert not verdicts.gate(clean, interrupted=True)["passed"]
 
 
 def test_page_says_what_results_say(run):
@@ -78,7 +79,7 @@ def test_page_says_what_results_say(run):
 
 
 def test_every_state_has_its_own_symbol():
-    symbols = [sym for sym, _ in results.STATES.values()]
+    symbols = [sym for sym, _ in verdicts.STATES.values()]
     assert len(set(symbols)) == len(symbols) and all(symbols)
 
 

@@ -31,5 +31,19 @@ def test_html_page_links_each_version():
     a = results("0.9.75", **{"U-QUEUE-2": ("deviates", {"plain": "deviates"})})
     b = results("1.0.10", **{"U-QUEUE-2": ("conforms", {"plain": "conforms"})})
     page = matrix.html_page(matrix.build([("0.9.75", None, 0, a), ("1.0.10", "/p", 0, b)]))
-    assert '<td class="cell deviates"><a href="0.9.75/report.html#rule-U-QUEUE-2">DEVIATES</a></td>' in page
-    assert '<td class="cell conforms"><a href="1.0.10/report.html#rule-U-QUEUE-2">ok</a></td>' in page
+    assert ('<td class="cell s-known" title="deviates, as the baseline expects"><a href="0.9.75/report.html'
+            '#rule-U-QUEUE-2">! DEVIATES</a></td>') in page
+    assert '<td class="cell s-conforms" title="conforms"><a href="1.0.10/report.html#rule-U-QUEUE-2">\u2713 ok</a>' in page
+    assert "s-fails" in page  # the legend: every state, with its colour class (the page's stylesheet has them)
+
+
+def test_a_measure_shows_what_each_version_measured():
+    def measured(version, value):
+        return {"mhd": {"version": version}, "totals": {}, "rules": {"U-QUEUE-3": {
+            "kind": "measure", "verdict": "conforms", "by_transport": {"plain": "conforms"},
+            "observed": {"t[epoll-plain]": value, "t[tpc-plain]": value}}}}
+    table = matrix.build([("0.9.75", None, 0, measured("0.9.75", {"status_line": "HTTP/1.1 500 Internal"})),
+                          ("1.0.10", None, 0, measured("1.0.10", {"status_line": "ICY 101 Switching"}))])
+    rows = {line.split()[0]: line for line in matrix.text(table).splitlines()}
+    assert "HTTP/1.1 500" in rows["U-QUEUE-3"] and "ICY 101" in rows["U-QUEUE-3"]
+    assert rows["U-QUEUE-3"].endswith("<- differs")

@@ -4,13 +4,6 @@ from harness import catalog
 from harness.reports import results
 
 
-def test_rule_verdict():
-    assert results.rule_verdict([]) == "untested"
-    assert results.rule_verdict(["untested"]) == "untested"
-    assert results.rule_verdict(["conforms", "untested"]) == "conforms"
-    assert results.rule_verdict(["conforms", "deviates"]) == "deviates"
-
-
 def test_aggregate_per_rule_and_transport():
     cat = {r.id: r for r in catalog.load().values() if r.id in ("U-HDR-1", "U-EXTRA-3", "U-ACT-1")}
     cases = [
@@ -29,16 +22,37 @@ def test_aggregate_per_rule_and_transport():
     assert rules["U-ACT-1"]["verdict"] == "untested"
 
 
-def test_known_intermittent_rule_that_conformed_says_so():
-    cat = {r.id: r for r in catalog.load().values() if r.id == "U-LOAD-1"}
-    cases = [{"id": "c::t[tpc-plain]", "rules": ["U-LOAD-1"], "transport": "plain", "verdict": "conforms",
-              "outcome": "passed", "baseline": "intermittent"}]
-    rules = results.aggregate(cases, cat, ("plain",))
-    assert rules["U-LOAD-1"]["intermittent"] is True
-    line = results.terminal_lines({"rules": rules})[0]
-    assert "conforms: U-LOAD-1 (known intermittent deviation, not seen this run)" in line
-    cases[0]["baseline"] = "deviation"
-    assert "intermittent" not in results.aggregate(cases, cat, ("plain",))["U-LOAD-1"]
+def test_a_rule_that_met_a_known_race_says_how_often():
+    cat = {r.id: r for r in catalog.load().values() if r.id == "U-ACT-1"}
+    race = {"name": "tls-close-stall", "decision": "race", "failures": 3, "attempts": 50, "runs": 1, "low": 0.05,
+            "high": 0.6, "needed": 20, "alpha": 1e-4}
+    cases = [{"id": "c::t[epoll-https]", "rules": ["U-ACT-1"], "transport": "https", "verdict": "deviates",
+              "outcome": "expected-deviation", "baseline": "intermittent", "race": race},
+             {"id": "c::t[pool-https]", "rules": ["U-ACT-1"], "transport": "https", "verdict": "conforms",
+              "outcome": "passed", "baseline": "intermittent", "race": dict(race, decision="not-seen", failures=0)}]
+    rules = results.aggregate(cases, cat, ("https",))
+    assert rules["U-ACT-1"]["intermittent"] is True
+    assert rules["U-ACT-1"]["intermittent_rate"] == {"failures": 3, "attempts": 100, "low": 0.05, "high": 0.6,
+                                                     "exceeded": False}
+    line = results.terminal_lines({"rules": rules, "cases": cases})[0]
+    assert "known deviation: U-ACT-1 (known race: 3/100 attempts struck)" in line
+    cases[0]["race"] = dict(race, decision="always", failures=20, attempts=20)
+    cases[0]["outcome"] = "failed"
+    rules = results.aggregate(cases, cat, ("https",))
+    assert rules["U-ACT-1"]["intermittent_rate"]["exceeded"] is True
+    line = results.terminal_lines({"rules": rules, "cases": cases})[0]
+    assert "FAILS THE GATE: U-ACT-1 (known race: 20/70 attempts struck; EVERY attempt in 1 case(s))" in line
+
+
+def test_a_skipped_case_is_untested_everywhere():
+    cat = {r.id: r for r in catalog.load().values() if r.id == "U-CB-7"}
+    cases = [{"id": "c::t[epoll-plain-mem-1k]", "rules": ["U-CB-7"], "transport": "plain", "mode": "M-EPOLL",
+              "verdict": "untested", "outcome": "skipped"}]
+    data = results.build(cases, cat, {"version": "x"}, 1.0, ("plain",), None)
+    assert data["rules"]["U-CB-7"]["state"] == "untested"
+    assert data["totals"]["skipped"] == 1 and data["totals"]["passed"] == 0
+    assert "untested: U-CB-7" in "\n".join(results.terminal_lines(data))
+    assert "1 skipped (untested)" in data["gate"]["headline"]
 
 
 def test_console_tells_new_deviations_from_known_and_lists_the_cases():

@@ -4,7 +4,8 @@ piece lost, repeated or moved; transfers follow the buffers and --volume."""
 import pytest
 
 from harness import transfer
-from harness.client import counted, first_difference, pattern
+from harness.client import counted, pattern
+from harness.streams import first_difference
 
 
 def test_counted_stream_numbers_its_blocks():

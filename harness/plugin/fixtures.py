@@ -12,7 +12,7 @@ from .. import certs, leaks, ws
 from ..client import Conn
 from ..server import RefServer, ServerDied
 from ..tracebacks import hidden as _hidden
-from .state import CALL_PASSED, CONNS, OBSERVED, SERVER_ERROR_SHOWN, WS_SESSIONS, server_env, warn
+from .state import CALL_PASSED, CONNS, OBSERVED, SERVER_ERROR_SHOWN, WS_SESSIONS, record_stop_failure, server_env
 
 __tracebackhide__ = _hidden  # findings about MHD: without the helper frames
 
@@ -40,10 +40,12 @@ class ServerPool:
         return srv.start()
 
     def discard(self, srv):
+        """Stops a server and drops it from the pool; returns it."""
         for key, s in list(self.servers.items()):
             if s is srv:
                 del self.servers[key]
         srv.stop()
+        return srv
 
     def stop_all(self):
         """Stops every server; returns those that did not stop cleanly."""
@@ -73,8 +75,10 @@ def server_pool(request):
     pool = ServerPool(state.binary, server_env(request.config, state), lambda: pki(request))
     yield pool
     for srv in pool.stop_all():
-        # Not a case's failure (no case is running), but never silent.
-        warn(state, f"{srv!r} {srv.stop_problem()}\n" + srv.last_lines())
+        # The pool owns a shared server at the end: its stop, after every
+        # case that used it cleaned up (U-STOP-1), is a finding of its own.
+        record_stop_failure(state, srv, srv.stop_failure("at the end of the run, after every case that used it "
+                                                         "had closed its connections"))
 
 
 def _client_context(request, server):
@@ -127,8 +131,9 @@ def make_server(request, server_pool, mode, transport):
         # What failed may leave a connection open to its idle limit: the
         # next case gets a fresh server, so that no leftover of this one
         # can end during a later case and hide a leak of that case.
-        for srv in set(used) - set(dead):
-            server_pool.discard(srv)
+        unstopped = [srv for srv in set(used) - set(dead) if server_pool.discard(srv).stop_problem()]
+        if unstopped:
+            raise unstopped[0].stop_failure("when this case's server was stopped after it failed")
 
 
 @pytest.fixture
@@ -148,14 +153,17 @@ def private_server(request, mode, transport):
         return srv.start()
 
     yield start
-    # Died during the case, not stopped by it (STOP cases stop their own).
+    # Died during the case, not stopped by it (STOP cases stop their own,
+    # and judge that stop themselves).
     died = [srv for srv in mine if not srv.alive() and srv.stopped_by is None]
+    ours = [srv for srv in mine if srv.stopped_by is None and srv not in died]
     for srv in mine:
         srv.stop()
-        if srv.stop_problem():
-            warn(state, f"{srv!r} (private to {request.node.name}) {srv.stop_problem()}\n" + srv.last_lines())
     if died and not request.node.stash.get(SERVER_ERROR_SHOWN, False):
         raise ServerDied(died[0].died_message("during this case"))
+    unstopped = [srv for srv in ours if srv.stop_problem()]
+    if unstopped:
+        raise unstopped[0].stop_failure("at the end of this case")
 
 
 @pytest.fixture

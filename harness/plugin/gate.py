@@ -1,9 +1,10 @@
 """The gate's plumbing in pytest: each phase of a case becomes an
-outcome.Phase, outcome.classify decides (with the baseline's expectation),
-pytest's own report is made to say the same (terminal, junit.xml, exit
-status), and at the end of the session the intermittent bounds are judged
-and the reports written."""
+outcome.Phase, outcome.classify decides (with the baseline's expectation,
+or the known race the case can meet and its attempts so far), pytest's own
+report is made to say the same (terminal, junit.xml, exit status), and at
+the end of the session the reports are written from the decisions."""
 
+import json
 import ssl
 import time
 
@@ -11,17 +12,20 @@ import pytest
 from _pytest import junitxml  # its stash key: the verdict as a testsuite property
 
 from .. import baseline as baselines
-from .. import leaks, outcome, transfer
+from .. import leaks, outcome, streams, transfer
 from ..client import WireError
 from ..reports import results
-from ..server import EventTimeout, ServerDied
+from ..server import EventTimeout, ServerDied, StopFailure
 from ..tracebacks import hidden as _hidden
 from . import state as shared
 from .fixtures import MeasureMismatch
-from .state import (CALL_PASSED, CONNS, EXPECTED, FAILURE_SHOWN, OBSERVED, PHASES, SERVER_ERROR_SHOWN, WS_SESSIONS,
-                    item_rules)
+from .races import budget_left
+from .state import (ATTEMPTS, ATTEMPTS_AFTER, CALL_PASSED, CONNS, EXPECTED, FAILURE_SHOWN, OBSERVED, PHASES, RACE,
+                    SERVER_ERROR_SHOWN, STOP_FAILURES, WS_SESSIONS, item_rules)
 
 __tracebackhide__ = _hidden  # findings about MHD: without the helper frames
+
+STOP_RULE = "U-STOP-1"  # a shared server that did not stop, after every case that used it cleaned up
 
 
 def _server_events(item, about="", most=60):
@@ -49,7 +53,7 @@ def _server_events(item, about="", most=60):
     return "\n".join(parts)
 
 
-def _detail(item, call, lead):
+def _detail(item, lead):
     """The failure's text, then each connection's bytes (once: a wire
     error already carries its own) and the server's events."""
     parts = [lead] if lead else []
@@ -67,9 +71,9 @@ def failure_kind(excinfo):
     """The outcome.KINDS entry of a failure, or "harness" for a fault of
     the suite itself. Resets and TLS errors that escaped the client are
     what reached the wire."""
-    for cls, kind in ((leaks.LeakError, "leak"), (ServerDied, "server-death"), (EventTimeout, "timeout"),
-                      (WireError, "wire"), (MeasureMismatch, "measure"), (AssertionError, "assertion"),
-                      (ConnectionError, "wire"), (ssl.SSLError, "wire")):
+    for cls, kind in ((leaks.LeakError, "leak"), (ServerDied, "server-death"), (StopFailure, "no-stop"),
+                      (EventTimeout, "timeout"), *streams.KIND_OF, (WireError, "wire"), (MeasureMismatch, "measure"),
+                      (AssertionError, "assertion"), (ConnectionError, "wire"), (ssl.SSLError, "wire")):
         if excinfo.errisinstance(cls):
             return kind
     return "harness"
@@ -87,19 +91,46 @@ def _phase(rep, call):
     return outcome.Phase(call.when, "passed")
 
 
-def _rewrite(rep, decided, expected, shown):
+def _rewrite(rep, decided, known, shown):
     """Makes pytest's view (terminal, junit, exit status) the gate's; a
     case the gate fails is failed once (`shown`: an earlier phase's report
-    already failed it), not again at its teardown."""
+    already failed it), not again at its teardown. `known` is the
+    baseline's word for an expected deviation."""
     if decided["outcome"] == "expected-deviation":
         if rep.when == "teardown":
             rep.outcome = "passed"  # the call's report already counted the case
         else:
-            rep.outcome, rep.wasxfail = "skipped", f"baseline {expected.version}: {expected.rule} {expected.observed}"
-    elif decided["outcome"] in ("failed", "unrecorded") and not rep.failed and not shown:
+            rep.outcome, rep.wasxfail = "skipped", known
+    elif decided["outcome"] in outcome.FAILING and not rep.failed and not shown:
         rep.outcome, rep.longrepr = "failed", decided["detail"]
-    elif decided["outcome"] == "failed" and expected is not None:
+    elif decided["outcome"] == "failed" and known:
         rep.sections.append(("conformance: not the known deviation", decided["detail"].split("\n", 1)[0]))
+
+
+def _race_run(item, state):
+    """The outcome.RaceRun of a case that can meet a known race, else None."""
+    race = item.stash.get(RACE, None)
+    if race is None:
+        return None
+    observed = item.stash.get(OBSERVED, None)
+    repeated = ((observed["failures"], observed["attempts"]) if isinstance(observed, dict)
+                and {"attempts", "failures"} <= observed.keys() else None)
+    return outcome.RaceRun(race, state.alpha or outcome.alpha_for(1), item.stash.get(ATTEMPTS, outcome.Attempts()),
+                           repeated, more=budget_left(item))
+
+
+def _known(expected, race, rules):
+    """What the baseline says of the case, for its record and its report."""
+    if expected is not None:
+        return ({"baseline": "deviation", "known": {"rule": expected.rule, "observed": expected.observed,
+                                                   "evidence": expected.evidence}},
+                f"baseline {expected.version}: {expected.rule} {expected.observed}")
+    if race is not None:
+        return ({"baseline": "intermittent", "known": {"rule": next((r for r in rules if r in race.rules), rules[0]),
+                                                      "race": race.name, "observed": race.observed,
+                                                      "evidence": race.evidence}},
+                f"baseline {race.version}: race {race.name}: {race.observed}")
+    return {}, ""
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -121,11 +152,12 @@ def pytest_runtest_makereport(item, call):
                     kind=_case_kind(state, item_rules(item)))
         # junitxml writes the properties of a case's teardown report, which
         # copies the item's.
-        item.user_properties.append(("rules", " ".join(info["rules"])))
+        if ("rules", " ".join(item_rules(item))) not in item.user_properties:
+            item.user_properties.append(("rules", " ".join(item_rules(item))))
     expected = item.stash.get(EXPECTED, None)
-    if expected is not None:
-        info["baseline"] = "intermittent" if expected.intermittent else "deviation"
-        info["known"] = {"rule": expected.rule, "observed": expected.observed, "evidence": expected.evidence}
+    run = _race_run(item, state)
+    facts, known = _known(expected, run.race if run else None, item_rules(item))
+    info.update(facts)
     if call.when == "call":
         item.stash[CALL_PASSED] = rep.passed
     if call.excinfo is not None and call.excinfo.errisinstance(ServerDied):
@@ -136,15 +168,19 @@ def pytest_runtest_makereport(item, call):
     if _case_kind(state, item_rules(item)) == "measure" and OBSERVED in item.stash:
         measure = outcome.Measure(baseline_in_use=bool(state.baseline.path and state.baseline.path.exists()),
                                   recorded=state.baseline.measure(item.name)[0])
-    decided = outcome.classify(phases, expected, measure)
+    decided = outcome.classify(phases, expected, measure, run)
     info.update(outcome=decided["outcome"], verdict=decided["verdict"], failure_kind=decided["kind"],
                 summary=decided["summary"])
-    if decided["outcome"] not in ("passed",):
+    if decided.get("race"):
+        info["race"] = decided["race"]
+        if call.when == "teardown":
+            item.stash[ATTEMPTS_AFTER] = outcome.race_attempts(phases, run)
+    if decided["outcome"] not in ("passed",) or decided["detail"]:
         lead = decided["detail"]
-        info["detail"] = lead if decided["outcome"] == "skipped" else _detail(item, call, lead)
+        info["detail"] = lead if decided["outcome"] == "skipped" else _detail(item, lead)
     if call.when == "call" and OBSERVED in item.stash:
         info["observed"] = item.stash[OBSERVED]
-    _rewrite(rep, decided, expected, item.stash.get(FAILURE_SHOWN, False))
+    _rewrite(rep, decided, known, item.stash.get(FAILURE_SHOWN, False))
     if rep.failed:
         item.stash[FAILURE_SHOWN] = True
     if rep.failed and hasattr(rep.longrepr, "addsection"):
@@ -173,7 +209,7 @@ def pytest_runtest_logreport(report):
         "id": report.nodeid, "rules": [], "mode": None, "transport": None, "kind": None,
         "verdict": "untested", "outcome": "skipped", "duration_s": 0.0})
     case["duration_s"] = round(case["duration_s"] + report.duration, 4)
-    for key in ("rules", "mode", "transport", "kind", "observed", "baseline", "known"):
+    for key in ("rules", "mode", "transport", "kind", "observed", "baseline", "known", "race"):
         if key in info:
             case[key] = info[key]
     # Each phase's decision takes the phases before it into account: the
@@ -185,31 +221,23 @@ def pytest_runtest_logreport(report):
             case.pop(key, None)
 
 
-def judge_intermittent(baseline, cases):
-    """{rule: {failures, attempts, max_failure_rate, min_attempts, exceeded}}
-    for the baseline's intermittent entries: how often their cases failed
-    this run. Above the bound, the cases that failed fail the gate."""
-    rates = {}
-    for rule, value in (baseline.deviations if baseline else {}).items():
-        for entry in baselines.entries(value):
-            bound = entry.get("intermittent")
-            if not bound:
-                continue
-            mine = [c for c in cases if rule in c["rules"] and c.get("baseline") == "intermittent"
-                    and (baseline.expected_deviation(c["id"].split("::")[-1], c["rules"]) or (None, None))[1]
-                    is entry]
-            if not mine:
-                continue
-            failures, attempts = outcome.rate(mine)
-            why = outcome.judge_rate(bound, failures, attempts)
-            rates[rule] = dict(failures=failures, attempts=attempts, **bound, exceeded=why is not None)
-            if why:
-                for case in mine:
-                    if case["outcome"] == "expected-deviation":
-                        case["outcome"], case["too_often"] = "failed", True
-                        case["summary"] = f"{rule} failed more often than its baseline allows: {why}"
-                        case["detail"] = case["summary"] + "\n" + case.get("detail", "")
-    return rates
+def _stop_failures(state):
+    """The shared servers that did not stop at the end of the run (the
+    workers recorded them), each a case of U-STOP-1 decided as any other."""
+    path = state.report_dir / STOP_FAILURES
+    out = []
+    for line in (path.read_text().splitlines() if path.exists() else []):
+        seen = json.loads(line)
+        phases = [outcome.Phase("setup", "passed"), outcome.Phase("call", "passed"),
+                  outcome.Phase("teardown", "failed", "no-stop", seen["message"])]
+        expected = state.baseline.expectation(seen["name"], [STOP_RULE]) if state.baseline else None
+        decided = outcome.classify(phases, expected)
+        facts, _ = _known(expected, None, [STOP_RULE])
+        out.append({"id": f"harness/plugin/fixtures.py::{seen['name']}", "rules": [STOP_RULE], "mode": seen["mode"],
+                    "transport": seen["transport"], "kind": "promise", "duration_s": 0.0, **facts,
+                    "outcome": decided["outcome"], "verdict": decided["verdict"], "failure_kind": decided["kind"],
+                    "summary": decided["summary"], "detail": decided["detail"]})
+    return out
 
 
 def _interrupted(session, exitstatus):
@@ -227,19 +255,13 @@ def pytest_sessionfinish(session, exitstatus):
     state = config.conformance
     if state.mhd is None or not state.cases:
         return
-    cases = list(state.cases.values())
-    rates = judge_intermittent(state.baseline, cases)
-    if any(r.get("exceeded") for r in rates.values()) and session.exitstatus == 0:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    warnings_file = state.report_dir / "warnings.txt"
-    warnings = warnings_file.read_text().splitlines() if warnings_file.exists() else []
+    cases = list(state.cases.values()) + _stop_failures(state)
     data = results.build(cases, state.catalog, state.mhd, time.monotonic() - state.started,
                          config.conformance_transports, state.baseline.path if state.baseline.path
                          and state.baseline.path.exists() else None, volume=transfer.volume(),
                          mutant=state.mutant, interrupted=_interrupted(session, exitstatus))
-    data["warnings"] = [w for w in warnings if not w.startswith("  ")]
-    for rule, rate in rates.items():
-        data["rules"][rule]["intermittent_rate"] = rate
+    if not data["gate"]["passed"] and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     results.write(state.report_dir, data, state.catalog)
     state.results = data
     xml = config.stash.get(junitxml.xml_key, None)
@@ -248,5 +270,5 @@ def pytest_sessionfinish(session, exitstatus):
         xml.add_global_property("interrupted", str(data["interrupted"]).lower())
     if config.getoption("update_baseline") and cases:
         tr = config.pluginmanager.get_plugin("terminalreporter")
-        baselines.write_updated(state.baseline, cases, out=(tr.write_line if tr else print))
+        baselines.write_updated(state.baseline, [cases], out=(tr.write_line if tr else print))
 

@@ -10,13 +10,17 @@ import pathlib
 import pytest
 from _pytest import junitxml  # its stash key: the mutant as a testsuite property
 
-from .. import ROOT, catalog, modes, transfer
+from .. import ROOT, catalog, modes, outcome, transfer
 from .. import baseline as baselines
+from ..deadlines import scaled
 from ..reports import results
 from ..tools import build
 from . import progress
 from . import state as shared
-from .state import EXPECTED, State, item_rules, server_env
+from .state import EXPECTED, RACE, STOP_FAILURES, State, item_rules, server_env
+
+BACKSTOP_SECONDS = 300  # scaled, per call of a case
+
 
 def pytest_addoption(parser):
     g = parser.getgroup("conformance", "MHD upgrade conformance")
@@ -69,7 +73,7 @@ def pytest_configure(config):
 def pytest_sessionstart(session):
     state = session.config.conformance
     if not hasattr(session.config, "workerinput"):
-        (state.report_dir / "warnings.txt").unlink(missing_ok=True)
+        (state.report_dir / STOP_FAILURES).unlink(missing_ok=True)
     try:
         state.binary = build.ensure_server(state.prefix, state.sanitize)
         info = build.server_version(state.binary, server_env(session.config, state))
@@ -150,12 +154,38 @@ def pytest_collection_modifyitems(session, config, items):
         keep.append(item)
         # `-k U-EXTRA-1` (or `-k U-EXTRA`, a family) selects by rule too.
         item.extra_keyword_matches.update(rules)
+        # The backstop (pytest-timeout, per call): every wait has its own
+        # deadline; this one only ends a harness that hangs.
+        item.add_marker(pytest.mark.timeout(scaled(BACKSTOP_SECONDS)))
         expected = state.baseline.expectation(item.name, rules) if state.baseline else None
         if expected:
             item.stash[EXPECTED] = expected
+            continue
+        race = state.baseline.race(rules, _cell(item)) if state.baseline else None
+        if race:
+            item.stash[RACE] = race
     if drop:
         config.hook.pytest_deselected(items=drop)
     items[:] = interleaved(keep)
+
+
+def _cell(item):
+    """'MODE-TRANSPORT' of a case ('epoll-https'), None for a case about the
+    API or the daemon alone."""
+    params = getattr(item, "callspec", None)
+    params = params.params if params else {}
+    mode, transport = params.get("mode"), params.get("transport")
+    if not (isinstance(mode, modes.Mode) and isinstance(transport, str)):
+        return None
+    return outcome.cell_of({"mode": mode.id, "transport": transport})
+
+
+def pytest_collection_finish(session):
+    """Once the selection is final (-k included): the false-alarm
+    probability each race case may have, so that the run's is at most
+    outcome.RUN_FALSE_ALARM. Every xdist worker collects the same."""
+    state = session.config.conformance
+    state.alpha = outcome.alpha_for(sum(RACE in item.stash for item in session.items))
 
 
 def interleaved(items):

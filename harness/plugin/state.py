@@ -2,6 +2,7 @@
 keys of what a case stashes on its item, and the reference server's
 environment."""
 
+import json
 import pathlib
 import time
 
@@ -13,6 +14,10 @@ from ..tools import build
 CONNS = pytest.StashKey()
 OBSERVED = pytest.StashKey()
 EXPECTED = pytest.StashKey()  # outcome.Expectation: the baseline lists the case as a deviation
+RACE = pytest.StashKey()  # outcome.Race: the case can meet a race the baseline knows
+ATTEMPTS = pytest.StashKey()  # outcome.Attempts: a race case's runs before this one
+ATTEMPTS_AFTER = pytest.StashKey()  # outcome.Attempts: ... including this one (set at its last phase)
+RACE_STARTED = pytest.StashKey()  # time.monotonic() of a race case's first run (its time budget)
 PHASES = pytest.StashKey()  # outcome.Phase of each phase run so far
 SERVER_ERROR_SHOWN = pytest.StashKey()  # the case itself already failed on the server's crash
 WS_SESSIONS = pytest.StashKey()  # the case's WebSocket client sessions, for its report
@@ -36,6 +41,7 @@ class State:
         self.baseline = None
         self.cases = {}
         self.started = time.monotonic()
+        self.alpha = None  # a race case's false-alarm probability (outcome.alpha_for), set at collection
 
     def build_value(self, name):
         """A value from the CMake cache of the server build this run uses
@@ -43,17 +49,26 @@ class State:
         return build.cached_value(self.prefix, name, self.sanitize)
 
 
-
 def item_rules(item):
     return [r for mark in item.iter_markers("rule") for r in mark.args]
 
 
-def warn(state, text):
-    """A problem outside any case: appended to <report>/warnings.txt (shared
-    by xdist workers), then reported in results.json and at the end."""
+# The stash entries that belong to one run of a case (a case that meets a
+# known race runs again with them cleared).
+PER_RUN = (CONNS, OBSERVED, PHASES, SERVER_ERROR_SHOWN, WS_SESSIONS, CALL_PASSED, FAILURE_SHOWN, ATTEMPTS_AFTER)
+
+
+STOP_FAILURES = "stop-failures.jsonl"  # in the report folder, shared by xdist workers
+
+
+def record_stop_failure(state, srv, failure):
+    """A shared server that did not stop at the end of the run: its pool
+    owned it, so the controller makes it a case of its own (U-STOP-1)."""
     state.report_dir.mkdir(parents=True, exist_ok=True)
-    with open(state.report_dir / "warnings.txt", "a") as f:
-        f.write(text.replace("\n", "\n  ") + "\n")
+    options = "".join(f"-{k}={v}" for k, v in sorted(srv.options.items()) if v not in (None, False, "upgrade"))
+    with open(state.report_dir / STOP_FAILURES, "a") as f:
+        f.write(json.dumps({"name": f"shared_server_stops[{srv.mode.name}-{srv.transport}{options}]",
+                            "mode": srv.mode.id, "transport": srv.transport, "message": str(failure)}) + "\n")
 
 
 def server_env(config, state, detect_leaks=False):

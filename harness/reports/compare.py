@@ -10,7 +10,7 @@ import json
 import pathlib
 import sys
 
-from .. import modes
+from .. import modes, outcome
 
 REGRESSION, LOST, FIX, MEASURE, ONLY_A, ONLY_B, FLAKY = (
     "regression", "lost", "fix", "measure changed", "only in A", "only in B", "intermittent")
@@ -35,34 +35,24 @@ def load(path):
 
 
 def _cells(results):
-    """{(rule, transport, mode): (state, intermittent)} from the cases: state
-    deviates (a case deviates), conforms (all that decided conform), error
-    (a case errored, none deviates) or untested. Measure cases are compared
-    by value (changes), not here."""
-    cells = {}
-    for case in results["cases"]:
-        if case.get("kind") == "measure":
-            continue
-        for rule in case["rules"]:
-            key = (rule, case.get("transport") or "-", _mode(case.get("mode")))
-            cells.setdefault(key, []).append(case)
+    """{(rule, transport, mode): (verdict, intermittent)} from the cases
+    (outcome.cell_verdict: deviates, conforms, measured, error, untested);
+    a measure cell that measured is compared by its values below."""
     out = {}
-    for key, cases in cells.items():
-        verdicts = {c["verdict"] for c in cases}
-        state = ("deviates" if "deviates" in verdicts else "error" if any(c["outcome"] == "error" for c in cases)
-                 else "conforms" if "conforms" in verdicts else "untested")
-        out[key] = (state, any(c.get("baseline") == "intermittent" for c in cases))
+    for (rule, cell), cases in outcome.cells(results["cases"]).items():
+        transport = cases[0].get("transport") or "-"
+        mode = cell[:-len(transport) - 1] if cell != "api" else "-"
+        out[(rule, transport, mode)] = (outcome.cell_verdict(cases),
+                                        any(c.get("baseline") == "intermittent" for c in cases))
     return out
 
 
-def _mode(mode_id):
-    return (mode_id or "-").lower().replace("m-", "", 1)
-
-
 def _observed(results):
-    """{case name: observed value} of the measure cases."""
-    return {c["id"].split("::")[-1]: c["observed"] for c in results["cases"]
-            if c.get("kind") == "measure" and c.get("observed") is not None}
+    """{case name: observed value} of the measure cases that measured."""
+    return outcome.measured_values(results["cases"])
+
+
+KEPT = ("conforms", "measured")  # MHD kept the promise, or measured a value (compared below)
 
 
 def changes(a, b):
@@ -74,12 +64,12 @@ def changes(a, b):
     for key in sorted(set(ca) | set(cb), key=lambda k: (k[0], k[1], order.index(k[2]) if k[2] in order else 99)):
         rule, transport, mode = key
         (was, flaky_a), (now, flaky_b) = ca.get(key, ("not run", False)), cb.get(key, ("not run", False))
-        decided_a, decided_b = was in ("conforms", "deviates"), now in ("conforms", "deviates")
-        if was == now or not (decided_a or decided_b):
+        decided_a, decided_b = was in KEPT + ("deviates",), now in KEPT + ("deviates",)
+        if was == now or (was in KEPT and now in KEPT) or not (decided_a or decided_b):
             continue
         if decided_a and decided_b:
             kind = FLAKY if flaky_a and flaky_b else REGRESSION if now == "deviates" else FIX
-        elif was == "conforms" and now in ("untested", "error"):
+        elif was in KEPT and now in ("untested", "error"):
             kind = LOST  # B could not decide where A conformed: a crash or a harness fault hides it
         elif decided_a:
             kind = ONLY_A

@@ -13,7 +13,7 @@ import html
 import json
 
 from .. import modes
-from .results import PROBLEMS, STATES, case_name, gate, problem, problems_first, reason, selected, state
+from ..outcome import PROBLEMS, STATES, case_name, gate, problem, problems_first, reason, selected, state
 
 STYLE = """
 body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; max-width: 110em; }
@@ -188,9 +188,7 @@ def _matrix(by_rule, cols):
 
 
 def _case(c, anchor, rule_id):
-    key = problem(c) and ("error" if problem(c) == "error" else "fails") or (
-        "known" if c["verdict"] == "deviates" else {"conforms": "conforms", "measured": "measured"}.get(
-            c["verdict"], "untested"))
+    key = state([c])
     summary = (f"{_badge(key)} <span class=rid>{_esc(case_name(c))}</span> [{_esc(', '.join(c['rules']))}]: "
                f"{_esc(c['outcome'])} ({_esc(c['verdict'])}, {c.get('duration_s', 0):.2f} s)")
     out = [f'<details class="case" id="{anchor}" data-case="{_esc(c["id"])}" data-outcome="{c["outcome"]}">'
@@ -229,7 +227,7 @@ def _cases(by_rule, cols, catalog, anchors):
 
 def render(results, catalog):
     cases = results["cases"]
-    by_rule = {rule_id: [c for c in cases if rule_id in c["rules"]] for rule_id in selected(results)}
+    by_rule = {rule_id: [c for c in cases if rule_id in c["rules"]] for rule_id in selected(results["rules"], cases)}
     anchors = {(rule_id, c["id"]): f"case-{i}-{rule_id}" for i, c in enumerate(cases) for rule_id in c["rules"]}
     mhd = results.get("mhd") or {}
     verdict = results.get("gate") or gate(cases, results.get("interrupted"), results.get("baseline"))

@@ -9,9 +9,7 @@ miss, and fails the self-test."""
 import os
 import subprocess
 
-from .. import catalog
-
-KILLS = ("failed", "error", "unrecorded")
+from .. import catalog, outcome
 # A kill that says little: nearly every case failed (the mutant broke
 # everything), so no rule in particular caught it.
 WEAK_SHARE = 0.8
@@ -31,7 +29,7 @@ def mutant_names(binary, library):
 
 def killers(data):
     """The cases of one mutant run that did not behave as the baseline says."""
-    return [c for c in (data or {}).get("cases", []) if c["outcome"] in KILLS]
+    return outcome.killed((data or {}).get("cases", []))
 
 
 def build(runs):

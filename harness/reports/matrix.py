@@ -1,12 +1,15 @@
 """The rules x MHD versions table of a matrix run (several --mhd): which
-rule holds in which version, per transport, side by side."""
+rule holds in which version, per transport, side by side; for a measure
+rule, what each version measured."""
 
 import html
+import json
 
-from .. import catalog
+from .. import catalog, outcome
 from .html_report import STYLE  # one look for both pages
 
-MARK = {"conforms": "ok", "deviates": "DEVIATES", "untested": "-"}
+MARK = {"conforms": "ok", "deviates": "DEVIATES", "untested": "-", "measured": "measured"}
+VALUE_TEXT = 40  # characters of one measured value in a cell
 
 
 def build(runs):
@@ -19,14 +22,29 @@ def build(runs):
         for rule, entry in ((data or {}).get("rules") or {}).items():
             table["rules"].setdefault(rule, {})[label] = {
                 "verdict": entry["verdict"], "by_transport": entry.get("by_transport", {}),
-                **({"failure_rate": entry["failure_rate"]} if entry.get("failure_rate") else {})}
+                "state": entry.get("state") or {"deviates": "known"}.get(entry["verdict"], entry["verdict"]),
+                **({"failure_rate": entry["failure_rate"]} if entry.get("failure_rate") else {}),
+                **({"values": _values(entry["observed"])} if entry.get("kind") == "measure" and entry.get("observed")
+                   else {})}
     return table
 
 
+def _values(observed):
+    """The distinct values a measure rule's cases observed, most common
+    first, each as short text."""
+    texts = [v if isinstance(v, str) else json.dumps(v, sort_keys=True) for v in observed.values()]
+    return sorted(set(texts), key=lambda t: (-texts.count(t), t))
+
+
 def cell(entry):
-    """One rule in one version: the verdict, per transport when they differ."""
+    """One rule in one version: what it measured, for a measure; else the
+    verdict, per transport when they differ."""
     if not entry:
         return "not run"
+    if entry.get("values") and entry["verdict"] != "deviates":
+        shown = [v if len(v) <= VALUE_TEXT else v[:VALUE_TEXT - 3] + "..." for v in entry["values"][:2]]
+        more = len(entry["values"]) - len(shown)
+        return " | ".join(shown) + (f" (+{more} more values)" if more > 0 else "")
     tested = {t: v for t, v in entry["by_transport"].items() if v != "untested"}
     if len(set(tested.values())) > 1:
         text = ", ".join(f"{t} {MARK[v]}" for t, v in sorted(tested.items()))
@@ -46,7 +64,6 @@ def _rows(table):
         cells = [cell(table["rules"][rule].get(label)) for label in labels]
         changed = len(set(cells)) > 1
         yield rule, cells, changed
-
 
 
 def text(table):
@@ -85,10 +102,14 @@ def html_page(table):
         out.append(f'<tr><th class="rule">{"<b>" + rule + "</b>" if changed else rule}</th>')
         for label, text in zip(labels, cells):
             entry = table["rules"][rule].get(label)
-            kind = "untested" if not entry else {"conforms": "conforms", "deviates": "deviates"}.get(
-                entry["verdict"], "untested")
-            out.append(f'<td class="cell {kind}"><a href="{html.escape(label)}/report.html#rule-{rule}">'
-                       f"{html.escape(text)}</a></td>")
+            key = entry["state"] if entry and entry.get("state") in outcome.STATES else "untested"
+            symbol, words = outcome.STATES[key]
+            out.append(f'<td class="cell s-{key}" title="{html.escape(words)}"><a href="{html.escape(label)}/'
+                       f'report.html#rule-{rule}">{symbol} {html.escape(text)}</a></td>')
         out.append("</tr>")
-    out.append("</table></body></html>")
+    out.append("</table>")
+    out.append('<p class=legend>' + "".join(f'<span class="s s-{k}">{sym}</span>{html.escape(words)}'
+                                            for k, (sym, words) in outcome.STATES.items()) + "</p>")
+    out.append("<p>Rules in bold differ between versions; a measure rule's cell shows the values it measured. "
+               "Each cell leads to that version's report.</p></body></html>")
     return "\n".join(out) + "\n"

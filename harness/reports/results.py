@@ -1,23 +1,16 @@
-"""The run's report: results.json (the contract other tools read), and
-summary.md (one row per rule), report.html (the matrix in colours). See
-README.md, "Reports"."""
+"""What a run writes: results.json (the contract other tools read),
+summary.md (one row per rule) and report.html, and the console's lines.
+Every verdict, state and headline comes from harness/outcome.py; this
+module only lays them out. See README.md, "Reports"."""
 
 import json
 import pathlib
 
+from .. import outcome
+from ..outcome import STATES, case_name, problem, problems_first, reason
+from . import html_report
 
 SCHEMA = 1
-OUTCOMES = ("passed", "failed", "expected-deviation", "unrecorded", "skipped", "error")
-
-
-def rule_verdict(verdicts):
-    """One verdict from the case verdicts of a rule: deviates if any case
-    deviates; conforms if any conforms; measured if its cases only measured
-    (nothing recorded to compare with); untested if none decided."""
-    for verdict in ("deviates", "conforms", "measured"):
-        if verdict in verdicts:
-            return verdict
-    return "untested"
 
 
 def repeated(observed):
@@ -35,117 +28,33 @@ def aggregate(cases, catalog, transports):
         mine = [c for c in cases if rule.id in c["rules"]]
         entry = {
             "kind": rule.kind,
-            "verdict": rule_verdict([c["verdict"] for c in mine]),
-            "by_transport": {t: rule_verdict([c["verdict"] for c in mine if c["transport"] == t])
+            "verdict": outcome.rule_verdict([c["verdict"] for c in mine]),
+            "by_transport": {t: outcome.rule_verdict([c["verdict"] for c in mine if c["transport"] == t])
                              for t in transports},
+            "state": outcome.state(mine),
             "cases": len(mine),
-            "outcomes": {o: n for o in OUTCOMES if (n := sum(c["outcome"] == o for c in mine))},
+            "outcomes": {o: n for o in outcome.OUTCOMES if (n := sum(c["outcome"] == o for c in mine))},
         }
         tries = [c["observed"] for c in mine if repeated(c.get("observed"))]
         if tries:
             # Cases that repeat an attempt (ACT-1, SUSP-1): how often it failed.
             entry["failure_rate"] = {"failures": sum(t["failures"] for t in tries),
                                      "attempts": sum(t["attempts"] for t in tries)}
-        if any(c.get("baseline") == "intermittent" for c in mine):
-            # Known to deviate now and then: a conforming run says "not seen this time".
+        met = outcome.race_summary(mine)
+        if met:
+            # A known race (a conforming verdict then means: not seen this run).
             entry["intermittent"] = True
+            entry["races"] = met
+            failures = sum(r["failures"] for r in met.values())
+            attempts = sum(r["attempts"] for r in met.values())
+            entry["intermittent_rate"] = {
+                "failures": failures, "attempts": attempts, "low": min(r["low"] for r in met.values()),
+                "high": max(r["high"] for r in met.values()),
+                "exceeded": any(r["decisions"].get("always") for r in met.values())}
         if rule.kind == "measure":
-            entry["observed"] = {c["id"].split("::")[-1]: c.get("observed") for c in mine
-                                 if c.get("observed") is not None}
+            entry["observed"] = {case_name(c): c.get("observed") for c in mine if c.get("observed") is not None}
         rules[rule.id] = entry
     return rules
-
-
-# Why a case fails the gate, in the order reports list them.
-PROBLEMS = {
-    "new": "new deviation",
-    "otherwise": "deviates otherwise than the baseline says",
-    "too-often": "known intermittent deviation, more often than the baseline allows",
-    "gone": "known deviation no longer seen (update the baseline)",
-    "unrecorded": "measure with no value in the baseline",
-    "error": "error: the harness could not decide the case",
-}
-PLURALS = {"new": "new deviations", "otherwise": "cases that deviate otherwise than the baseline says",
-           "too-often": "intermittent deviations seen too often", "gone": "known deviations gone",
-           "unrecorded": "unrecorded measures", "error": "errors"}
-# A rule's (or a matrix cell's) state, worst first: a symbol and words, so
-# that no report relies on colour alone.
-STATES = {
-    "fails": ("\u2717", "fails the gate"),
-    "error": ("\u26a0", "error: the harness could not decide (fails the gate)"),
-    "known": ("!", "deviates, as the baseline expects"),
-    "conforms": ("\u2713", "conforms"),
-    "measured": ("\u2248", "measured, nothing recorded to compare"),
-    "untested": ("\u2013", "untested (skipped)"),
-}
-
-
-def problem(case):
-    """The PROBLEMS key of a case that fails the gate, else None."""
-    if case["outcome"] in ("error", "unrecorded"):
-        return case["outcome"]
-    if case["outcome"] != "failed":
-        return None
-    if case.get("too_often"):
-        return "too-often"
-    if case["verdict"] == "conforms":
-        return "gone"
-    return "otherwise" if case.get("baseline") else "new"
-
-
-def state(cases):
-    """The STATES key of a set of cases (a rule's, a cell's)."""
-    problems = {problem(c) for c in cases} - {None}
-    if problems - {"error"}:
-        return "fails"
-    if problems:
-        return "error"
-    verdicts = {c["verdict"] for c in cases}
-    for verdict, name in (("deviates", "known"), ("conforms", "conforms"), ("measured", "measured")):
-        if verdict in verdicts:
-            return name
-    return "untested"
-
-
-def problems_first(cases):
-    """Cases in report order: those that fail the gate first (by PROBLEMS),
-    then known deviations, then the rest."""
-    order = list(PROBLEMS)
-    return sorted(cases, key=lambda c: (order.index(problem(c)) if problem(c) else
-                                        len(order) + (0 if c["verdict"] == "deviates" else 1)))
-
-
-def gate(cases, interrupted=False, baseline=None):
-    """The run's verdict, the first line of every report:
-    {passed, headline, problems: {PROBLEMS key: [rule IDs]}}."""
-    found = {}
-    for case in cases:
-        kind = problem(case)
-        if kind:
-            found.setdefault(kind, {}).setdefault(case["rules"][0] if case["rules"] else "?", 0)
-            found[kind][case["rules"][0] if case["rules"] else "?"] += 1
-    parts = []
-    for kind in PROBLEMS:
-        if kind in found:
-            n = sum(found[kind].values())
-            rules = sorted(found[kind])
-            parts.append(f"{n} {PLURALS[kind] if n != 1 else PROBLEMS[kind]} ("
-                         + ", ".join(rules[:6]) + (f" and {len(rules) - 6} more rules" if len(rules) > 6 else "")
-                         + ")")
-    known = [c for c in cases if c["outcome"] == "expected-deviation"]
-    if parts:
-        headline = "FAILED: " + "; ".join(parts)
-    elif not cases:
-        headline = "FAILED: no case ran"
-    else:
-        headline = (f"PASSED: all {len(cases)} cases behaved as the baseline"
-                    + (f" ({pathlib.Path(baseline).name})" if baseline else " (none: every deviation is new)")
-                    + " says" + (f"; {len(known)} known deviations in "
-                                 f"{len({r for c in known for r in c['rules'][:1]})} rules" if known else ""))
-    if interrupted:
-        headline = "INTERRUPTED, the run is incomplete. " + headline
-    return {"passed": not parts and bool(cases) and not interrupted, "headline": headline,
-            "problems": {k: sorted(v) for k, v in found.items()}}
 
 
 def build(cases, catalog, mhd, duration_s, transports, baseline_path, volume=1, mutant=None, interrupted=False):
@@ -162,10 +71,14 @@ def build(cases, catalog, mhd, duration_s, transports, baseline_path, volume=1, 
         "volume": volume,
         "duration_s": round(duration_s, 3),
         "interrupted": interrupted,
-        "gate": gate(cases, interrupted, baseline_path),
-        "totals": {o: sum(c["outcome"] == o for c in cases) for o in OUTCOMES},
+        "gate": outcome.gate(cases, interrupted, str(baseline_path) if baseline_path else None),
+        "false_alarm": {"per_run": outcome.RUN_FALSE_ALARM,
+                        "race_cases": sum(1 for c in cases if c.get("race"))},
+        "totals": {o: sum(c["outcome"] == o for c in cases) for o in outcome.OUTCOMES},
+        "races": outcome.race_summary(cases),
         "cases": cases,
         "rules": aggregate(cases, catalog, transports),
+        "warnings": [],
     }
 
 
@@ -175,26 +88,30 @@ def transports_text(results):
     return " and ".join(ran) or "no transport"
 
 
-def case_name(case):
-    return case["id"].split("::")[-1]
+def verdict_of(results):
+    """The run's gate verdict (older results: decided again from the cases)."""
+    return results.get("gate") or outcome.gate(results["cases"], results.get("interrupted"), results.get("baseline"))
 
 
-def reason(case):
-    """A case's one-line reason: the problem, and the failure's summary."""
-    text = case.get("summary") or case.get("outcome")
-    kind = problem(case)
-    return f"{PROBLEMS[kind]}: {text}" if kind else text
-
-
-def selected(results):
-    """The rules the run had cases for (what --rule, --mode, -k kept)."""
-    return {rule_id: r for rule_id, r in results["rules"].items() if r["cases"]}
+def _race_words(r):
+    """How a rule met its known races this run, in a few words."""
+    rate = r.get("intermittent_rate") or {}
+    decisions = {}
+    for race in (r.get("races") or {}).values():
+        for d, n in race["decisions"].items():
+            decisions[d] = decisions.get(d, 0) + n
+    words = f"known race: {rate.get('failures', 0)}/{rate.get('attempts', 0)} attempts struck"
+    if decisions.get("always"):
+        words += f"; EVERY attempt in {decisions['always']} case(s)"
+    if decisions.get("no-longer"):
+        words += f"; not seen in enough attempts to say 'no longer' in {decisions['no-longer']} case(s)"
+    return words
 
 
 def summary_markdown(results, catalog):
     mhd = results["mhd"]
     t = results["totals"]
-    verdict = results.get("gate") or gate(results["cases"], results.get("interrupted"), results.get("baseline"))
+    verdict = verdict_of(results)
     lines = [
         f"# Upgrade conformance: MHD {mhd.get('version')}",
         "",
@@ -217,18 +134,22 @@ def summary_markdown(results, catalog):
             lines.append(f"| ... | | {len(bad) - 200} more: see results.json |")
         lines.append("")
     lines += ["## Rules", "", "| Rule | Kind | State | Cases | Outcomes | Promise |", "|---|---|---|---|---|---|"]
-    for rule_id, r in selected(results).items():
+    for rule_id in outcome.selected(results["rules"], results["cases"]):
+        r = results["rules"][rule_id]
         outcomes = ", ".join(f"{n} {o}" for o, n in r["outcomes"].items())
         promise = catalog[rule_id].promise.replace("|", "\\|") if rule_id in catalog else ""
         if len(promise) > 90:
             promise = promise[:87] + "..."
         mine = [c for c in results["cases"] if rule_id in c["rules"]]
-        symbol, words = STATES[state(mine)]
-        if r.get("intermittent"):
-            words += " (intermittent)"
-        if r.get("failure_rate", {}).get("failures"):
+        symbol, words = STATES[outcome.state(mine)]
+        if r.get("races"):
+            words += f" ({_race_words(r)})"
+        elif r.get("failure_rate", {}).get("failures"):
             words += f" ({rate_text(r['failure_rate'])})"
         lines.append(f"| {rule_id} | {r['kind']} | {symbol} {words} | {r['cases']} | {outcomes} | {promise} |")
+    lines += ["", f"A known race fails the gate only when it struck every one of enough attempts of a case: the "
+                  f"chance of that for a race within its recorded rates is at most "
+                  f"{results.get('false_alarm', {}).get('per_run', outcome.RUN_FALSE_ALARM):.1%} per run."]
     return "\n".join(lines) + "\n"
 
 
@@ -237,7 +158,6 @@ def write(report_dir, results, catalog):
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (report_dir / "summary.md").write_text(summary_markdown(results, catalog))
-    from . import html_report  # it reads this module's states: imported once both exist
     (report_dir / "report.html").write_text(html_report.render(results, catalog))
 
 
@@ -250,23 +170,16 @@ def terminal_lines(results):
         mine = [c for c in cases if rule_id in c["rules"]]
         if cases and not mine:
             continue  # not selected
-        here = state(mine) if mine else {"deviates": "known"}.get(r["verdict"], r["verdict"])
+        here = outcome.state(mine) if mine else {"deviates": "known"}.get(r["verdict"], r["verdict"])
         name = rule_id
-        bounded = r.get("intermittent_rate")
-        if bounded:
-            name += (f" (intermittent: {bounded['failures']}/{bounded['attempts']} attempts failed, the baseline "
-                     f"allows {bounded['max_failure_rate']:.0%}" + ("; TOO OFTEN" if bounded["exceeded"] else "")
-                     + ")")
-        elif r.get("intermittent") and r["verdict"] == "conforms":
-            name += " (known intermittent deviation, not seen this run)"
+        if r.get("races"):
+            name += f" ({_race_words(r)})"
         elif r.get("failure_rate", {}).get("failures"):
             name += f" ({rate_text(r['failure_rate'])})"
         families.setdefault(rule_id.split("-")[1], {}).setdefault(here, []).append(name)
-    heads = {"fails": "FAILS THE GATE", "error": "ERROR", "known": "known deviation", "conforms": "conforms",
-             "measured": "measured (no baseline value)", "untested": "untested"}
     out = []
     for fam, by_state in families.items():
-        parts = [f"{heads[k]}: {' '.join(by_state[k])}" for k in STATES if k in by_state]
+        parts = [f"{outcome.HEADS[k]}: {' '.join(by_state[k])}" for k in STATES if k in by_state]
         out.append(f"  {fam:<7} " + "; ".join(parts))
     return out
 

@@ -29,7 +29,7 @@ import shutil
 import subprocess
 import sys
 
-from .. import ROOT, modes
+from .. import ROOT, outcome
 from . import build, mhd
 from .runner import (Fail, add_selection_arguments, check_modes, positive_int, say, selection_run,
                      writable_folder)
@@ -39,36 +39,25 @@ DEFAULT_REPORT = ROOT / "reports" / "bisect"
 
 
 def cells(results, rules):
-    """{"RULE mode transport": verdict} of a run's results.json data, for
-    the cases of `rules`: deviates if any case there deviated, conforms if
-    any conformed, else untested."""
-    out = {}
-    for case in results.get("cases", []):
-        for rule in case["rules"]:
-            if rule not in rules:
-                continue
-            mode = modes.lookup(case["mode"]).name if case.get("mode") else "api"
-            key = f"{rule} {mode} {case.get('transport') or '-'}"
-            seen = out.setdefault(key, set())
-            seen.add(case["verdict"])
-    return {k: "deviates" if "deviates" in v else "conforms" if "conforms" in v else "untested"
-            for k, v in sorted(out.items())}
+    """{"RULE cell": verdict} of a run's results.json data, for the cases of
+    `rules` (outcome.cell_verdicts)."""
+    return outcome.cell_verdicts(results.get("cases", []), set(rules))
 
 
 def combine(runs):
     """One verdict per cell over several runs of a step: deviates if it
-    deviated in any, conforms if it conformed in any (and never deviated)."""
+    deviated in any, else what the runs' cases together say."""
     seen = {}
     for verdicts in runs:
         for cell, verdict in verdicts.items():
-            seen.setdefault(cell, set()).add(verdict)
-    return {c: "deviates" if "deviates" in v else "conforms" if "conforms" in v else "untested"
-            for c, v in sorted(seen.items())}
+            seen.setdefault(cell, []).append({"verdict": verdict, "outcome": "error" if verdict == "error" else ""})
+    return {c: outcome.cell_verdict(v) for c, v in sorted(seen.items())}
 
 
 def mark(reference, verdicts):
     """good: the decided cells say what they said at GOOD; bad otherwise."""
-    both = [c for c in reference if c in verdicts and "untested" not in (reference[c], verdicts[c])]
+    undecided = ("untested", "error")
+    both = [c for c in reference if c in verdicts and not {reference[c], verdicts[c]} & set(undecided)]
     return "good" if all(reference[c] == verdicts[c] for c in both) else "bad"
 
 

@@ -12,7 +12,7 @@ import sys
 
 from .. import ROOT, modes
 from ..reports import flake, killmatrix
-from . import build, deps
+from . import build, deps, load
 from .runner import (DEFAULT_JOBS, PYTEST, Fail, Interrupted, check_modes, checked_prefix, ensure_python, positive_int,
                      pytest_command, run_pytest, say, split_argv)
 
@@ -23,8 +23,13 @@ killmatrix.json: per mutant the cases that fail against it, per rule the
 mutants its cases kill. A mutant no case kills fails the self-test.
 
 --repeat N runs the suite N times and names every case whose outcome varied;
-a variation is accepted only in a rule the baseline marks intermittent (its
-failure rate is summed over the runs). Writes REPORT/flake.json.
+a variation is accepted only in a case that can meet a race the baseline
+knows (each race's attempts are summed over the runs), and every run must
+exit 0. --load PROFILE (repeatable) runs the N runs under each profile in
+turn: none (the machine as it is), one-core (taskset -c 0: everything on
+one CPU) or hog (a busy loop per core beside the run). Writes
+REPORT/flake.json; `conformance baseline REPORT/repeat/*` proposes the
+races' rates from those runs.
 
 Both take the suite's --mhd, --mode, --transport and -j; each run's
 results.json, report and pytest output (pytest.log) stay in its own folder
@@ -46,13 +51,16 @@ def selftest_parser():
                                 epilog=SELFTEST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 usage="%(prog)s [--no-install] [-- PYTEST-ARGS...]\n"
                                       "       %(prog)s --mutants [NAME ...] [--quick] [--mode M] [--transport T] [--mhd P]\n"
-                                      "       %(prog)s --repeat N [--mode M] [--transport T] [--mhd P]")
+                                      "       %(prog)s --repeat N [--load PROFILE ...] [--mode M] [--transport T] [--mhd P]")
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--mutants", nargs="*", metavar="NAME",
                       help="the kill matrix: the suite against each mutant (default: all of them)")
     what.add_argument("--repeat", type=positive_int, metavar="N",
                       help="the flake check: the whole suite N times")
+    p.add_argument("--load", action="append", default=[], metavar="PROFILE",
+                   help="with --repeat: run the N runs under this load profile: " + ", ".join(load.PROFILES)
+                        + " (repeatable: each in turn; default: none)")
     p.add_argument("--quick", action="store_true",
                    help="with --mutants: stop each mutant's run at the first case that kills it (the "
                         "per-rule table then names only what ran)")
@@ -67,17 +75,39 @@ def selftest_parser():
     return p
 
 
-def run_quiet(args, prefix, report, passthrough):
-    """One suite run with its output in REPORT/pytest.log: (status, results or None)."""
+def run_quiet(args, prefix, report, passthrough, profile="none"):
+    """One suite run (under a load profile) with its output in
+    REPORT/pytest.log: (status, results or None)."""
     report.mkdir(parents=True, exist_ok=True)
     results_json = report / "results.json"
     results_json.unlink(missing_ok=True)
-    with open(report / "pytest.log", "w") as log:
-        rc = run_pytest(pytest_command(args, prefix, report, passthrough), log=log)
+    with open(report / "pytest.log", "w") as log, load.beside(profile):
+        rc = run_pytest(load.command(profile, pytest_command(args, prefix, report, passthrough)), log=log)
     try:
         return rc, json.loads(results_json.read_text())
     except (OSError, ValueError):
         return rc, None
+
+
+def flake_check(args, prefix, report):
+    """--repeat N [--load ...]: the whole suite N times under each load
+    profile; returns the exit status."""
+    runs = []
+    profiles = args.load or ["none"]
+    for profile in profiles:
+        for i in range(args.repeat):
+            folder = report / "repeat" / (str(i + 1) if profile == "none" else f"{profile}-{i + 1}")
+            rc, data = run_quiet(args, prefix, folder, [], profile)
+            totals = ", ".join(f"{n} {o}" for o, n in ((data or {}).get("totals") or {}).items() if n)
+            took = f" in {data['duration_s']:.0f} s" if data else ""
+            print(f"run {i + 1}/{args.repeat} ({profile}): exit {rc}{took}; {totals or 'no results'}", flush=True)
+            runs.append((rc, data, profile))
+    table = flake.build(runs)
+    report.mkdir(parents=True, exist_ok=True)
+    (report / "flake.json").write_text(json.dumps(table, indent=1) + "\n")
+    print(flake.text(table))
+    print(f"flake check: {'passed' if flake.passed(table) else 'FAILED'} ({report / 'flake.json'})")
+    return 0 if flake.passed(table) else 1
 
 
 def suite_check(p, args):
@@ -95,18 +125,7 @@ def suite_check(p, args):
     except (build.BuildError, OSError) as e:
         raise Fail(f"cannot build the reference server: {e}", 3) from None
     if args.repeat:
-        runs = []
-        for i in range(args.repeat):
-            rc, data = run_quiet(args, prefix, report / "repeat" / str(i + 1), [])
-            totals = ", ".join(f"{n} {o}" for o, n in ((data or {}).get("totals") or {}).items() if n)
-            print(f"run {i + 1}/{args.repeat}: exit {rc}; {totals or 'no results'}", flush=True)
-            runs.append((rc, data))
-        table = flake.build(runs)
-        report.mkdir(parents=True, exist_ok=True)
-        (report / "flake.json").write_text(json.dumps(table, indent=1) + "\n")
-        print(flake.text(table))
-        print(f"flake check: {'passed' if flake.passed(table) else 'FAILED'} ({report / 'flake.json'})")
-        return 0 if flake.passed(table) else 1
+        return flake_check(args, prefix, report)
     library = build.mutants_library(binary)
     try:
         known = killmatrix.mutant_names(binary, library)
@@ -149,6 +168,12 @@ def selftest(argv):
         p.error("--quick goes with --mutants")
     if (args.mutants is not None or args.repeat) and passthrough:
         p.error("--mutants and --repeat take no pytest arguments")
+    if args.load and not args.repeat:
+        p.error("--load goes with --repeat")
+    try:
+        load.check(args.load)
+    except ValueError as e:
+        p.error(str(e))
     try:
         if args.mutants is not None or args.repeat:
             return suite_check(p, args)
