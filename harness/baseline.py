@@ -284,7 +284,7 @@ def updated(baseline, runs):
                 # them, if none of its cases ran).
                 seen = [always[n] for n in always if any(matches(n, p) for p in cases)]
                 sigs = [sig for sig in entry.get("signatures") or []
-                        if not seen or any(_matches_case([sig], c) for c in seen)]
+                        if not seen or any(_names([sig], f) for c in seen for f in _found(c))]
                 deviations.setdefault(rule, []).append(dict(entry, cases=cases, signatures=sigs))
     for name, case in sorted(always.items()):
         for rule in case["rules"]:
@@ -347,14 +347,25 @@ def _case_tally(run, entry):
     return [sum(c["verdict"] == "deviates" for c in mine), len(mine)]
 
 
+def _found(case):
+    """Every finding of a case (kind, summary), the decisive one first."""
+    return case.get("findings") or [{"kind": case.get("failure_kind"), "summary": case.get("summary", "")}]
+
+
+def _names(signatures, finding):
+    return outcome.Expectation("", "", signatures=signatures).matches(finding["kind"], finding["summary"])
+
+
 def _matches_case(signatures, case):
-    return outcome.Expectation("", "", signatures=signatures).matches(case.get("failure_kind"),
-                                                                      case.get("summary", ""))
+    """Whether `signatures` name the case's decisive finding."""
+    return _names(signatures, _found(case)[0])
 
 
 def _add_signature(signatures, case):
-    if case.get("failure_kind") in outcome.KINDS and not _matches_case(signatures, case):
-        signatures.append(signature_for(case["failure_kind"], case.get("summary", "")))
+    """A proposed signature for each finding of the case none names yet."""
+    for f in _found(case):
+        if f["kind"] in outcome.KINDS and not _names(signatures, f):
+            signatures.append(signature_for(f["kind"], f["summary"]))
 
 
 def _free_name(taken, name):

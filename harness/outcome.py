@@ -156,6 +156,7 @@ class RaceRun:
     before: Attempts = field(default_factory=Attempts)
     repeated: tuple = None
     more: bool = True
+    repeatable: bool = True  # False: one observation that cannot be made again (a shared server's stop)
 
 
 @dataclass
@@ -244,17 +245,20 @@ def classify(phases, expected=None, measure=None, race=None):
     if bad is not None:
         summary = summary_of(bad.message)
         detail = bad.message + _later(phases, bad)
+        # Every finding, the decisive one first (a baseline names each).
+        found = [{"kind": p.kind, "summary": summary_of(p.message)} for p in _findings(phases, bad)]
         if expected is None:
-            return _verdict("failed", "deviates", bad.kind, summary, detail)
+            return _verdict("failed", "deviates", bad.kind, summary, detail, findings=found)
         others = _unmatched(phases, bad, expected.matches)
         if not others:
             return _verdict("expected-deviation", "deviates", bad.kind, summary,
-                            f"baseline {expected.version}: {expected.rule} {expected.observed}\nobserved: {detail}")
+                            f"baseline {expected.version}: {expected.rule} {expected.observed}\nobserved: {detail}",
+                            findings=found)
         other = others[0]
         return _verdict("failed", "deviates", other.kind, summary_of(other.message),
                         f"The baseline ({expected.version}) expects {expected.rule} to deviate with "
                         f"{expected.describe()}; this run failed otherwise: {other.kind}: "
-                        f"{summary_of(other.message)}\n{detail}")
+                        f"{summary_of(other.message)}\n{detail}", findings=found)
     call_done = any(p.when == "call" for p in phases)
     if not call_done:
         return _verdict("passed", "conforms")  # setup only, so far
@@ -357,6 +361,8 @@ def _race_verdict(phases, bad, run, measure=None):
     if bad is None and not any(p.when == "call" for p in phases):
         return _verdict("passed", "conforms")  # setup only, so far
     decision = judge_race(total.failures, total.attempts, race.low, race.high, run.alpha, run.more)
+    if decision == "undecided" and not run.repeatable:
+        decision = "race"  # what cannot be observed again is as the race says
     n = needed(race.high, run.alpha)
     facts = dict(name=race.name, decision=decision, failures=total.failures, attempts=total.attempts,
                  runs=total.runs, low=race.low, high=race.high, needed=n, alpha=run.alpha)

@@ -158,18 +158,6 @@ def drive(conn, release, step, holds, read_holds, origin=0, seconds=READ_SECONDS
                 out.ended = told = True
             if ended is not None and (ended["how"] != "done" or expect is not None and len(got) >= expect):
                 break
-            if progress.expired():
-                why = (f"no byte moved either way for {progress.quiet_seconds:.1f} s" if progress.stalled()
-                       else f"still moving after {progress.elapsed():.0f} s, the cap")
-                state = "reading" if reading else "not reading: the application fills the path"
-                if read_hold:
-                    state += f"; the application holds its reading (hold {read_hold['k']})"
-                if expect is not None:
-                    state += f"; the application's output ended after {expect} bytes"
-                if ended is not None:
-                    state += f"; the application's script has ended: {_brief(ended)}"
-                raise (Stall if progress.stalled() else Slow)(
-                    f"backpressure: {why}: sent {out.sent}, received {len(got)} bytes, {state}\n" + conn.describe())
             want_read = reading and (expect is None or len(got) < expect)
             mask = (selectors.EVENT_READ if want_read else 0) | (
                 selectors.EVENT_WRITE if out and not blocked else 0)
@@ -207,6 +195,20 @@ def drive(conn, release, step, holds, read_holds, origin=0, seconds=READ_SECONDS
                     # The socket took all it could: with a read hold under
                     # way that is the event that ends our side's part.
                     blocked = bool(out) and read_hold is not None
+            # The verdict after a look at the socket and the events: what came
+            # while this process was not running (a loaded machine) is progress.
+            if progress.expired():
+                why = (f"no byte moved either way for {progress.quiet_seconds:.1f} s" if progress.stalled()
+                       else f"still moving after {progress.elapsed():.0f} s, the cap")
+                state = "reading" if reading else "not reading: the application fills the path"
+                if read_hold:
+                    state += f"; the application holds its reading (hold {read_hold['k']})"
+                if expect is not None:
+                    state += f"; the application's output ended after {expect} bytes"
+                if ended is not None:
+                    state += f"; the application's script has ended: {_brief(ended)}"
+                raise (Stall if progress.stalled() else Slow)(
+                    f"backpressure: {why}: sent {out.sent}, received {len(got)} bytes, {state}\n" + conn.describe())
     finally:
         sel.close()
         conn.server.unsubscribe(wake)

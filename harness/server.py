@@ -199,10 +199,14 @@ class RefServer:
         return None
 
     def stop_failure(self, what):
-        """The StopFailure of a server whose stop() had a problem: the
-        problem, what its threads were doing, its last words."""
-        return StopFailure(f"the reference server ({self.mode.id}, {self.transport}) {self.stop_problem()} {what}"
-                           + (f"\n{self.hung_stacks}" if self.hung_stacks else "") + "\n" + self.last_lines())
+        """The finding of a server whose stop() had a problem: StopFailure
+        when it did not stop (with what its threads were doing), ServerDied
+        when it crashed on the way out; with its last words."""
+        cls = StopFailure if self.killed else ServerDied
+        crash = self.crash_line()
+        return cls(f"the reference server ({self.mode.id}, {self.transport}) {self.stop_problem()} {what}"
+                   + (f": {crash}" if crash and not self.killed else "")
+                   + (f"\n{self.hung_stacks}" if self.hung_stacks else "") + "\n" + self.last_lines())
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

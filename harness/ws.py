@@ -6,10 +6,12 @@ No framing is written here."""
 
 import asyncio
 import base64
+import fcntl
 import hashlib
 import os
 import socket
 import struct
+import termios
 
 import websockets
 from websockets.frames import Close, Frame, Opcode
@@ -36,6 +38,7 @@ def uri(srv, path="/ws"):
 # inside is not ours to instrument).
 _sockets = []
 _TCP_INFO_ACKED = 120  # struct tcp_info: tcpi_bytes_acked (u64), then tcpi_bytes_received
+_TCP_ESTABLISHED = 1  # struct tcp_info: tcpi_state, its first byte
 POLL_SECONDS = 0.05  # how often run() samples the counters (a sampling period, not a wait for an event)
 
 
@@ -50,18 +53,25 @@ class _CountedProtocol(websockets.WebSocketClientProtocol):
 
 
 def _moved():
-    """Bytes moved so far on the run's TCP connections, both ways (acked
-    by the peer, and received), by the kernel's count."""
-    total = 0
+    """(bytes moved so far on the run's TCP connections, both ways: acked
+    by the peer, and received, by the kernel's count; whether the client
+    waits on the server). The client does not wait when no connection is
+    still established both ways (it is closing on its own timers, bounded
+    by close_timeout) or when one holds bytes it has not read yet (the
+    client itself is behind: a loaded machine)."""
+    total, waiting, behind = 0, False, False
     for sock in _sockets:
         try:
             info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
-        except OSError:
+            unread = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+        except (OSError, ValueError):
             continue  # closed: what it moved was counted while it was open
         if len(info) >= _TCP_INFO_ACKED + 16:
             acked, received = struct.unpack_from("=QQ", info, _TCP_INFO_ACKED)
             total += acked + received
-    return total
+        waiting = waiting or info[0] == _TCP_ESTABLISHED
+        behind = behind or unread > 0
+    return total, waiting and not behind
 
 
 def run(coro, seconds=READ_SECONDS):
@@ -76,8 +86,8 @@ def run(coro, seconds=READ_SECONDS):
         while not task.done():
             # Counters of a closed socket are gone: the highest total seen
             # is what moved.
-            now = _moved()
-            if now != seen:
+            now, waiting = _moved()
+            if now != seen or not waiting:
                 seen, high = now, max(high, now)
                 progress.moved()
             if progress.expired():

@@ -171,6 +171,8 @@ def pytest_runtest_makereport(item, call):
     decided = outcome.classify(phases, expected, measure, run)
     info.update(outcome=decided["outcome"], verdict=decided["verdict"], failure_kind=decided["kind"],
                 summary=decided["summary"])
+    if decided.get("findings"):
+        info["findings"] = decided["findings"]
     if decided.get("race"):
         info["race"] = decided["race"]
         if call.when == "teardown":
@@ -214,29 +216,38 @@ def pytest_runtest_logreport(report):
             case[key] = info[key]
     # Each phase's decision takes the phases before it into account: the
     # last one is the case's.
-    for key in ("outcome", "verdict", "failure_kind", "summary", "detail"):
+    for key in ("outcome", "verdict", "failure_kind", "summary", "detail", "findings"):
         if info.get(key) is not None:
             case[key] = info[key]
-        elif key in ("summary", "detail", "failure_kind"):
+        elif key in ("summary", "detail", "failure_kind", "findings"):
             case.pop(key, None)
 
 
 def _stop_failures(state):
-    """The shared servers that did not stop at the end of the run (the
-    workers recorded them), each a case of U-STOP-1 decided as any other."""
+    """The shared servers whose stop went wrong (they did not stop, or
+    crashed on the way out) when their pool stopped them, after a case
+    failed or at the end of the run (the workers recorded them): each a case
+    of U-STOP-1, decided as any other."""
     path = state.report_dir / STOP_FAILURES
     out = []
-    for line in (path.read_text().splitlines() if path.exists() else []):
+    for i, line in enumerate(path.read_text().splitlines() if path.exists() else []):
         seen = json.loads(line)
         phases = [outcome.Phase("setup", "passed"), outcome.Phase("call", "passed"),
-                  outcome.Phase("teardown", "failed", "no-stop", seen["message"])]
+                  outcome.Phase("teardown", "failed", seen["kind"], seen["message"])]
         expected = state.baseline.expectation(seen["name"], [STOP_RULE]) if state.baseline else None
-        decided = outcome.classify(phases, expected)
-        facts, _ = _known(expected, None, [STOP_RULE])
-        out.append({"id": f"harness/plugin/fixtures.py::{seen['name']}", "rules": [STOP_RULE], "mode": seen["mode"],
+        cell = outcome.cell_of(seen)
+        race = state.baseline.race([STOP_RULE], cell) if state.baseline and not expected else None
+        # One stop, not repeatable: one failure as the race is the race.
+        run = outcome.RaceRun(race, state.alpha or outcome.alpha_for(1), more=False, repeatable=False) if race else None
+        decided = outcome.classify(phases, expected, race=run)
+        facts, _ = _known(expected, race, [STOP_RULE])
+        name = seen["name"] + (f"#{i + 1}" if any(c["id"].endswith(f"::{seen['name']}") for c in out) else "")
+        out.append({"id": f"harness/plugin/fixtures.py::{name}", "rules": [STOP_RULE],
+                    "mode": seen["mode"],
                     "transport": seen["transport"], "kind": "promise", "duration_s": 0.0, **facts,
                     "outcome": decided["outcome"], "verdict": decided["verdict"], "failure_kind": decided["kind"],
-                    "summary": decided["summary"], "detail": decided["detail"]})
+                    "summary": decided["summary"], "detail": decided["detail"],
+                    **{k: decided[k] for k in ("race", "findings") if decided.get(k)}})
     return out
 
 

@@ -62,13 +62,17 @@ STOP_FAILURES = "stop-failures.jsonl"  # in the report folder, shared by xdist w
 
 
 def record_stop_failure(state, srv, failure):
-    """A shared server that did not stop at the end of the run: its pool
-    owned it, so the controller makes it a case of its own (U-STOP-1)."""
+    """A shared server whose stop went wrong (it did not stop, or crashed
+    on the way out), when the pool stopped it after a case failed or at the
+    end of the run: the pool owned it, so the controller makes it a case of
+    its own (U-STOP-1)."""
     state.report_dir.mkdir(parents=True, exist_ok=True)
     options = "".join(f"-{k}={v}" for k, v in sorted(srv.options.items()) if v not in (None, False, "upgrade"))
+    kind = "no-stop" if srv.killed else "server-death"
     with open(state.report_dir / STOP_FAILURES, "a") as f:
         f.write(json.dumps({"name": f"shared_server_stops[{srv.mode.name}-{srv.transport}{options}]",
-                            "mode": srv.mode.id, "transport": srv.transport, "message": str(failure)}) + "\n")
+                            "mode": srv.mode.id, "transport": srv.transport, "kind": kind,
+                            "message": f"{type(failure).__name__}: {failure}"}) + "\n")
 
 
 def server_env(config, state, detect_leaks=False):
