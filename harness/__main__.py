@@ -36,7 +36,8 @@ under build/. Everything after '--' goes to pytest unchanged; it runs in
 
 'conformance selftest' runs the project's own tests (tests/) instead;
 'conformance selftest --mutants' the kill matrix, '--repeat N' the flake
-check (see: conformance selftest --help);
+check, '--repeat N --load one-core --load hog' the same under load (see:
+conformance selftest --help);
 'conformance bench' measures latency and throughput (not a test);
 'conformance compare A B' says what changed between two runs' results.json
 (exit 1 on a regression);
@@ -48,11 +49,13 @@ changed the verdicts of a rule's cells (see: conformance bisect --help);
 upgrade code a selection reaches (see: conformance coverage --help).
 
 Environment: CONFORMANCE_MHD (default of --mhd), CONFORMANCE_TIMEOUT_FACTOR
-(scales every deadline, e.g. 3 on slow machines; a positive number),
+(scales every deadline, e.g. 3 for sanitizer builds; a positive number; a
+wait for bytes is judged by a quiet period, so a slow machine needs none),
 CONFORMANCE_VOLUME (default of --volume), CONFORMANCE_PYTHON (the
 interpreter ./conformance uses).
 
-Exit status: 0 every case behaved as the baseline says; 1 some case did not
+Exit status: 0 every case behaved as the baseline says (a known race judged
+with a false-alarm rate of at most 0.1 % a run); 1 some case did not
 (see summary.md); 2 usage error or missing packages; 3 the reference server
 cannot be built, or a bad --mhd or --baseline; 4 pytest usage error (in the
 arguments after '--'); 5 no case matched the selection; 130 interrupted

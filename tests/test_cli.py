@@ -110,6 +110,32 @@ def test_bench_json_that_cannot_be_written(tmp_path):
     one_clear_line(proc, "--json")
 
 
+@pytest.mark.parametrize("args, words", [
+    (["selftest", "--load", "hog"], ["--load goes with --repeat"]),
+    (["selftest", "--repeat", "1", "--load", "two-cores"], ["not a load profile", "one-core"]),
+    (["baseline", "/nonexistent/results.json"], ["cannot read /nonexistent/results.json"]),
+])
+def test_bad_stability_and_baseline_arguments_are_refused(args, words):
+    proc = run(*args)
+    assert proc.returncode == 2
+    one_clear_line(proc, *words)
+
+
+def test_baseline_refuses_a_mutant_run_and_runs_of_two_versions(tmp_path):
+    def results(name, version, mutant=None):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "results.json").write_text(json.dumps({"mhd": {"version": version}, "mutant": mutant,
+                                                         "cases": []}))
+        return str(folder)
+    proc = run("baseline", results("m", "1.0.10", "close-noop"))
+    assert proc.returncode == 2
+    one_clear_line(proc, "ran against the mutant 'close-noop'")
+    proc = run("baseline", results("a", "1.0.10"), results("b", "0.9.75"))
+    assert proc.returncode == 2
+    one_clear_line(proc, "different MHD versions")
+
+
 def test_help_names_the_exit_statuses():
     proc = run("--help")
     assert proc.returncode == 0
