@@ -80,7 +80,7 @@ def test_bisect_finds_the_commit_that_changed_a_rule(tmp_path):
     found = json.loads((report / "bisect.json").read_text())
     assert found["first_commit"] == commits["1.0.1"]
     assert found["subject"] == "MHD 1.0.1"
-    assert found["changed"] == {"U-QUEUE-2 epoll plain": {"before": "deviates", "after": "conforms"}}
+    assert found["changed"] == {"U-QUEUE-2 epoll-plain": {"before": "deviates", "after": "conforms"}}
     assert f"first commit with other verdicts: {commits['1.0.1']}" in proc.stdout
     for step in found["steps"]:
         assert (step["build"] == "failed") == (step["commit"] == commits["broken"]), step
