@@ -2,9 +2,10 @@
 
 At the top, what cases import: the raw HTTP/TLS client (client, codec), the
 checks, WebSocket helpers (ws), the reference server's process (server),
-deadlines, certificates, transfer sizes and the backpressure driver, plus
-the catalogue, modes, baselines and the gate (outcome) they share with the
-rest. Below it, by audience:
+deadlines and the findings about a stream judged by progress (streams),
+certificates, transfer sizes and the backpressure driver, plus the
+catalogue, modes, baselines and every verdict (outcome) they share with
+the rest. Below it, by audience:
   plugin/   the pytest machinery: hooks, fixtures, the per-case gate plumbing
   reports/  what a run writes: results.json, summary.md, report.html, the
             matrix, compare, the kill matrix and the flake check

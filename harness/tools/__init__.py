@@ -1,5 +1,8 @@
 """The commands around the suite: building the reference server (build)
-and MHD from Debian's source packages (mhd), the Debian packages a run
-needs (deps), and the benchmarks (bench, wsbench, with what they share in
-refecho). build, deps and mhd run before any third-party module is
-installed: standard library only."""
+and MHD from Debian's source packages, git or a tarball (mhd), the Debian
+packages a run needs (deps), running pytest and checking the input first
+(runner), the project's own tests, the kill matrix and the flake check
+with its load profiles (selftest, load), a baseline from several runs
+(rebaseline), bisect, coverage, and the benchmarks (bench, wsbench, with
+what they share in refecho). What the CLI runs before any third-party
+module is installed uses the standard library only."""
