@@ -188,12 +188,20 @@ def _wait_gone(pids, seconds):
             os.close(fd)
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_ends_the_run_and_every_server(tmp_path, signum, code):
+def _as_background_job():
+    """What a shell does to a command it starts with `&`: SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("signum, code, background", [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, False),
+                                                      (signal.SIGTERM, 143, True)],
+                         ids=["SIGTERM", "SIGINT", "SIGTERM-background"])
+def test_a_signal_ends_the_run_and_every_server(tmp_path, signum, code, background):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
     proc = subprocess.Popen([*CLI, "--rule", "U-LOAD-1,U-ACT-1", "-j", "2", "--baseline", "none",
                              "--report", str(tmp_path)], cwd=ROOT, env=clean,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_as_background_job if background else None)
     try:
         # Wait (with a deadline) for the run to have servers to leave behind.
         end = time.monotonic() + deadlines.scaled(300)

@@ -12,6 +12,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import time
 
 from .. import ROOT, deadlines, modes, transfer
 from . import build, deps
@@ -21,6 +22,7 @@ REEXEC_ENV = "CONFORMANCE_REEXEC"
 JOBS_PER_CORE = 4
 DEFAULT_JOBS = JOBS_PER_CORE * (os.cpu_count() or 1)
 STOP_GRACE_SECONDS = 30  # for pytest, its workers and their servers to stop on SIGINT
+WAIT_STEP_SECONDS = 0.5  # how often the wait for pytest looks whether a signal came
 
 
 class Fail(Exception):
@@ -220,6 +222,14 @@ class Interrupted(Exception):
         self.code = code
 
 
+def _sigint_as_python_expects():
+    """In pytest's process, before it starts: SIGINT at its default, so
+    that Python turns it into KeyboardInterrupt. A harness that a shell
+    started in the background (`cmd &`) has SIGINT ignored, and pytest
+    would inherit that and never hear the interrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_pytest(cmd, log=None):
     """Runs pytest in the suite's folder and returns its exit status; its
     output goes to the open file `log` if given. pytest and its xdist
@@ -229,11 +239,12 @@ def run_pytest(cmd, log=None):
     killed (servers die with their worker). Then raises Interrupted."""
     sys.stdout.flush()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(CONFORMANCE_CLI="1"), stdout=log,
-                            stderr=subprocess.STDOUT if log else None, start_new_session=True)
-    stop = []
+                            stderr=subprocess.STDOUT if log else None, start_new_session=True,
+                            preexec_fn=_sigint_as_python_expects)
+    stop = []  # (signal, when)
 
     def interrupt(signum):
-        stop.append(signum)
+        stop.append((signum, time.monotonic()))
         try:
             os.killpg(proc.pid, signal.SIGINT)
         except ProcessLookupError:
@@ -243,23 +254,27 @@ def run_pytest(cmd, log=None):
     try:
         while True:
             try:
-                rc = proc.wait(timeout=None if not stop else STOP_GRACE_SECONDS)
+                # Short waits, so that the grace period is checked once a
+                # signal came (a wait resumed after the handler would not).
+                rc = proc.wait(timeout=WAIT_STEP_SECONDS)
                 break
             except KeyboardInterrupt:
                 if not stop:
                     interrupt(signal.SIGINT)
             except subprocess.TimeoutExpired:
-                say(f"pytest did not stop within {STOP_GRACE_SECONDS} s of the interrupt: killing it and its workers")
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                rc = proc.wait()
-                break
+                if stop and time.monotonic() - stop[0][1] > STOP_GRACE_SECONDS:
+                    say(f"pytest did not stop within {STOP_GRACE_SECONDS} s of the interrupt: "
+                        "killing it and its workers")
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    rc = proc.wait()
+                    break
     finally:
         signal.signal(signal.SIGTERM, old_term)
     if stop:
-        raise Interrupted(128 + stop[0])
+        raise Interrupted(128 + stop[0][0])
     return rc
 
 
