@@ -38,6 +38,31 @@ def test_handler_runs_after_101_was_sent(server, connect):
     finish(conn)
 
 
+# A 101 larger than one TLS record (16 KiB) and than the socket buffers
+# on the way: MHD sends it in many pieces and may call the handler only
+# after the last. An MHD that counted the head as sent after its first
+# send would hand over the connection with the rest never sent. The pool
+# must hold the head (MHD builds it there).
+LARGE_HEAD = 200_000
+LARGE_HEAD_POOL = 1 << 20
+
+
+@pytest.mark.rule("U-CB-1")
+def test_large_101_arrives_whole(make_server, connect):
+    conn = connect(make_server(memory_limit=LARGE_HEAD_POOL))
+    conn.request(f"/upgrade?{ECHO_ONCE}&pad={LARGE_HEAD}")
+    head = expect_101(conn)
+    pad = conn.wait_event("pad_headers")
+    assert pad["refused"] == 0, f"MHD_add_response_header refused {pad['refused']} of the padding headers"
+    got = {k: v for k, v in head.headers if k.startswith("x-pad-")}
+    lines = sum(len(k) + len(v) + 4 for k, v in got.items())
+    assert (len(got), lines) == (pad["headers"], pad["bytes"]), (
+        f"the 101 carried {len(got)} padding headers ({lines} bytes); the application added "
+        f"{pad['headers']} ({pad['bytes']} bytes); the head was {len(head.raw)} bytes")
+    expect_echo(conn)
+    finish(conn)
+
+
 @pytest.mark.rule("U-CB-2")
 def test_handler_cls(server, connect):
     conn, call = upgraded(server, connect)

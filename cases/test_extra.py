@@ -74,6 +74,34 @@ def test_eager_stream_intact(make_server, connect, memory, size):
     check_stream(conn, eager)
 
 
+# A quiet client: the request and QUIET_EAGER bytes in one write (over TLS
+# one record), then nothing until they are echoed. With a QUIET_POOL pool
+# MHD's read buffer cannot take the record whole before the upgrade: over
+# TLS the rest waits decrypted inside GnuTLS, and no byte on the socket
+# tells MHD so; only MHD can know. Any byte the client sent later would
+# release it (test_eager_stream_intact sends a sentinel), so this client
+# sends none.
+QUIET_POOL = 2048
+QUIET_EAGER = 3000
+
+
+@pytest.mark.rule("U-EXTRA-2")
+def test_eager_stream_intact_quiet_client(make_server, connect):
+    conn = connect(make_server(memory_limit=QUIET_POOL))
+    eager = counted(QUIET_EAGER)
+    conn.send(build_request(f"/upgrade?then=echo&until={len(eager)}", conn.rid) + eager)
+    expect_101(conn)
+    call = conn.wait_event("upgraded")
+    echoed = conn.exchange(b"", len(eager))
+    check_bytes(echoed, eager, what=f"the {len(eager)} eager bytes echoed back",
+                context=f"extra_in held {call['extra_in_size']} of them; the client sent nothing after them")
+    end = conn.wait_event("echo_end")
+    assert (end["how"], end["bytes"], end["sha256"]) == ("until", len(eager), sha256(eager)), (
+        f"the application's input stream (extra_in + socket) ended {end['how']!r} after {end['bytes']} "
+        f"bytes; {len(eager)} were sent")
+    finish(conn)
+
+
 @pytest.mark.rule("U-EXTRA-3")
 @pytest.mark.parametrize("memory", ["mem-default", "mem-4k", "mem-32k"])
 def test_largest_extra_in(make_server, connect, measure, memory):

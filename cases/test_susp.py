@@ -4,6 +4,7 @@ import pytest
 
 from harness.checks import ECHO_ONCE, attempts, expect_101, expect_echo, finish, server_survives
 from harness.client import WireError
+from harness.server import describe_exit
 
 REPEATS = 50
 ATTEMPT_SECONDS = 2  # scaled; a 101 on loopback takes milliseconds
@@ -48,3 +49,28 @@ def test_suspending_upgraded_connection_refused(server, connect):
     expect_echo(conn, b"after-suspend")
     finish(conn)
     conn.wait_event("conn_closed")
+
+
+@pytest.mark.rule("U-SUSP-2")
+def test_suspending_after_handler_refused(private_server, connect, control):
+    """The same from the application's thread, after the handler returned
+    (the client releases it once it saw the handler_returned event). An MHD
+    that took the suspension would have a suspended connection that is
+    also upgraded in its lists: the stop at the end must still return."""
+    srv = private_server()  # stopped here: MHD_stop_daemon is part of the promise
+    conn = connect(srv)
+    conn.request(f"/upgrade?then=suspend-after-handler&until={len(b'after-suspend')}")
+    expect_101(conn)
+    conn.wait_event("handler_returned")
+    assert control(srv, f"/release?of={conn.rid}") == 200, "the application's script was gone"
+    assert conn.wait_event("suspend_called")["released"], "the application's thread was never released"
+    logged = [e["msg"] for e in conn.events("mhd_log")]
+    assert any("cannot be suspended" in m for m in logged), (
+        "MHD_suspend_connection on the upgraded connection, from the application's thread after the "
+        f"handler returned, was not refused: MHD logged {logged or 'nothing'} for this request")
+    expect_echo(conn, b"after-suspend")
+    finish(conn)
+    conn.wait_event("conn_closed")
+    code = srv.stop()
+    assert not srv.killed, f"MHD_stop_daemon did not return within {srv.STOP_SECONDS} s (killed)"
+    assert code == 0, f"the server {describe_exit(code)} on stop\n" + srv.last_lines()

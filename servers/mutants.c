@@ -91,6 +91,10 @@ enum mutant
   M_HANDLER_VIEW_CORRUPT,  /* inside the handler a header value reads changed */
   M_CLOSE_AFTER_SHUTDOWN,  /* after shutdown(SHUT_RDWR), CLOSE returns MHD_NO */
   M_SKIP_AFTER_UPGRADE,    /* after an upgrade, the pass skips the other connections' reads */
+  M_TLS_PENDING_FORGOTTEN, /* decrypted bytes GnuTLS still holds are not seen after the upgrade */
+  M_SUSPEND_ACCEPTED_LATE, /* suspending an upgraded connection after its handler: no refusal */
+  M_HEAD_COUNTED_EARLY,    /* a 101 head larger than 16 KiB counts as sent after its first send */
+  M_UPGRADE_LEAKS,         /* every CLOSE leaves 4 KiB of the heap behind */
 };
 
 /* A mutant only a sanitizer sees is listed with the word "sanitize": the
@@ -164,6 +168,10 @@ static const struct
   { "handler-view-corrupt", M_HANDLER_VIEW_CORRUPT, false },
   { "close-after-shutdown-refused", M_CLOSE_AFTER_SHUTDOWN, false },
   { "skip-after-upgrade", M_SKIP_AFTER_UPGRADE, false },
+  { "tls-pending-forgotten", M_TLS_PENDING_FORGOTTEN, false },
+  { "suspend-accepted-late", M_SUSPEND_ACCEPTED_LATE, false },
+  { "head-counted-early", M_HEAD_COUNTED_EARLY, false },
+  { "upgrade-leaks", M_UPGRADE_LEAKS, false },
 };
 
 static enum mutant active;
@@ -231,6 +239,7 @@ static struct
 {
   struct MHD_UpgradeResponseHandle *urh;
   int sock;
+  struct MHD_Connection *connection;
   /* HTTPS: the TLS session and MHD's end of the socket pair. */
   gnutls_session_t tls;
   int mhd_sock;
@@ -381,6 +390,7 @@ trampoline (void *cls, struct MHD_Connection *connection, void *req_cls,
       memset (&upgraded[i], 0, sizeof (upgraded[i]));
       upgraded[i].urh = urh;
       upgraded[i].sock = sock;
+      upgraded[i].connection = connection;
       upgraded[i].tls = NULL == tls ? NULL : tls->tls_session;
       upgraded[i].mhd_sock = -1;
       for (size_t j = 0; j < SLOTS; j++)
@@ -567,6 +577,14 @@ MHD_upgrade_action (struct MHD_UpgradeResponseHandle *urh,
     return MHD_YES;
   if (MHD_UPGRADE_ACTION_CLOSE == action && NULL != urh)
   {
+    if (M_UPGRADE_LEAKS == active)
+    {
+      /* The handle's memory, never freed (as a forgotten urh would be). */
+      volatile char *lost = malloc (4096);
+      if (NULL != lost)
+        lost[0] = 1;
+      lost = NULL;
+    }
     if (M_CLOSE_NOOP == active || (M_CLOSE_IN_HANDLER_IGNORED == active
                                    && in_handler))
       return MHD_YES;
@@ -854,6 +872,9 @@ send_close_code_changed (int fd, const void *buf, size_t len, int flags)
 
 static ssize_t send_to_app (int fd, const void *buf, size_t len);
 
+/* M_HEAD_COUNTED_EARLY: what the first send of a large 101 head sends. */
+#define HEAD_SENT_FIRST 16384
+
 
 ssize_t
 send (int fd, const void *buf, size_t len, int flags)
@@ -861,6 +882,12 @@ send (int fd, const void *buf, size_t len, int flags)
   ssize_t to_app = send_to_app (fd, buf, len);
   if (-2 != to_app)
     return to_app;
+  if (M_HEAD_COUNTED_EARLY == active && len > HEAD_SENT_FIRST
+      && 0 == memcmp (buf, "HTTP/1.1 101", 12))
+  {
+    ssize_t r = REAL (send)(fd, buf, HEAD_SENT_FIRST, flags);
+    return r > 0 ? (ssize_t) len : r; /* the rest is never sent */
+  }
   if (M_HEAD_AFTER_HANDLER == active && len >= 12 && len <= sizeof (held_head)
       && 0 == memcmp (buf, "HTTP/1.1 101", 12))
   {
@@ -1083,6 +1110,21 @@ MHD_suspend_connection (struct MHD_Connection *connection)
 {
   if (M_SUSPEND_ACCEPTED == active && in_handler)
     return; /* as if it had been done: no refusal, no log line */
+  if (M_SUSPEND_ACCEPTED_LATE == active && ! in_handler)
+  {
+    /* A guard that looks at the wrong field: out of the handler, an
+     * upgraded connection is not seen as one. What MHD would do next
+     * (suspend it, breaking its connection lists) LD_PRELOAD cannot; the
+     * missing refusal is what a case sees. */
+    bool upgraded_connection = false;
+    pthread_mutex_lock (&lock);
+    for (size_t i = 0; i < SLOTS; i++)
+      if (NULL != upgraded[i].urh && upgraded[i].connection == connection)
+        upgraded_connection = true;
+    pthread_mutex_unlock (&lock);
+    if (upgraded_connection)
+      return;
+  }
   if (M_SUSPEND_BREAKS_UPGRADED == active && in_handler)
   {
     if (handler_sock >= 0)
@@ -1200,6 +1242,12 @@ gnutls_record_send (gnutls_session_t session, const void *data, size_t size)
   pthread_mutex_lock (&lock);
   w = way_of (session, -1);
   pthread_mutex_unlock (&lock);
+  if (NULL == w && M_HEAD_COUNTED_EARLY == active && size > HEAD_SENT_FIRST
+      && 0 == memcmp (data, "HTTP/1.1 101", 12))
+  {
+    r = REAL (gnutls_record_send)(session, data, HEAD_SENT_FIRST);
+    return r > 0 ? (ssize_t) size : r; /* the rest is never sent */
+  }
   if (NULL == w)
     return REAL (gnutls_record_send)(session, data, size);
   switch (active)
@@ -1234,6 +1282,22 @@ gnutls_record_send (gnutls_session_t session, const void *data, size_t size)
   default:
     return REAL (gnutls_record_send)(session, data, size);
   }
+}
+
+
+size_t
+gnutls_record_check_pending (gnutls_session_t session)
+{
+  if (M_TLS_PENDING_FORGOTTEN == active)
+  {
+    bool upgraded_session;
+    pthread_mutex_lock (&lock);
+    upgraded_session = NULL != way_of (session, -1);
+    pthread_mutex_unlock (&lock);
+    if (upgraded_session)
+      return 0; /* what GnuTLS holds waits for the next bytes on the socket */
+  }
+  return REAL (gnutls_record_check_pending)(session);
 }
 
 

@@ -7,6 +7,7 @@
 #include "websocket.h"
 
 #include <dirent.h>
+#include <malloc.h>
 #include <poll.h>
 #include <gnutls/crypto.h>
 #include <stdio.h>
@@ -332,6 +333,43 @@ hold_until_stop (struct request *r, struct MHD_Connection *c)
 }
 
 
+#define PAD_VALUE 4000
+
+/* pad=N: headers "X-Pad-I: ppp..." whose lines ("X-Pad-I: " + value +
+ * CRLF) add up to N bytes as near as whole lines allow (the last value is
+ * shortened; at least one byte each). One event says what went in: each
+ * header as its own event would be the head twice over in the log. */
+static void
+add_padding (struct request *r, struct MHD_Response *resp, size_t n)
+{
+  static char value[PAD_VALUE + 1];
+  size_t added = 0;
+  unsigned int headers = 0, refused = 0;
+  struct event e;
+  if (0 == n)
+    return;
+  if ('\0' == value[0])
+    memset (value, 'p', PAD_VALUE);
+  while (added < n)
+  {
+    char name[32];
+    int len = snprintf (name, sizeof (name), "X-Pad-%u", headers + 1);
+    size_t line = (size_t) len + 4; /* ": " and CRLF */
+    size_t v = n - added > line + PAD_VALUE ? PAD_VALUE
+               : n - added > line ? n - added - line : 1;
+    if (MHD_YES != MHD_add_response_header (resp, name, value + PAD_VALUE - v))
+      refused++;
+    headers++;
+    added += line + v;
+  }
+  ev_begin (&e, "pad_headers", r->rid);
+  ev_int (&e, "headers", headers);
+  ev_int (&e, "bytes", (long long) added);
+  ev_int (&e, "refused", refused);
+  ev_end (&e);
+}
+
+
 /* GET /upgrade?... : queue a 101 made with MHD_create_response_for_upgrade.
  *   proto=V     Upgrade header value; "-" leaves the header out
  *   conn=V      add "Connection: V" as well
@@ -351,6 +389,9 @@ hold_until_stop (struct request *r, struct MHD_Connection *c)
  *   idle=MS     a script's wait for the socket gives up after MS ms
  *               (default: the server's --idle-ms)
  *   sockbuf=B   SO_SNDBUF and SO_RCVBUF the script sets on sock first
+ *   pad=N       N bytes more in the 101's head: headers X-Pad-1.. of at
+ *               most PAD_VALUE bytes each (U-CB-1, a head larger than one
+ *               TLS record and the socket buffer)
  *   pressure (then=pressure, U-SOCK-4; see run_pressure in upgraded.c):
  *   hold=read|write|both  which side stops reading at each hold
  *   pauses=P    holds of each kind; n=N bytes each stream moves between
@@ -407,6 +448,7 @@ scenario_upgrade (struct request *r, struct MHD_Connection *c)
                   NULL == proto ? DEFAULT_PROTOCOL : proto);
     if (NULL != extra_conn)
       add_header (r, resp, MHD_HTTP_HEADER_CONNECTION, extra_conn);
+    add_padding (r, resp, num_arg (c, "pad", 0));
     if (flag_arg (c, "del_conn"))
       report_result (r->rid, "del_header", "Connection: Upgrade",
                      MHD_del_response_header (resp,
@@ -482,9 +524,20 @@ open_fds (void)
 }
 
 
+/* Bytes this process has allocated from the C library's heap now, every
+ * arena and mmap'd chunk included (glibc's mallinfo2). */
+static long long
+heap_bytes (void)
+{
+  struct mallinfo2 mi = mallinfo2 ();
+  return (long long) (mi.uordblks + mi.hblkhd);
+}
+
+
 /* GET /stats: what a case may leave behind (the leak check's figures):
  * MHD_DAEMON_INFO_CURRENT_CONNECTIONS (this connection included), open
- * descriptors, upgraded handles not closed yet, upgraded-socket threads. */
+ * descriptors, upgraded handles not closed yet, upgraded-socket threads;
+ * and the heap in use (U-LIMIT-2's memory per upgrade). */
 static enum MHD_Result
 scenario_stats (struct request *r, struct MHD_Connection *c)
 {
@@ -500,6 +553,7 @@ scenario_stats (struct request *r, struct MHD_Connection *c)
   ev_int (&e, "fds", open_fds ());
   ev_int (&e, "upgraded_handles", atomic_load (&r->srv->live_handles));
   ev_int (&e, "upgraded_threads", (long long) workers);
+  ev_int (&e, "heap_bytes", heap_bytes ());
   ev_end (&e);
   return queue_text (r, c, "stats", MHD_HTTP_OK, "stats\n", NULL);
 }
@@ -586,7 +640,7 @@ scenario_hello (struct request *r, struct MHD_Connection *c)
 static const struct scenario scenarios[] = {
   { "/upgrade", &scenario_upgrade,
     " then proto conn del_conn rf status icy twice thread shared suspend"
-    " nofallback n until idle sockbuf pauses hold inoff at_stop " },
+    " nofallback n until idle sockbuf pauses hold inoff at_stop pad " },
   { "/plain-101", &scenario_plain_101, " " },
   { "/null-handler", &scenario_null_handler, " " },
   { "/hello", &scenario_hello, " " },

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -563,6 +564,26 @@ in_handler_suspend (struct upgraded *u)
 }
 
 
+/* U-SUSP-2 after the handler returned: MHD_suspend_connection() from the
+ * application's thread, once the client released it (GET /release?of=RID,
+ * sent after it saw the handler_returned event; idle= ms at most), then the
+ * echo as usual. */
+static void
+run_suspend_after_handler (struct upgraded *u)
+{
+  struct pollfd p = { .fd = u->release_fd[0], .events = POLLIN };
+  struct event e;
+  if (0 == atomic_load (&u->released))
+    (void) poll (&p, 1, u->p.idle_ms);
+  if (0 != atomic_load (&u->released))
+    MHD_suspend_connection (u->connection);
+  ev_begin (&e, "suspend_called", u->rid);
+  ev_bool (&e, "released", 0 != atomic_load (&u->released));
+  ev_end (&e);
+  echo_until_eof (u);
+}
+
+
 /* /ws: a WebSocket echo endpoint (websocket.c). */
 static void
 run_ws (struct upgraded *u)
@@ -905,6 +926,7 @@ static const struct script scripts[] = {
   { "wait-release-in-handler", &in_handler_wait_release, NULL },
   { "block-in-handler", &in_handler_echo, NULL },
   { "suspend-upgraded", &in_handler_suspend, &echo_until_eof },
+  { "suspend-after-handler", NULL, &run_suspend_after_handler },
   { "ws", NULL, &run_ws },
   { "pressure", NULL, &run_pressure },
   { "shutdown-both", NULL, &run_shutdown_both },
@@ -1089,9 +1111,15 @@ upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,
   const struct conn *c = conn_of (connection);
   /* MHD's log lines meanwhile belong to this request. */
   const char *outer = current_rid;
-  current_rid = NULL == c ? NULL : c->rid;
+  /* A copy: a CLOSE inside the handler may end the connection's context. */
+  char rid[RID_MAX];
+  struct event e;
+  snprintf (rid, sizeof (rid), "%s", NULL == c ? "" : c->rid);
+  current_rid = NULL == c ? NULL : rid;
   handle_upgrade (cls, connection, req_cls, extra_in, extra_in_size, sock,
                   urh);
+  ev_begin (&e, "handler_returned", current_rid);
+  ev_end (&e);
   current_rid = outer;
 }
 

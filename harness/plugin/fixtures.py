@@ -142,17 +142,22 @@ def make_server(request, server_pool, mode, transport):
 
 @pytest.fixture
 def private_server(request, mode, transport):
-    """private_server(detect_leaks=False, **options) -> a server of this
-    case's own, not shared with any other case (for cases that stop or
-    break it); stopped at the end of the case. With `detect_leaks` and
-    --sanitize, a leak makes it exit non-zero when it stops."""
+    """private_server(detect_leaks=False, one_arena=False, **options) -> a
+    server of this case's own, not shared with any other case (for cases
+    that stop or break it); stopped at the end of the case. With
+    `detect_leaks` and --sanitize, a leak makes it exit non-zero when it
+    stops. With `one_arena`, glibc's malloc keeps one arena for all threads:
+    a new thread's arena would count as heap in use (the heap figure of
+    /stats) and grows with the threads that happen to run at once."""
     state = request.config.conformance
     mine = []
 
-    def start(detect_leaks=False, **options):
+    def start(detect_leaks=False, one_arena=False, **options):
         tls = pki(request) if transport == "https" else None
-        srv = RefServer(state.binary, mode, transport, env=server_env(request.config, state, detect_leaks),
-                        tls=tls, **options)
+        env = server_env(request.config, state, detect_leaks)
+        if one_arena:
+            env = dict(env or {}, GLIBC_TUNABLES="glibc.malloc.arena_max=1")
+        srv = RefServer(state.binary, mode, transport, env=env, tls=tls, **options)
         mine.append(srv)
         return srv.start()
 
