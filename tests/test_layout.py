@@ -143,8 +143,8 @@ def test_the_check_sees_a_rule_whose_case_is_gone():
     sources["test_resp.py"] = sources["test_resp.py"].replace('@pytest.mark.rule("U-RESP-6")', "")
     assert {r: t for r, t in missing_cases(sources).items() if r not in PENDING} == {"U-RESP-6": ["https", "plain"]}
     sources = case_sources()
-    sources["test_cb.py"] = sources["test_cb.py"].replace("@pytest.mark.tls_only\n", "@pytest.mark.plain_only\n")
-    assert {r: t for r, t in missing_cases(sources).items() if r not in PENDING} == {"U-CB-1": ["https"]}
+    sources["test_sock.py"] = sources["test_sock.py"].replace("@pytest.mark.tls_only\n", "@pytest.mark.plain_only\n")
+    assert {r: t for r, t in missing_cases(sources).items() if r not in PENDING} == {"U-SOCK-3": ["https"]}
 
 
 # -- one home for each fact: the copies that must exist agree ---------------
