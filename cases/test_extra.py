@@ -32,12 +32,18 @@ def check_stream(conn, sent_eagerly, sent_later=b""):
     echoed = conn.exchange(sent_later + SENTINEL, len(whole))
     check_bytes(echoed, whole, what=f"the stream echoed back ({len(whole) - len(SENTINEL)} bytes and the sentinel)",
                 context=f"extra_in held {size} of them")
+    check_input_end(conn, whole, ", the sentinel included")
+    finish(conn)
+    return call
+
+
+def check_input_end(conn, whole, note=""):
+    """The application's input stream (extra_in, then the socket) ended
+    where the echo script was told to stop, after exactly `whole`."""
     end = conn.wait_event("echo_end")
     assert (end["how"], end["bytes"], end["sha256"]) == ("until", len(whole), sha256(whole)), (
         f"the application's input stream (extra_in + socket) ended {end['how']!r} after {end['bytes']} "
-        f"bytes; {len(whole)} were sent, the sentinel included")
-    finish(conn)
-    return call
+        f"bytes; {len(whole)} were sent{note}")
 
 
 @pytest.mark.rule("U-EXTRA-1")
@@ -95,10 +101,7 @@ def test_eager_stream_intact_quiet_client(make_server, connect):
     echoed = conn.exchange(b"", len(eager))
     check_bytes(echoed, eager, what=f"the {len(eager)} eager bytes echoed back",
                 context=f"extra_in held {call['extra_in_size']} of them; the client sent nothing after them")
-    end = conn.wait_event("echo_end")
-    assert (end["how"], end["bytes"], end["sha256"]) == ("until", len(eager), sha256(eager)), (
-        f"the application's input stream (extra_in + socket) ended {end['how']!r} after {end['bytes']} "
-        f"bytes; {len(eager)} were sent")
+    check_input_end(conn, eager)
     finish(conn)
 
 

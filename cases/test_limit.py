@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import ECHO_CHECK, ECHO_ONCE, expect_101, expect_echo, finish
+from harness.checks import ECHO_CHECK, expect_101, expect_echo, upgrade_echo_close
 from harness.client import WireError, build_request
 from harness.deadlines import Deadline
 from harness.streams import Stall
@@ -71,12 +71,7 @@ def current_connections(connect, srv):
 def test_connection_count_returns_after_close(private_server, connect):
     srv = private_server()
     before = current_connections(connect, srv)
-    conn = connect(srv)
-    conn.request(f"/upgrade?{ECHO_ONCE}")
-    expect_101(conn)
-    expect_echo(conn)
-    finish(conn)
-    conn.wait_event("conn_closed")
+    upgrade_echo_close(connect, srv)
     deadline = Deadline(SETTLE_SECONDS)
     counts = [current_connections(connect, srv)]
     while counts[-1] != before and not deadline.expired():
@@ -104,19 +99,10 @@ LEAK_BYTES = 256
 @pytest.mark.rule("U-LIMIT-2")
 def test_memory_returns_after_each_upgrade(private_server, connect, observe):
     srv = private_server(one_arena=True)
-
-    def cycle():
-        conn = connect(srv)
-        conn.request(f"/upgrade?{ECHO_ONCE}")
-        expect_101(conn)
-        expect_echo(conn)
-        finish(conn)
-        conn.wait_event("conn_closed")
-
     heaps = [stats(connect, srv, "heap_bytes")]
     while len(heaps) <= BATCHES:
         for _ in range(BATCH):
-            cycle()
+            upgrade_echo_close(connect, srv)
         heaps.append(stats(connect, srv, "heap_bytes"))
         if heaps[-1] - heaps[-2] < BATCH * LEAK_BYTES:
             break

@@ -2,19 +2,14 @@
 
 import pytest
 
-from harness.checks import ECHO_ONCE, expect_101, expect_echo, finish
+from harness.checks import expect_101, expect_echo, upgrade_echo_close
 from harness.server import describe_exit
 
 
 @pytest.mark.rule("U-STOP-1")
 def test_stop_after_every_close(private_server, connect):
     srv = private_server(detect_leaks=True)  # with --sanitize: "no leak" is checked at exit
-    conn = connect(srv)
-    conn.request(f"/upgrade?{ECHO_ONCE}")
-    expect_101(conn)
-    expect_echo(conn)
-    finish(conn)
-    conn.wait_event("conn_closed")
+    upgrade_echo_close(connect, srv)
     code = srv.stop()
     assert not srv.killed, f"MHD_stop_daemon did not return within {srv.STOP_SECONDS} s (killed)"
     assert code == 0, f"the server {describe_exit(code)} on stop\n" + srv.last_lines()

@@ -106,6 +106,17 @@ def finish(conn):
     conn.close()
 
 
+def upgrade_echo_close(connect, srv):
+    """One upgraded connection through its whole life: the 101, one echo,
+    the script's CLOSE, and MHD's notification that the connection closed."""
+    conn = connect(srv)
+    conn.request(f"/upgrade?{ECHO_ONCE}")
+    expect_101(conn)
+    expect_echo(conn)
+    finish(conn)
+    conn.wait_event("conn_closed")
+
+
 class Tries:
     """The attempts a case repeated: how many ran, and each failure with
     the exception it raised."""

@@ -1285,18 +1285,23 @@ gnutls_record_send (gnutls_session_t session, const void *data, size_t size)
 }
 
 
+/* Whether @a session is an upgraded connection's. */
+static bool
+is_upgraded_session (gnutls_session_t session)
+{
+  bool found;
+  pthread_mutex_lock (&lock);
+  found = NULL != way_of (session, -1);
+  pthread_mutex_unlock (&lock);
+  return found;
+}
+
+
 size_t
 gnutls_record_check_pending (gnutls_session_t session)
 {
-  if (M_TLS_PENDING_FORGOTTEN == active)
-  {
-    bool upgraded_session;
-    pthread_mutex_lock (&lock);
-    upgraded_session = NULL != way_of (session, -1);
-    pthread_mutex_unlock (&lock);
-    if (upgraded_session)
-      return 0; /* what GnuTLS holds waits for the next bytes on the socket */
-  }
+  if (M_TLS_PENDING_FORGOTTEN == active && is_upgraded_session (session))
+    return 0; /* what GnuTLS holds waits for the next bytes on the socket */
   return REAL (gnutls_record_check_pending)(session);
 }
 
@@ -1304,15 +1309,8 @@ gnutls_record_check_pending (gnutls_session_t session)
 int
 gnutls_bye (gnutls_session_t session, gnutls_close_request_t how)
 {
-  if (M_NO_CLOSE_NOTIFY == active)
-  {
-    bool upgraded_session;
-    pthread_mutex_lock (&lock);
-    upgraded_session = NULL != way_of (session, -1);
-    pthread_mutex_unlock (&lock);
-    if (upgraded_session)
-      return GNUTLS_E_SUCCESS; /* the alert is never sent */
-  }
+  if (M_NO_CLOSE_NOTIFY == active && is_upgraded_session (session))
+    return GNUTLS_E_SUCCESS; /* the alert is never sent */
   return REAL (gnutls_bye)(session, how);
 }
 

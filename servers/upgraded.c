@@ -523,15 +523,25 @@ in_handler_wait_reply (struct upgraded *u)
 /* U-CB-1 over TLS (thread per connection): waits (idle= ms at most) inside
  * the handler for the client's answer to the 101 on a connection of its
  * own (GET /release?of=RID), sent once the whole 101 arrived. */
+/* Waits (idle= ms at most) until the client released the script (GET
+ * /release?of=RID); whether it did. */
+static bool
+wait_release (struct upgraded *u)
+{
+  struct pollfd p = { .fd = u->release_fd[0], .events = POLLIN };
+  if (0 == atomic_load (&u->released))
+    (void) poll (&p, 1, u->p.idle_ms);
+  return 0 != atomic_load (&u->released);
+}
+
+
 static void
 in_handler_wait_release (struct upgraded *u)
 {
-  struct pollfd p = { .fd = u->release_fd[0], .events = POLLIN };
   struct event e;
-  if (0 == atomic_load (&u->released))
-    (void) poll (&p, 1, u->p.idle_ms);
+  bool released = wait_release (u);
   ev_begin (&e, "reply_in_handler", u->rid);
-  ev_bool (&e, "got_reply", 0 != atomic_load (&u->released));
+  ev_bool (&e, "got_reply", released);
   ev_strn (&e, "reply", "", 0);
   ev_end (&e);
 }
@@ -571,14 +581,12 @@ in_handler_suspend (struct upgraded *u)
 static void
 run_suspend_after_handler (struct upgraded *u)
 {
-  struct pollfd p = { .fd = u->release_fd[0], .events = POLLIN };
   struct event e;
-  if (0 == atomic_load (&u->released))
-    (void) poll (&p, 1, u->p.idle_ms);
-  if (0 != atomic_load (&u->released))
+  bool released = wait_release (u);
+  if (released)
     MHD_suspend_connection (u->connection);
   ev_begin (&e, "suspend_called", u->rid);
-  ev_bool (&e, "released", 0 != atomic_load (&u->released));
+  ev_bool (&e, "released", released);
   ev_end (&e);
   echo_until_eof (u);
 }
