@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from harness.checks import SENTINEL, api_story, attempts, expect_101, finish
+from harness.checks import SENTINEL, api_story, attempts, check_input_end, expect_101, finish
 from harness.client import build_request, counted, pattern
 from harness.streams import check_bytes
 from harness.transfer import MEMORY_LIMITS, sha256, volume
@@ -35,15 +35,6 @@ def check_stream(conn, sent_eagerly, sent_later=b""):
     check_input_end(conn, whole, ", the sentinel included")
     finish(conn)
     return call
-
-
-def check_input_end(conn, whole, note=""):
-    """The application's input stream (extra_in, then the socket) ended
-    where the echo script was told to stop, after exactly `whole`."""
-    end = conn.wait_event("echo_end")
-    assert (end["how"], end["bytes"], end["sha256"]) == ("until", len(whole), sha256(whole)), (
-        f"the application's input stream (extra_in + socket) ended {end['how']!r} after {end['bytes']} "
-        f"bytes; {len(whole)} were sent{note}")
 
 
 @pytest.mark.rule("U-EXTRA-1")

@@ -5,10 +5,10 @@ import errno
 import pytest
 
 from harness import pressure
-from harness.checks import ECHO_CHECK, expect_101, expect_echo, finish
+from harness.checks import ECHO_CHECK, echo_counted, expect_101, expect_echo, finish
 from harness.client import counted
 from harness.streams import check_bytes
-from harness.transfer import MEMORY_LIMITS, SOCKBUF, sha256, wrapping
+from harness.transfer import MEMORY_LIMITS, SOCKBUF, wrapping
 
 SMALL = {name: MEMORY_LIMITS[name] for name in ("mem-1k", "mem-4k", "mem-default")}
 
@@ -19,16 +19,7 @@ def test_large_transfer_both_ways(make_server, connect, memory):
     """The counted stream echoed both ways at once: 32 times MHD's largest
     buffer (its memory pool) or one TLS record, whichever is larger."""
     size = wrapping(SMALL[memory])
-    conn = connect(make_server(memory_limit=SMALL[memory]))
-    conn.request(f"/upgrade?then=echo&until={size}")
-    expect_101(conn)
-    data = counted(size, 7)
-    echoed = conn.exchange(data, len(data))
-    check_bytes(echoed, data, what=f"{size} bytes echoed both ways at once")
-    end = conn.wait_event("echo_end")
-    assert (end["how"], end["bytes"], end["sha256"]) == ("until", size, sha256(data)), (
-        f"the application's read ended {end['how']!r} after {end['bytes']} bytes; {size} were sent")
-    finish(conn)
+    echo_counted(connect(make_server(memory_limit=SMALL[memory])), size)
 
 
 # U-SOCK-4: backpressure. The application's pressure script (upgraded.c,

@@ -33,6 +33,7 @@ under build/. Everything after '--' goes to pytest unchanged; it runs in
   conformance --rule 'U-FLAG-*' --mode epoll -j 1
   conformance --mhd /opt/mhd-1.0 --baseline none
   conformance -- --mutant extra-dropped   (a mutant MHD: servers/mutants.c)
+  conformance --rule U-FAULT -- --fault-seed 7   (another schedule of the injected faults: servers/faults.c)
 
 'conformance selftest' runs the project's own tests (tests/) instead;
 'conformance selftest --mutants' the kill matrix, '--repeat N' the flake

@@ -3,8 +3,10 @@ expected and what was seen, including what MHD's API returned."""
 
 import contextlib
 
+from .client import counted
 from .server import EventTimeout, ServerDied
 from .streams import Stall, check_bytes
+from .transfer import sha256
 from .tracebacks import hidden as _hidden
 
 __tracebackhide__ = _hidden  # findings about MHD: without the helper frames
@@ -96,6 +98,28 @@ def expect_orderly_end(conn, want=b"", after="after MHD_UPGRADE_ACTION_CLOSE", s
         raise Stall(f"{after}: no byte and no end of the stream for {conn.quiet_seconds:.1f} s"
                     + (f" after all {len(data)} bytes" if want else "") + f"; the connection is still open{told}")
     assert end == conn.clean_end, f"{after} the client saw {end!r} (expected an orderly {conn.clean_end}){told}"
+
+
+def check_input_end(conn, whole, note=""):
+    """The application's input stream (extra_in, then the socket) ended
+    where the echo script was told to stop, after exactly `whole`."""
+    end = conn.wait_event("echo_end")
+    assert (end["how"], end["bytes"], end["sha256"]) == ("until", len(whole), sha256(whole)), (
+        f"the application's input stream (extra_in + socket) ended {end['how']!r} after {end['bytes']} "
+        f"bytes; {len(whole)} were sent{note}")
+
+
+def echo_counted(conn, size):
+    """Has the application echo `size` counted bytes, sent while the echo
+    is read (both ways at once), and checks both streams; then lets the
+    script CLOSE right after its last bytes."""
+    conn.request(f"/upgrade?then=echo&until={size}")
+    expect_101(conn)
+    data = counted(size, 7)
+    echoed = conn.exchange(data, len(data))
+    check_bytes(echoed, data, what=f"{size} bytes echoed both ways at once")
+    check_input_end(conn, data)
+    finish(conn)
 
 
 def finish(conn):

@@ -5,6 +5,7 @@ connection ended. Everything sent and received is kept for the report."""
 import selectors
 import socket
 import ssl
+import struct
 from dataclasses import dataclass, field
 
 import h11
@@ -193,6 +194,16 @@ class Conn(Tagged):
             self.sock.close()
         except OSError:
             pass
+
+    def reset(self):
+        """Ends the TCP connection with a reset (SO_LINGER of 0, then close):
+        no close_notify, no FIN, and whatever the client had not read is
+        dropped."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close()
 
     # -- sending ------------------------------------------------------------
     def _write(self, raw, progress=None):

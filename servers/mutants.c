@@ -13,6 +13,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -95,6 +96,13 @@ enum mutant
   M_SUSPEND_ACCEPTED_LATE, /* suspending an upgraded connection after its handler: no refusal */
   M_HEAD_COUNTED_EARLY,    /* a 101 head larger than 16 KiB counts as sent after its first send */
   M_UPGRADE_LEAKS,         /* every CLOSE leaves 4 KiB of the heap behind */
+  /* Partial results of MHD's TLS forwarding (HTTPS; what U-FAULT-1 injects): */
+  M_EAGAIN_ENDS,           /* a send that would block ends that way of the forwarding */
+  M_SHORT_SEND_WHOLE,      /* a short send counts as whole: the unsent tail is dropped */
+  M_INTERRUPT_FATAL,       /* an interrupted TLS read or write (EINTR) ends the forwarding */
+  /* What the system may do (U-FAULT-2, U-FAULT-3): */
+  M_FAILED_SETUP_KEEPS_SOCKET, /* an upgrade without a socket pair leaves the client's socket open */
+  M_CLOSE_AFTER_RESET,     /* after the client's reset, CLOSE returns MHD_NO and cleans nothing up */
 };
 
 /* A mutant only a sanitizer sees is listed with the word "sanitize": the
@@ -172,6 +180,11 @@ static const struct
   { "suspend-accepted-late", M_SUSPEND_ACCEPTED_LATE, false },
   { "head-counted-early", M_HEAD_COUNTED_EARLY, false },
   { "upgrade-leaks", M_UPGRADE_LEAKS, false },
+  { "tls-eagain-ends", M_EAGAIN_ENDS, false },
+  { "tls-short-send-whole", M_SHORT_SEND_WHOLE, false },
+  { "tls-interrupt-fatal", M_INTERRUPT_FATAL, false },
+  { "failed-setup-keeps-socket", M_FAILED_SETUP_KEEPS_SOCKET, false },
+  { "close-after-reset-refused", M_CLOSE_AFTER_RESET, false },
 };
 
 static enum mutant active;
@@ -245,6 +258,7 @@ static struct
   int mhd_sock;
   struct way to_client, to_app;
   bool shut_both; /* M_CLOSE_AFTER_SHUTDOWN: the application shut sock down both ways */
+  bool peer_reset; /* M_CLOSE_AFTER_RESET: a read or write on sock met the client's reset */
   /* M_EXTRA_ALSO_ON_SOCKET: extra_in, to be read again from the socket. */
   char *again;
   size_t again_len, again_at;
@@ -309,6 +323,29 @@ sock_of (struct MHD_UpgradeResponseHandle *urh)
   pthread_mutex_unlock (&lock);
   return sock;
 }
+
+
+/* M_CLOSE_AFTER_RESET: marks @a fd's connection when a call on it met the
+ * client's reset (@a r and errno are that call's); errno is kept. */
+static void
+note_reset (int fd, ssize_t r)
+{
+  int err = errno;
+  if (r >= 0 || (ECONNRESET != err && EPIPE != err))
+    return;
+  pthread_mutex_lock (&lock);
+  for (size_t i = 0; i < SLOTS; i++)
+    if (NULL != upgraded[i].urh && upgraded[i].sock == fd)
+      upgraded[i].peer_reset = true;
+  pthread_mutex_unlock (&lock);
+  errno = err;
+}
+
+
+/* M_FAILED_SETUP_KEEPS_SOCKET: the descriptor of the last 101 sent whose
+ * upgrade handler has not run yet; MHD closing it means the upgrade could
+ * not be set up. */
+static atomic_int head_fd = -1;
 
 
 static bool
@@ -381,6 +418,7 @@ trampoline (void *cls, struct MHD_Connection *connection, void *req_cls,
   char *copy = NULL;
 
   size_t live = 0;
+  atomic_store (&head_fd, -1); /* set up: the handler runs */
   pthread_mutex_lock (&lock);
   const union MHD_ConnectionInfo *tls =
     MHD_get_connection_info (connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -588,16 +626,20 @@ MHD_upgrade_action (struct MHD_UpgradeResponseHandle *urh,
     if (M_CLOSE_NOOP == active || (M_CLOSE_IN_HANDLER_IGNORED == active
                                    && in_handler))
       return MHD_YES;
-    if (M_CLOSE_AFTER_SHUTDOWN == active)
+    if (M_CLOSE_AFTER_SHUTDOWN == active || M_CLOSE_AFTER_RESET == active)
     {
-      bool shut = false;
+      /* As if MHD had torn the connection down on the hang-up (after the
+       * application's shutdown both ways), or had left it (after the
+       * client's reset): CLOSE is refused, nothing is cleaned up. */
+      bool refuse = false;
       pthread_mutex_lock (&lock);
       for (size_t i = 0; i < SLOTS; i++)
-        if (upgraded[i].urh == urh && upgraded[i].shut_both)
-          shut = true;
+        if (upgraded[i].urh == urh)
+          refuse = M_CLOSE_AFTER_SHUTDOWN == active ? upgraded[i].shut_both
+                   : upgraded[i].peer_reset;
       pthread_mutex_unlock (&lock);
-      if (shut)
-        return MHD_NO; /* as if MHD had torn it down on the hang-up */
+      if (refuse)
+        return MHD_NO;
     }
     if (M_CLOSE_WAITS_FOR_LOOP == active && ! in_handler && ! in_loop)
     {
@@ -879,6 +921,14 @@ static ssize_t send_to_app (int fd, const void *buf, size_t len);
 ssize_t
 send (int fd, const void *buf, size_t len, int flags)
 {
+  if (M_CLOSE_AFTER_RESET == active)
+  {
+    ssize_t r = REAL (send)(fd, buf, len, flags);
+    note_reset (fd, r);
+    return r;
+  }
+  if (len >= 12 && 0 == memcmp (buf, "HTTP/1.1 101", 12))
+    head_fd = fd;
   ssize_t to_app = send_to_app (fd, buf, len);
   if (-2 != to_app)
     return to_app;
@@ -987,6 +1037,8 @@ recv (int fd, void *buf, size_t len, int flags)
       return n;
   }
   ssize_t r = REAL (recv)(fd, buf, len, flags);
+  if (M_CLOSE_AFTER_RESET == active)
+    note_reset (fd, r);
   if (M_HTTP10_UPGRADED == active && r > 0)
   {
     char *p = memmem (buf, (size_t) r, " HTTP/1.0\r\n", 11);
@@ -1143,6 +1195,17 @@ MHD_is_feature_supported (enum MHD_FEATURE feature)
 }
 
 
+int
+close (int fd)
+{
+  int expected = fd;
+  if (M_FAILED_SETUP_KEEPS_SOCKET == active && fd >= 0
+      && atomic_compare_exchange_strong (&head_fd, &expected, -1))
+    return 0; /* never closed: the client's connection stays, the descriptor leaks */
+  return REAL (close)(fd);
+}
+
+
 /* -- MHD's TLS forwarding (HTTPS): the socket pair and GnuTLS's records --- */
 
 int
@@ -1239,6 +1302,8 @@ gnutls_record_send (gnutls_session_t session, const void *data, size_t size)
 {
   struct way *w;
   ssize_t r;
+  if (size >= 12 && 0 == memcmp (data, "HTTP/1.1 101", 12))
+    head_fd = gnutls_transport_get_int (session);
   pthread_mutex_lock (&lock);
   w = way_of (session, -1);
   pthread_mutex_unlock (&lock);
@@ -1261,6 +1326,15 @@ gnutls_record_send (gnutls_session_t session, const void *data, size_t size)
     if (GNUTLS_E_AGAIN == r)
       w->stalled = true;
     return r;
+  case M_EAGAIN_ENDS:
+    r = REAL (gnutls_record_send)(session, data, size);
+    return GNUTLS_E_AGAIN == r ? GNUTLS_E_PUSH_ERROR : r;
+  case M_SHORT_SEND_WHOLE:
+    r = REAL (gnutls_record_send)(session, data, size);
+    return (r > 0 && (size_t) r < size) ? (ssize_t) size : r;
+  case M_INTERRUPT_FATAL:
+    r = REAL (gnutls_record_send)(session, data, size);
+    return GNUTLS_E_INTERRUPTED == r ? GNUTLS_E_PUSH_ERROR : r;
   case M_BYTE_AFTER_RECORD:
     if (! w->flipped && w->bytes < 16384 && w->bytes + size > 16384)
     {
@@ -1297,6 +1371,17 @@ is_upgraded_session (gnutls_session_t session)
 }
 
 
+ssize_t
+gnutls_record_recv (gnutls_session_t session, void *data, size_t size)
+{
+  ssize_t r = REAL (gnutls_record_recv)(session, data, size);
+  if (M_INTERRUPT_FATAL == active && GNUTLS_E_INTERRUPTED == r
+      && is_upgraded_session (session))
+    return GNUTLS_E_PULL_ERROR;
+  return r;
+}
+
+
 size_t
 gnutls_record_check_pending (gnutls_session_t session)
 {
@@ -1329,7 +1414,8 @@ send_to_app (int fd, const void *buf, size_t len)
 {
   struct way *w;
   ssize_t r;
-  if (M_PARTIAL_TO_APP != active && M_STALL_AFTER_EAGAIN != active)
+  if (M_PARTIAL_TO_APP != active && M_STALL_AFTER_EAGAIN != active
+      && M_EAGAIN_ENDS != active && M_SHORT_SEND_WHOLE != active)
     return -2;
   pthread_mutex_lock (&lock);
   w = way_of (NULL, fd);
@@ -1338,6 +1424,15 @@ send_to_app (int fd, const void *buf, size_t len)
     return -2;
   if (M_PARTIAL_TO_APP == active)
     return forward_partially (w, buf, len, &pair_send, &fd);
+  if (M_EAGAIN_ENDS == active || M_SHORT_SEND_WHOLE == active)
+  {
+    r = REAL (send)(fd, buf, len, MSG_NOSIGNAL);
+    if (r < 0 && (EAGAIN == errno || EWOULDBLOCK == errno) && M_EAGAIN_ENDS == active)
+      errno = EPIPE; /* as if the application had gone */
+    if (r > 0 && (size_t) r < len && M_SHORT_SEND_WHOLE == active)
+      return (ssize_t) len;
+    return r;
+  }
   if (w->stalled)
   {
     errno = EAGAIN;

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from .. import certs, leaks, ws
+from .. import faults as injected
 from ..client import Conn
 from ..server import RefServer, ServerDied
 from ..tracebacks import hidden as _hidden
@@ -142,9 +143,11 @@ def make_server(request, server_pool, mode, transport):
 
 @pytest.fixture
 def private_server(request, mode, transport):
-    """private_server(detect_leaks=False, one_arena=False, **options) -> a
-    server of this case's own, not shared with any other case (for cases
-    that stop or break it); stopped at the end of the case. With
+    """private_server(detect_leaks=False, one_arena=False, faults=None,
+    **options) -> a server of this case's own, not shared with any other
+    case (for cases that stop or break it); stopped at the end of the case.
+    `faults` names a schedule of harness/faults.py that the system injects
+    under MHD, seeded per case (--fault-seed N replays another). With
     `detect_leaks` and --sanitize, a leak makes it exit non-zero when it
     stops. With `one_arena`, glibc's malloc keeps one arena for all threads:
     a new thread's arena would count as heap in use (the heap figure of
@@ -152,9 +155,12 @@ def private_server(request, mode, transport):
     state = request.config.conformance
     mine = []
 
-    def start(detect_leaks=False, one_arena=False, **options):
+    def start(detect_leaks=False, one_arena=False, faults=None, **options):
         tls = pki(request) if transport == "https" else None
-        env = server_env(request.config, state, detect_leaks)
+        if faults:
+            faults = injected.environment(faults, injected.seed_for(request.node.nodeid,
+                                                                    request.config.getoption("fault_seed")))
+        env = server_env(request.config, state, detect_leaks, faults)
         if one_arena:
             env = dict(env or {}, GLIBC_TUNABLES="glibc.malloc.arena_max=1")
         srv = RefServer(state.binary, mode, transport, env=env, tls=tls, **options)

@@ -40,6 +40,8 @@ def pytest_addoption(parser):
                 help="baseline file to gate against (default: baselines/<MHD version>.json; 'none': no baseline)")
     g.addoption("--mutant", metavar="NAME",
                 help="run every reference server with this mutant MHD (servers/mutants.c): the suite's self-test")
+    g.addoption("--fault-seed", metavar="N", type=int,
+                help="the seed of every injected fault schedule (U-FAULT-*; default: one fixed per case)")
     g.addoption("--sanitize", action="store_true",
                 help="build and run the reference server with AddressSanitizer and UBSan")
     g.addoption("--update-baseline", action="store_true",

@@ -75,14 +75,25 @@ def record_stop_failure(state, srv, failure):
                             "message": f"{type(failure).__name__}: {failure}"}) + "\n")
 
 
-def server_env(config, state, detect_leaks=False):
-    """The reference server's extra environment: the mutant MHD chosen, and
-    the sanitizers' settings (with `detect_leaks`, LeakSanitizer reports at
-    exit: for a server that a case stops, U-STOP-1)."""
+def server_env(config, state, detect_leaks=False, faults=None):
+    """The reference server's extra environment: the mutant MHD chosen, the
+    faults the system injects (`faults`: CONFORMANCE_FAULTS, harness/faults.py),
+    and the sanitizers' settings (with `detect_leaks`, LeakSanitizer reports
+    at exit: for a server that a case stops, U-STOP-1)."""
     env = {}
+    preload = []
+    if faults:
+        # Ahead of the mutant: the faults see MHD's own calls (not the
+        # mutant's wrappers, which every caller's calls pass through), and
+        # the mutant sees what the system gave, as MHD does.
+        preload.append(str(build.faults_library(state.binary)))
+        env.update(CONFORMANCE_FAULTS=faults)
     mutant = config.getoption("mutant")
     if mutant:
-        env.update(LD_PRELOAD=str(build.mutants_library(state.binary)), CONFORMANCE_MUTANT=mutant)
+        preload.append(str(build.mutants_library(state.binary)))
+        env.update(CONFORMANCE_MUTANT=mutant)
+    if preload:
+        env.update(LD_PRELOAD=" ".join(preload))
     if config.getoption("sanitize"):
         # A report ends the server (abort): the case that was running sees
         # the crash with the report in the server's stderr lines. The mutant

@@ -104,6 +104,11 @@ def mutants_library(binary):
     return binary.parent / "libconformance_mutants.so"
 
 
+def faults_library(binary):
+    """The system's faults (servers/faults.c), built next to the server."""
+    return binary.parent / "libconformance_faults.so"
+
+
 def cached_value(prefix, name, sanitize=False):
     """A value from the build's CMake cache, e.g. MHD_PREFIX."""
     cache = build_dir(prefix, sanitize) / "CMakeCache.txt"
