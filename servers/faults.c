@@ -14,7 +14,9 @@
  *               readiness events that go with them.
  *   eintr=N     one in N of the reads and writes MHD and GnuTLS make on
  *               them fails with EINTR before doing anything (the socket's
- *               readiness is left as it was, as a caught signal leaves it).
+ *               readiness is left as it was, as a caught signal leaves it),
+ *               and one in N of MHD's waits (select, poll, epoll_wait)
+ *               while an upgraded connection is open.
  *   lowres=N    one in N of MHD's own send() and recv() on a socket pair
  *               fails with ENOBUFS ("insufficient resources", POSIX).
  *   seed=N      the schedule of eintr= and lowres=: the same seed gives
@@ -43,7 +45,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -194,6 +198,7 @@ enum kind
 };
 #define MAX_FD 65536
 static _Atomic unsigned char kinds[MAX_FD];
+static atomic_int open_upgraded; /* descriptors of kind UPGRADED_TCP or SOCKET_PAIR */
 
 static enum kind
 kind_of (int fd)
@@ -205,8 +210,11 @@ kind_of (int fd)
 static void
 set_kind (int fd, enum kind k)
 {
-  if (fd >= 0 && fd < MAX_FD)
-    kinds[fd] = (unsigned char) k;
+  if (fd < 0 || fd >= MAX_FD)
+    return;
+  enum kind was = (enum kind) atomic_exchange (&kinds[fd], (unsigned char) k);
+  if ((NOT_UPGRADED == was) != (NOT_UPGRADED == k))
+    atomic_fetch_add (&open_upgraded, NOT_UPGRADED == k ? -1 : 1);
 }
 
 
@@ -275,9 +283,10 @@ now (unsigned one_in)
 }
 
 
-#define CALLS 8
+#define CALLS 11
 static const char *const call_names[CALLS] = {
   "recv", "send", "recvmsg", "sendmsg", "read", "write", "readv", "writev",
+  "select", "poll", "epoll_wait",
 };
 static atomic_uint eintr_count[CALLS], lowres_count[CALLS];
 
@@ -309,9 +318,51 @@ inject (int c, int fd, const void *caller)
 }
 
 
+/* Whether MHD's wait (call @a c) is interrupted: while an upgraded
+ * connection is open, one in eintr= of them. */
+static bool
+interrupt_wait (int c, const void *caller)
+{
+  if (0 == atomic_load (&open_upgraded) || ! by_mhd (caller) || ! now (eintr_one_in))
+    return false;
+  if (0 == atomic_fetch_add (&eintr_count[c], 1))
+    report ("\"what\":\"eintr\",\"call\":\"%s\"", call_names[c]);
+  errno = EINTR;
+  return true;
+}
+
+
 /* -- the interposed calls -------------------------------------------------- */
 
 #define CALLER __builtin_extract_return_addr (__builtin_return_address (0))
+
+
+int
+select (int n, fd_set *rs, fd_set *ws, fd_set *es, struct timeval *tv)
+{
+  if (on && interrupt_wait (8, CALLER))
+    return -1;
+  return REAL (select)(n, rs, ws, es, tv);
+}
+
+
+int
+poll (struct pollfd *fds, nfds_t n, int timeout)
+{
+  if (on && interrupt_wait (9, CALLER))
+    return -1;
+  return REAL (poll)(fds, n, timeout);
+}
+
+
+int
+epoll_wait (int epfd, struct epoll_event *events, int n, int timeout)
+{
+  if (on && interrupt_wait (10, CALLER))
+    return -1;
+  return REAL (epoll_wait)(epfd, events, n, timeout);
+}
+
 
 ssize_t
 recv (int fd, void *buf, size_t len, int flags)

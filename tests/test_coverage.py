@@ -84,3 +84,26 @@ def test_coverage_of_a_selection_is_read_back(tmp_path):
     fns = {f["function"]: f for f in data["functions"]["suite"]}
     assert fns["MHD_upgrade_action"]["lines_hit"] > 0, "CLOSE was called: its lines must count"
     assert (tmp_path / "suite" / "index.html").exists() and (tmp_path / "coverage.md").exists()
+
+
+def test_every_unreached_line_is_reviewed_or_said_to_be_not():
+    fns = coverage.upgrade_functions(REPORT)
+    reviewed = {"response.c:22": {"why": "dead", "note": "n"}, "response.c:99": {"why": "unreachable", "note": ""}}
+    unreached, stale = coverage.review(fns, reviewed, lambda file, line: f"code {line}")
+    by_line = {(u["file"], u["line"]): u for u in unreached}
+    assert by_line[("response.c", 22)]["why"] == "dead"
+    assert by_line[("response.c", 23)]["why"] is None
+    assert by_line[("upgrade_process.c", 6)]["code"] == "code 6"
+    assert stale == ["response.c:99"]
+    md = coverage.review_markdown(unreached, stale, "9.9", True)
+    assert "| response.c:23 | `MHD_upgrade_action` | `code 23` | **not reviewed** |  |" in md
+    assert "dead: 1; unreachable: 0; not yet covered: 0; not reviewed: 2" in md
+    assert "take them off): response.c:99" in md
+
+
+def test_a_reviewed_list_names_only_known_reasons(tmp_path, monkeypatch):
+    monkeypatch.setattr(coverage, "REVIEWED", tmp_path)
+    (tmp_path / "9.9.json").write_text(json.dumps({"lines": {"a.c:1": {"why": "someday"}}}))
+    with pytest.raises(coverage.Fail, match="someday"):
+        coverage.reviewed_list("9.9")
+    assert coverage.reviewed_list("0.0") is None

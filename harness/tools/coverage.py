@@ -17,8 +17,17 @@ Writes REPORT/coverage.md (per function: lines and branches reached, and
 the lines no case reached), REPORT/coverage.json, and gcovr's pages
 (REPORT/suite/index.html, REPORT/mhd-tests/index.html). The reference
 server writes its counters when it exits normally: a server the harness had
-to kill, or one that crashed, adds nothing. Exit status: 0 done; 2 usage;
-3 MHD does not build, or gcovr fails."""
+to kill, or one that crashed, adds nothing.
+
+Every line the suite does not reach is looked up in the reviewed list of
+that MHD version, baselines/coverage/VERSION.json ("FILE:LINE": why, and a
+note): "dead" (cannot run in this build), "unreachable" (no use of the
+public API and no fault the system may give reaches it) or "not yet
+covered" (reachable; the note says what it would take). coverage.md lists
+them with their reasons. A line unreached that the list does not name is a
+drop, or code to review: exit status 1. Exit status: 0 done; 1 unreached
+lines not in the reviewed list; 2 usage; 3 MHD does not build, or gcovr
+fails."""
 
 import argparse
 import json
@@ -28,11 +37,14 @@ import re
 import subprocess
 import sys
 
-from .. import ROOT
+from .. import ROOT, baseline
 from . import deps, mhd
 from .runner import Fail, add_selection_arguments, check_modes, say, selection_run, writable_folder
 
 DEFAULT_REPORT = ROOT / "reports" / "coverage"
+# Per MHD version: why each line the suite does not reach stays unreached.
+REVIEWED = baseline.BASELINES / "coverage"
+WHY = ("dead", "unreachable", "not yet covered")
 # The upgrade path: MHD's files that hold it, and the functions of the
 # others that belong to it, by name.
 UPGRADE_FILES = ("response.c", "connection.c", "daemon.c", "upgrade_process.c", "connection_https.c")
@@ -65,6 +77,7 @@ def upgrade_functions(report):
                         "lines": len(mine), "lines_hit": sum(ln["count"] > 0 for ln in mine),
                         "branches": len(branches), "branches_hit": sum(b["count"] > 0 for b in branches),
                         "missed": ranges([ln["line_number"] for ln in mine if ln["count"] == 0]),
+                        "missed_lines": [ln["line_number"] for ln in mine if ln["count"] == 0],
                         "reached": [ln["line_number"] for ln in mine if ln["count"] > 0]})
     return out
 
@@ -119,6 +132,53 @@ def markdown(sources, title, notes=()):
         lines.append(f"| {f['file']} | `{f['function']}` | " + " | ".join(cols) + f" | {f['missed'] or '-'} |"
                      + "".join(f" {o or '-'} |" for o in only))
     return "\n".join(lines) + "\n"
+
+
+def reviewed_list(version):
+    """{"FILE:LINE": {"why", "note"}} of MHD `version`, or None if it has
+    no reviewed list."""
+    path = REVIEWED / f"{version}.json"
+    if not path.is_file():
+        return None
+    lines = json.loads(path.read_text())["lines"]
+    wrong = {k: v.get("why") for k, v in lines.items() if v.get("why") not in WHY}
+    if wrong:
+        raise Fail(f"{path}: every line's 'why' is one of {', '.join(WHY)}; these are not: {wrong}", 2)
+    return lines
+
+
+def review(functions, reviewed, code_of=lambda file, line: ""):
+    """(unreached, stale): every line the functions did not reach, as
+    {file, line, function, code, why, note} (why None: not in the reviewed
+    list), and the reviewed list's lines that are reached now."""
+    unreached, seen = [], set()
+    for f in functions:
+        for n in f["missed_lines"]:
+            key = f"{f['file']}:{n}"
+            seen.add(key)
+            entry = (reviewed or {}).get(key, {})
+            unreached.append({"file": f["file"], "line": n, "function": f["function"], "code": code_of(f["file"], n),
+                              "why": entry.get("why"), "note": entry.get("note", "")})
+    stale = sorted(k for k in (reviewed or {}) if k not in seen)
+    return unreached, stale
+
+
+def review_markdown(unreached, stale, version, has_list):
+    out = ["", f"## The lines the suite does not reach, and why (baselines/coverage/{version}.json)", ""]
+    if not has_list:
+        out.append(f"No reviewed list for MHD {version}: every line below is unreviewed.")
+        out.append("")
+    counts = {why: sum(u["why"] == why for u in unreached) for why in WHY}
+    counts["not reviewed"] = sum(u["why"] is None for u in unreached)
+    out += ["; ".join(f"{why}: {n}" for why, n in counts.items()), "",
+            "| line | function | code | why | note |", "|---|---|---|---|---|"]
+    for u in unreached:
+        code = u["code"].strip().replace("|", "\\|")
+        out.append(f"| {u['file']}:{u['line']} | `{u['function']}` | `{code}` | {u['why'] or '**not reviewed**'} "
+                   f"| {u['note']} |")
+    if stale:
+        out += ["", "Reached now, still in the reviewed list (take them off): " + ", ".join(stale)]
+    return "\n".join(out) + "\n"
 
 
 def gcovr(tree, json_out, html_dir, log):
@@ -206,15 +266,36 @@ def run(args):
     notes = [f"The suite: {len(results['cases'])} cases ({report / 'run' / 'results.json'})."]
     if args.mhd_tests:
         notes.append("MHD's tests (make check): " + ", ".join(f"{t} {r}" for t, r in extra["mhd_tests"].items()) + ".")
-    (report / "coverage.md").write_text(markdown(sources, title, notes))
+    version = marker.get("version")
+    reviewed = reviewed_list(version)
+
+    def code_of(file, line):
+        path = next(iter(tree.glob(f"src/*/{file}")), None)
+        text = path.read_text(errors="replace").splitlines() if path else []
+        return text[line - 1] if 0 < line <= len(text) else ""
+    unreached, stale = review(sources["suite"], reviewed, code_of)
+    (report / "coverage.md").write_text(markdown(sources, title, notes)
+                                        + review_markdown(unreached, stale, version, reviewed is not None))
     (report / "coverage.json").write_text(json.dumps(
         {"mhd": marker, "cases": len(results["cases"]), **extra,
-         "totals": {n: totals(f) for n, f in sources.items()}, "functions": sources}, indent=1) + "\n")
+         "totals": {n: totals(f) for n, f in sources.items()}, "functions": sources,
+         "unreached": unreached, "reviewed_but_reached": stale}, indent=1) + "\n")
     for name, fs in sources.items():
         t = totals(fs)
         print(f"coverage ({name}): lines {pct(t['lines_hit'], t['lines'])}, branches "
               f"{pct(t['branches_hit'], t['branches'])} of {len(fs)} upgrade functions")
+    unreviewed = [u for u in unreached if u["why"] is None]
+    print("coverage: unreached lines: " + ", ".join(
+        f"{why} {sum(u['why'] == why for u in unreached)}" for why in WHY)
+        + f", not reviewed {len(unreviewed)}"
+        + ("" if reviewed is not None else f" (no reviewed list: baselines/coverage/{version}.json)"))
+    if stale:
+        print(f"coverage: reached now, still in the reviewed list: {', '.join(stale)}")
     print(f"coverage: {report / 'coverage.md'}, {report / 'suite' / 'index.html'}")
+    if reviewed is not None and unreviewed:
+        print(f"coverage: {len(unreviewed)} unreached lines are not in baselines/coverage/{version}.json "
+              f"(a drop, or code to review): " + ", ".join(f"{u['file']}:{u['line']}" for u in unreviewed[:20]))
+        return 1
     return 0
 
 
