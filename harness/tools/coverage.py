@@ -25,9 +25,10 @@ note): "dead" (cannot run in this build), "unreachable" (no use of the
 public API and no fault the system may give reaches it) or "not yet
 covered" (reachable; the note says what it would take). coverage.md lists
 them with their reasons. A line unreached that the list does not name is a
-drop, or code to review: exit status 1. Exit status: 0 done; 1 unreached
-lines not in the reviewed list; 2 usage; 3 MHD does not build, or gcovr
-fails."""
+drop, or code to review: exit status 1 (for the whole suite only; a
+selection, --rule, --mode or --transport, reaches less by design). Exit
+status: 0 done; 1 the whole suite left lines unreached that the reviewed
+list does not name; 2 usage; 3 MHD does not build, or gcovr fails."""
 
 import argparse
 import json
@@ -292,7 +293,8 @@ def run(args):
     if stale:
         print(f"coverage: reached now, still in the reviewed list: {', '.join(stale)}")
     print(f"coverage: {report / 'coverage.md'}, {report / 'suite' / 'index.html'}")
-    if reviewed is not None and unreviewed:
+    whole_suite = not (args.rule or args.mode or args.transport)
+    if reviewed is not None and unreviewed and whole_suite:
         print(f"coverage: {len(unreviewed)} unreached lines are not in baselines/coverage/{version}.json "
               f"(a drop, or code to review): " + ", ".join(f"{u['file']}:{u['line']}" for u in unreviewed[:20]))
         return 1
