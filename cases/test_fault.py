@@ -29,7 +29,7 @@ def echo_under(private_server, connect, schedule):
 @pytest.mark.rule("U-FAULT-1")
 def test_streams_exact_with_small_buffers(private_server, connect):
     """Tiny socket buffers on the upgraded TCP socket and the socket pair:
-    the kernel itself gives every read and write a short count or EAGAIN."""
+    the kernel itself gives reads and writes short counts and EAGAIN."""
     echo_under(private_server, connect, "small-buffers")
 
 
@@ -47,7 +47,7 @@ def test_tls_forwarding_exact_when_calls_fail(private_server, connect, schedule)
 def after_the_101(conn, srv):
     """What the client sees once it sent an upgrade request, and whether
     the handler ran: the 101 (or what came instead), then either the echo
-    of a working upgrade and its end, or the end alone."""
+    of a working upgrade, or the end alone."""
     try:
         head = conn.read_head()
     except WireError:
