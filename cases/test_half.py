@@ -9,6 +9,9 @@ from harness.deadlines import scaled
 # Scaled: an end of stream crosses loopback in milliseconds.
 END_SECONDS = 2
 STILL_SENDS = b"client-still-sends"
+# What the client sends after the application's shutdown(SHUT_RD): more
+# than one TLS record, so that MHD's forwarding tries the socket pair.
+REFUSED_BYTES = 65536
 
 
 def expect_eof_from_server(conn, size, how="SHUT_WR"):
@@ -91,6 +94,26 @@ def test_shutdown_is_not_close(server, connect):
     assert conn.wait_event("recv_end")["how"] == "until"
     assert conn.wait_event("action", action="close")["result"], "CLOSE after shutdown() returned MHD_NO"
     conn.close()
+
+
+@pytest.mark.rule("U-HALF-3")
+def test_shutdown_read_leaves_other_way_open(server, connect, control):
+    """The application shuts sock down for reading; the client then sends
+    64 KiB that sock refuses (over HTTPS, MHD's send to the socket pair
+    fails with EPIPE, and MHD drops them); the other way must stay open:
+    the application's 64 bytes after that reach the client."""
+    conn = connect(server)
+    conn.request(f"/upgrade?then=shutdown-read&n=64&idle={int(scaled(END_SECONDS + 3) * 1000)}")
+    expect_101(conn)
+    shut = conn.wait_event("shutdown")
+    assert shut["result"], f"shutdown(sock, SHUT_RD) failed in the application (errno {shut['errno']})"
+    conn.send(pattern(REFUSED_BYTES))
+    assert control(server, f"/release?of={conn.rid}") == 200, "the application's script was gone before it sent"
+    got = conn.read_exact(64, seconds=END_SECONDS)
+    assert got == pattern(64), "after shutdown(sock, SHUT_RD) the application's bytes reached the client changed"
+    assert control(server, f"/release?of={conn.rid}") == 200, "the application's script was gone before CLOSE"
+    closed = conn.wait_event("action", action="close")
+    assert closed["result"], f"CLOSE after shutdown(sock, SHUT_RD) returned MHD_NO [{api_story(conn)}]"
 
 
 @pytest.mark.rule("U-HALF-4")

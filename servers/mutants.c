@@ -103,6 +103,7 @@ enum mutant
   /* What the system may do (U-FAULT-2, U-FAULT-3): */
   M_FAILED_SETUP_KEEPS_SOCKET, /* an upgrade without a socket pair leaves the client's socket open */
   M_CLOSE_AFTER_RESET,     /* after the client's reset, CLOSE returns MHD_NO and cleans nothing up */
+  M_PAIR_ERROR_ENDS_BOTH,  /* a failed send to the application (EPIPE) ends the other way too */
 };
 
 /* A mutant only a sanitizer sees is listed with the word "sanitize": the
@@ -185,6 +186,7 @@ static const struct
   { "tls-interrupt-fatal", M_INTERRUPT_FATAL, false },
   { "failed-setup-keeps-socket", M_FAILED_SETUP_KEEPS_SOCKET, false },
   { "close-after-reset-refused", M_CLOSE_AFTER_RESET, false },
+  { "pair-error-ends-both-ways", M_PAIR_ERROR_ENDS_BOTH, false },
 };
 
 static enum mutant active;
@@ -1415,13 +1417,24 @@ send_to_app (int fd, const void *buf, size_t len)
   struct way *w;
   ssize_t r;
   if (M_PARTIAL_TO_APP != active && M_STALL_AFTER_EAGAIN != active
-      && M_EAGAIN_ENDS != active && M_SHORT_SEND_WHOLE != active)
+      && M_EAGAIN_ENDS != active && M_SHORT_SEND_WHOLE != active
+      && M_PAIR_ERROR_ENDS_BOTH != active)
     return -2;
   pthread_mutex_lock (&lock);
   w = way_of (NULL, fd);
   pthread_mutex_unlock (&lock);
   if (NULL == w)
     return -2;
+  if (M_PAIR_ERROR_ENDS_BOTH == active)
+  {
+    r = REAL (send)(fd, buf, len, MSG_NOSIGNAL);
+    int err = errno;
+    if (r < 0 && EPIPE == err)
+      (void) shutdown (fd, SHUT_RD); /* MHD reads its end no more: the
+                                        application's sends fail too */
+    errno = err;
+    return r;
+  }
   if (M_PARTIAL_TO_APP == active)
     return forward_partially (w, buf, len, &pair_send, &fd);
   if (M_EAGAIN_ENDS == active || M_SHORT_SEND_WHOLE == active)

@@ -339,6 +339,41 @@ run_send (struct upgraded *u)
 }
 
 
+/* Waits until the client has released the script k times in all (GET
+ * /release?of=RID); false when it gave up (idle= ms without a release) or
+ * the server stops: the script then CLOSEs all the same. */
+static bool
+wait_released (struct upgraded *u, unsigned int k)
+{
+  char drop[64];
+  struct pollfd p[2] = {
+    { .fd = u->release_fd[0], .events = POLLIN },
+    { .fd = u->srv->stop_fd[0], .events = POLLIN },
+  };
+  while (atomic_load (&u->released) < k)
+  {
+    if (poll (p, 2, u->p.idle_ms) <= 0 || 0 != p[1].revents)
+      return false;
+    while (read (u->release_fd[0], drop, sizeof (drop)) > 0)
+      ;
+  }
+  return true;
+}
+
+
+static void
+report_shutdown (struct upgraded *u, int how, int r)
+{
+  int err = errno; /* shutdown()'s, before the event's calls */
+  struct event e;
+  ev_begin (&e, "shutdown", u->rid);
+  ev_str (&e, "how", SHUT_RD == how ? "SHUT_RD" : SHUT_WR == how ? "SHUT_WR" : "SHUT_RDWR");
+  ev_bool (&e, "result", 0 == r);
+  ev_int (&e, "errno", 0 == r ? 0 : err);
+  ev_end (&e);
+}
+
+
 /* Half-close: send n pattern bytes, shutdown(SHUT_WR), then keep reading,
  * reporting each arrival, so the client can prove the other direction is
  * still open; CLOSE after the client's end of stream or, with until=N, N
@@ -352,12 +387,8 @@ run_shutdown (struct upgraded *u)
 
   if (send_pattern (u, u->p.n))
   {
-    int r = shutdown (u->sock, SHUT_WR);
     struct event e;
-    ev_begin (&e, "shutdown", u->rid);
-    ev_bool (&e, "result", 0 == r);
-    ev_int (&e, "errno", 0 == r ? 0 : errno);
-    ev_end (&e);
+    report_shutdown (u, SHUT_WR, shutdown (u->sock, SHUT_WR));
     while (NULL == how)
     {
       ssize_t n = recv_input (u, buf, sizeof (buf), total, &how);
@@ -383,22 +414,26 @@ run_shutdown (struct upgraded *u)
 static void
 run_shutdown_both (struct upgraded *u)
 {
-  struct event e;
   if (send_pattern (u, u->p.n))
   {
-    int r = shutdown (u->sock, SHUT_RDWR);
-    ev_begin (&e, "shutdown", u->rid);
-    ev_bool (&e, "result", 0 == r);
-    ev_int (&e, "errno", 0 == r ? 0 : errno);
-    ev_end (&e);
-    struct pollfd p[2] = {
-      { .fd = u->release_fd[0], .events = POLLIN },
-      { .fd = u->srv->stop_fd[0], .events = POLLIN },
-    };
-    while (0 == atomic_load (&u->released))
-      if (poll (p, 2, u->p.idle_ms) <= 0 || 0 != p[1].revents)
-        break; /* gave up waiting, or the server stops: CLOSE all the same */
+    report_shutdown (u, SHUT_RDWR, shutdown (u->sock, SHUT_RDWR));
+    (void) wait_released (u, 1);
   }
+}
+
+
+/* U-HALF-3 the other way: shutdown(sock, SHUT_RD); once released (the
+ * client has sent after it, bytes that sock refuses: over HTTPS MHD's send
+ * to the socket pair fails with EPIPE), n pattern bytes; once released
+ * again (the client has them all), CLOSE. The second wait keeps the CLOSE,
+ * and over plain HTTP the reset that closing a socket with unread bytes
+ * sends, behind the client's read. */
+static void
+run_shutdown_read (struct upgraded *u)
+{
+  report_shutdown (u, SHUT_RD, shutdown (u->sock, SHUT_RD));
+  if (wait_released (u, 1) && send_pattern (u, u->p.n))
+    (void) wait_released (u, 2);
 }
 
 
@@ -523,23 +558,11 @@ in_handler_wait_reply (struct upgraded *u)
 /* U-CB-1 over TLS (thread per connection): waits (idle= ms at most) inside
  * the handler for the client's answer to the 101 on a connection of its
  * own (GET /release?of=RID), sent once the whole 101 arrived. */
-/* Waits (idle= ms at most) until the client released the script (GET
- * /release?of=RID); whether it did. */
-static bool
-wait_release (struct upgraded *u)
-{
-  struct pollfd p = { .fd = u->release_fd[0], .events = POLLIN };
-  if (0 == atomic_load (&u->released))
-    (void) poll (&p, 1, u->p.idle_ms);
-  return 0 != atomic_load (&u->released);
-}
-
-
 static void
 in_handler_wait_release (struct upgraded *u)
 {
   struct event e;
-  bool released = wait_release (u);
+  bool released = wait_released (u, 1);
   ev_begin (&e, "reply_in_handler", u->rid);
   ev_bool (&e, "got_reply", released);
   ev_strn (&e, "reply", "", 0);
@@ -582,7 +605,7 @@ static void
 run_suspend_after_handler (struct upgraded *u)
 {
   struct event e;
-  bool released = wait_release (u);
+  bool released = wait_released (u, 1);
   if (released)
     MHD_suspend_connection (u->connection);
   ev_begin (&e, "suspend_called", u->rid);
@@ -938,6 +961,7 @@ static const struct script scripts[] = {
   { "ws", NULL, &run_ws },
   { "pressure", NULL, &run_pressure },
   { "shutdown-both", NULL, &run_shutdown_both },
+  { "shutdown-read", NULL, &run_shutdown_read },
 };
 
 
