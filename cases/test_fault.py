@@ -42,6 +42,16 @@ def test_tls_forwarding_exact_when_calls_fail(private_server, connect, schedule)
     echo_under(private_server, connect, schedule)
 
 
+@pytest.mark.rule("U-FAULT-1")
+@pytest.mark.tls_only
+@pytest.mark.modes("M-SELECT", "M-POLL", "M-POOL-SELECT", "M-POOL-POLL", "M-TPC", "M-TPC-POLL")  # MHD's own select() or poll()
+def test_tls_forwarding_exact_when_waits_fail(private_server, connect):
+    """One in three of MHD's select() (ENOMEM) and poll() (EAGAIN) calls
+    fails while the upgraded connection is open: a wait that, as POSIX says
+    of poll()'s EAGAIN, may succeed when tried again."""
+    echo_under(private_server, connect, "wait-fails")
+
+
 # -- U-FAULT-2: an upgrade MHD cannot set up -------------------------------
 
 def after_the_101(conn, srv):
@@ -54,8 +64,10 @@ def after_the_101(conn, srv):
         _, end = conn.read_to_end()
         return f"no response, then the end ({end})", False
     if head.status != 101:
-        _, end = conn.read_to_end()
-        return f"{head.status_line()}, then the end ({end})", False
+        # An answer instead of the upgrade (the application's, when MHD
+        # gave it no upgrade response): whole, on a connection kept open.
+        conn.read_body()
+        return f"{head.status_line()}, a whole response instead", False
     # Either the handler runs or MHD closes; nothing is sent before it is
     # known which, so that the end the client sees does not depend on it.
     first = srv.wait_event(lambda e: e.get("rid") == conn.rid and e["ev"] in ("upgraded", "conn_closed"),
@@ -90,12 +102,26 @@ def upgrade_under(private_server, connect, measure, schedule):
         other.close()
         conn.close()
         leaks.check(connect, srv, before)
+    return conn
 
 
 @pytest.mark.rule("U-FAULT-2")
 def test_upgrade_without_memory(private_server, connect, measure):
     """MHD's first calloc() after the 101 (its upgrade handle) fails."""
     upgrade_under(private_server, connect, measure, "no-memory")
+
+
+@pytest.mark.rule("U-FAULT-2")
+@pytest.mark.parametrize("allocation", ["response", "its-header"])
+def test_upgrade_response_without_memory(private_server, connect, measure, allocation):
+    """The application's MHD_create_response_for_upgrade() meets a failed
+    calloc(): the response's own, or its "Connection: Upgrade" header's.
+    MHD must say so (NULL), not crash; the application then answers
+    without an upgrade."""
+    conn = upgrade_under(private_server, connect, measure, f"no-memory-for-{allocation}")
+    created = conn.wait_event("create_response", what="upgrade")
+    assert not created["result"], (
+        f"MHD_create_response_for_upgrade() returned a response although the calloc() of its {allocation} failed")
 
 
 @pytest.mark.rule("U-FAULT-2")

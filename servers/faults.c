@@ -19,10 +19,20 @@
  *               while an upgraded connection is open.
  *   lowres=N    one in N of MHD's own send() and recv() on a socket pair
  *               fails with ENOBUFS ("insufficient resources", POSIX).
- *   seed=N      the schedule of eintr= and lowres=: the same seed gives
+ *   waitfail=N  one in N of MHD's select() and poll() while an upgraded
+ *               connection is open fails before waiting: select() with
+ *               ENOMEM (Linux: no memory for its tables), poll() with
+ *               EAGAIN (POSIX: its allocation failed, "a subsequent
+ *               request may succeed"). epoll_wait() cannot fail so.
+ *   seed=N      the schedule of eintr=, lowres= and waitfail=: the same seed gives
  *               the same sequence of decisions.
  *   fail=socketpair  every socketpair() MHD calls fails with EMFILE.
  *   fail=calloc      MHD's first calloc() after each 101 fails (ENOMEM).
+ *   fail=create_calloc:K  the K-th calloc() MHD makes inside
+ *               MHD_create_response_for_upgrade() fails (ENOMEM): 1 the
+ *               response, 2 its "Connection: Upgrade" header; in the
+ *               calls made once MHD has accepted a client (not in the
+ *               server's own at start).
  *   fail=epoll_ctl:K MHD's K-th EPOLL_CTL_ADD after each 101 fails (ENOMEM).
  *   pair_fd=N   the socket pairs MHD makes get descriptors of at least N
  *               (as when the lower ones are all in use); the soft limit of
@@ -30,8 +40,8 @@
  *
  * What it does is reported as events on the server's event channel
  * (fd 1, one line per write, as events.c does): "fault" with what=sockbuf,
- * eintr, lowres, socketpair, calloc, epoll_ctl or pair_fd; eintr and lowres
- * once per call name, with the count so far. */
+ * eintr, lowres, waitfail, socketpair, calloc, epoll_ctl or pair_fd; eintr,
+ * lowres and waitfail once per call name, with the count so far. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -58,10 +68,15 @@
 
 static bool on;
 static int sockbuf;
-static unsigned eintr_one_in, lowres_one_in;
+static unsigned eintr_one_in, lowres_one_in, waitfail_one_in;
 static uint64_t seed;
 static bool fail_socketpair, fail_calloc;
 static int fail_epoll_nth;
+static int fail_create_nth;
+/* callocs so far inside MHD_create_response_for_upgrade() on this thread;
+ * -1: not inside it */
+static _Thread_local int create_callocs = -1;
+static atomic_bool accepted; /* MHD has accepted a client */
 static int pair_fd_min;
 
 static void
@@ -288,7 +303,7 @@ static const char *const call_names[CALLS] = {
   "recv", "send", "recvmsg", "sendmsg", "read", "write", "readv", "writev",
   "select", "poll", "epoll_wait",
 };
-static atomic_uint eintr_count[CALLS], lowres_count[CALLS];
+static atomic_uint eintr_count[CALLS], lowres_count[CALLS], waitfail_count[CALLS];
 
 /* Whether this call fails (with errno set), for call @a c on @a fd. */
 static bool
@@ -332,6 +347,29 @@ interrupt_wait (int c, const void *caller)
 }
 
 
+/* Whether MHD's select() or poll() (call @a c) fails for want of memory:
+ * while an upgraded connection is open, one in waitfail= of them. */
+static bool
+fail_wait (int c, int err, const void *caller)
+{
+  if (0 == atomic_load (&open_upgraded) || ! by_mhd (caller) || ! now (waitfail_one_in))
+    return false;
+  if (0 == atomic_fetch_add (&waitfail_count[c], 1))
+    report ("\"what\":\"waitfail\",\"call\":\"%s\",\"errno\":%d", call_names[c], err);
+  errno = err;
+  return true;
+}
+
+
+/* How many of MHD's waits failed so far: for the mutant wait-failure-fatal
+ * (mutants.c), which makes MHD take such a failure as the end. */
+unsigned
+conformance_wait_failures (void)
+{
+  return atomic_load (&waitfail_count[8]) + atomic_load (&waitfail_count[9]);
+}
+
+
 /* -- the interposed calls -------------------------------------------------- */
 
 #define CALLER __builtin_extract_return_addr (__builtin_return_address (0))
@@ -340,7 +378,7 @@ interrupt_wait (int c, const void *caller)
 int
 select (int n, fd_set *rs, fd_set *ws, fd_set *es, struct timeval *tv)
 {
-  if (on && interrupt_wait (8, CALLER))
+  if (on && (interrupt_wait (8, CALLER) || fail_wait (8, ENOMEM, CALLER)))
     return -1;
   return REAL (select)(n, rs, ws, es, tv);
 }
@@ -349,7 +387,7 @@ select (int n, fd_set *rs, fd_set *ws, fd_set *es, struct timeval *tv)
 int
 poll (struct pollfd *fds, nfds_t n, int timeout)
 {
-  if (on && interrupt_wait (9, CALLER))
+  if (on && (interrupt_wait (9, CALLER) || fail_wait (9, EAGAIN, CALLER)))
     return -1;
   return REAL (poll)(fds, n, timeout);
 }
@@ -540,13 +578,41 @@ calloc (size_t n, size_t size)
     real_calloc = real ("calloc");
     atomic_store (&resolving, false);
   }
-  if (calloc_armed && by_mhd (CALLER) && atomic_exchange (&calloc_armed, false))
+  if ((calloc_armed && by_mhd (CALLER) && atomic_exchange (&calloc_armed, false))
+      || (create_callocs >= 0 && by_mhd (CALLER) && ++create_callocs == fail_create_nth))
   {
     report ("\"what\":\"calloc\",\"size\":%zu,\"errno\":%d", n * size, ENOMEM);
     errno = ENOMEM;
     return NULL;
   }
   return real_calloc (n, size);
+}
+
+
+int
+accept4 (int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+  int r = REAL (accept4)(fd, addr, len, flags);
+  if (r >= 0 && by_mhd (CALLER))
+    atomic_store (&accepted, true);
+  return r;
+}
+
+
+/* fail=create_calloc:K counts MHD's callocs inside this call. The types are
+ * the header's, as pointers: this library does not build against MHD. */
+void *
+MHD_create_response_for_upgrade (void *upgrade_handler, void *upgrade_handler_cls)
+{
+  static void *(*next)(void *, void *);
+  void *r;
+  if (NULL == next)
+    next = (void *(*)(void *, void *)) real ("MHD_create_response_for_upgrade");
+  if (on && fail_create_nth > 0 && atomic_load (&accepted))
+    create_callocs = 0;
+  r = next (upgrade_handler, upgrade_handler_cls);
+  create_callocs = -1;
+  return r;
 }
 
 
@@ -591,6 +657,8 @@ configure (void)
       eintr_one_in = (unsigned) number ("eintr=", value, 1000000);
     else if (0 == strcmp (item, "lowres"))
       lowres_one_in = (unsigned) number ("lowres=", value, 1000000);
+    else if (0 == strcmp (item, "waitfail"))
+      waitfail_one_in = (unsigned) number ("waitfail=", value, 1000000);
     else if (0 == strcmp (item, "seed"))
       seed = strtoull (value, NULL, 10);
     else if (0 == strcmp (item, "pair_fd"))
@@ -601,6 +669,8 @@ configure (void)
       fail_calloc = true;
     else if (0 == strcmp (item, "fail") && 0 == strncmp (value, "epoll_ctl:", 10))
       fail_epoll_nth = (int) number ("fail=epoll_ctl:", value + 10, 2);
+    else if (0 == strcmp (item, "fail") && 0 == strncmp (value, "create_calloc:", 14))
+      fail_create_nth = (int) number ("fail=create_calloc:", value + 14, 2);
     else
       bad (item, value - 1);
   }

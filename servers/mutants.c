@@ -12,6 +12,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -104,6 +105,8 @@ enum mutant
   M_FAILED_SETUP_KEEPS_SOCKET, /* an upgrade without a socket pair leaves the client's socket open */
   M_CLOSE_AFTER_RESET,     /* after the client's reset, CLOSE returns MHD_NO and cleans nothing up */
   M_PAIR_ERROR_ENDS_BOTH,  /* a failed send to the application (EPIPE) ends the other way too */
+  M_CREATE_NO_MEMORY_CRASHES, /* a failed allocation in MHD_create_response_for_upgrade is used: the process dies */
+  M_WAIT_FAILURE_FATAL,    /* a failed select()/poll() (ENOMEM, EAGAIN) ends the TLS forwarding */
 };
 
 /* A mutant only a sanitizer sees is listed with the word "sanitize": the
@@ -187,6 +190,8 @@ static const struct
   { "failed-setup-keeps-socket", M_FAILED_SETUP_KEEPS_SOCKET, false },
   { "close-after-reset-refused", M_CLOSE_AFTER_RESET, false },
   { "pair-error-ends-both-ways", M_PAIR_ERROR_ENDS_BOTH, false },
+  { "create-no-memory-crashes", M_CREATE_NO_MEMORY_CRASHES, false },
+  { "wait-failure-fatal", M_WAIT_FAILURE_FATAL, false },
 };
 
 static enum mutant active;
@@ -539,6 +544,8 @@ MHD_create_response_for_upgrade (MHD_UpgradeHandler handler, void *cls)
   w->handler = handler;
   w->cls = cls;
   r = REAL (MHD_create_response_for_upgrade)(&trampoline, w);
+  if (NULL == r && M_CREATE_NO_MEMORY_CRASHES == active)
+    raise (SIGSEGV); /* as a write through the NULL that calloc() gave */
   if (NULL != r)
     table_put (upgrade_responses, r);
   return r;
@@ -1418,13 +1425,28 @@ send_to_app (int fd, const void *buf, size_t len)
   ssize_t r;
   if (M_PARTIAL_TO_APP != active && M_STALL_AFTER_EAGAIN != active
       && M_EAGAIN_ENDS != active && M_SHORT_SEND_WHOLE != active
-      && M_PAIR_ERROR_ENDS_BOTH != active)
+      && M_PAIR_ERROR_ENDS_BOTH != active && M_WAIT_FAILURE_FATAL != active)
     return -2;
   pthread_mutex_lock (&lock);
   w = way_of (NULL, fd);
   pthread_mutex_unlock (&lock);
   if (NULL == w)
     return -2;
+  if (M_WAIT_FAILURE_FATAL == active)
+  {
+    /* The system's failed waits are the fault library's to make (it is
+     * preloaded ahead of this one): it counts them for this mutant. */
+    static unsigned (*wait_failures)(void);
+    if (NULL == wait_failures)
+      wait_failures = (unsigned (*)(void)) dlsym (RTLD_DEFAULT, "conformance_wait_failures");
+    if (NULL != wait_failures && wait_failures () > 0)
+    {
+      (void) shutdown (fd, SHUT_RDWR); /* the forwarding ends, as on an error */
+      errno = EPIPE;
+      return -1;
+    }
+    return REAL (send)(fd, buf, len, MSG_NOSIGNAL);
+  }
   if (M_PAIR_ERROR_ENDS_BOTH == active)
   {
     r = REAL (send)(fd, buf, len, MSG_NOSIGNAL);

@@ -422,6 +422,16 @@ run_shutdown_both (struct upgraded *u)
 }
 
 
+/* n pattern bytes, then no CLOSE until released or the server stops:
+ * U-STOP-2 stops the daemon while the client has read none of them. */
+static void
+run_send_wait (struct upgraded *u)
+{
+  if (send_pattern (u, u->p.n))
+    (void) wait_released (u, 1);
+}
+
+
 /* U-HALF-3 the other way: shutdown(sock, SHUT_RD); once released (the
  * client has sent after it, bytes that sock refuses: over HTTPS MHD's send
  * to the socket pair fails with EPIPE), n pattern bytes; once released
@@ -949,6 +959,7 @@ static const struct script scripts[] = {
   { "close", NULL, &run_nothing },
   { "close-in-handler", &in_handler_send, NULL },
   { "send-close", NULL, &run_send },
+  { "send-wait", NULL, &run_send_wait },
   { "shutdown", NULL, &run_shutdown },
   { "cork", NULL, &run_cork },
   { "sockopts", NULL, &run_sockopts },
