@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 
-from . import ROOT, catalog, modes
+from . import ROOT, catalog, modes, shards
 from .reports import killmatrix, matrix, results
 from .tools import build, deps, mhd, selftest
 from .tools.runner import (DEFAULT_JOBS, JOBS_PER_CORE, Fail, Interrupted, check_environment, check_modes, checked_prefix, clear_reports,
@@ -42,6 +42,8 @@ conformance selftest --help);
 'conformance bench' measures latency and throughput (not a test);
 'conformance compare A B' says what changed between two runs' results.json
 (exit 1 on a regression);
+'conformance merge SHARD...' joins the reports of a run's shards (--shard
+K/N) into the run's reports, gate and exit status;
 'conformance baseline RUN...' writes the baseline that several runs of one
 MHD call for (a known race's rates from all of them);
 'conformance bisect --git DIR GOOD BAD --rule ID' finds the MHD commit that
@@ -73,6 +75,7 @@ def make_parser():
                                       "       %(prog)s mhd {list,build} ...   (see: %(prog)s mhd --help)\n"
                                       "       %(prog)s bench [--mhd PREFIX] ...   (see: %(prog)s bench --help)\n"
                                       "       %(prog)s compare A/results.json B/results.json [--markdown FILE]\n"
+                                      "       %(prog)s merge SHARD [SHARD ...] [--report DIR]   (see: %(prog)s merge --help)\n"
                                       "       %(prog)s baseline RUN [RUN ...] [--baseline FILE]   (see: %(prog)s baseline --help)\n"
                                       "       %(prog)s bisect --git DIR GOOD BAD --rule ID ...   (see: %(prog)s bisect --help)\n"
                                       "       %(prog)s coverage VERSION|--git DIR|--tarball FILE ...   (see: %(prog)s coverage --help)")
@@ -111,6 +114,11 @@ def make_parser():
                    help="build the reference server with AddressSanitizer and UBSan (in its own build "
                         "folder) and run the suite with it: a sanitizer report ends the server, and the "
                         "case that was running fails with the report")
+    p.add_argument("--shard", metavar="K/N",
+                   help="run only the K-th of N parts of the selection (a CI matrix job each; the parts are "
+                        "balanced by the durations of the last run against that MHD version, kept in "
+                        "build/durations/); then 'conformance merge' joins the N report folders into the "
+                        "run's reports and gate")
     p.add_argument("--no-install", action="store_true",
                    help="only check that the Debian packages are installed; never run apt-get")
     return p
@@ -118,6 +126,11 @@ def make_parser():
 
 def check_args(parser, args, passthrough=()):
     check_modes(parser, args.mode)
+    if args.shard:
+        try:
+            shards.parse(args.shard)
+        except shards.ShardError as e:
+            parser.error(str(e))
     if args.update_baseline and args.baseline == "none":
         parser.error("--update-baseline needs a baseline file to write; --baseline none has none")
     if args.update_baseline and any(a == "--mutant" or a.startswith("--mutant=") for a in passthrough):
@@ -141,33 +154,6 @@ def check_args(parser, args, passthrough=()):
             raise Fail(f"--baseline {args.baseline}: no such file (give an existing baseline file, or 'none')", 3)
         args.baseline = os.path.abspath(args.baseline)
     args.report = writable_folder(os.path.abspath(args.report) if args.report else DEFAULT_REPORT, "--report")
-
-
-def print_summary(data, report, rc):
-    mhd = data.get("mhd") or {}
-    totals = data.get("totals") or {}
-    counts = ", ".join(f"{n} {o}" for o, n in totals.items() if n) or "no cases"
-    print()
-    print(f"conformance: MHD {mhd.get('version')} ({mhd.get('prefix')}), "
-          f"baseline: {data.get('baseline') or 'none'}")
-    if data.get("mutant"):
-        print(f"  MUTANT: {data['mutant']} (a self-test run: its failures are the mutant's, not MHD's)")
-    print(f"  {sum(totals.values())} cases over {results.transports_text(data)}"
-          + (f" (volume x{data['volume']})" if data.get("volume", 1) != 1 else "") + f": {counts}")
-    for line in results.terminal_lines(data):
-        print(line)
-    for line in data.get("warnings", []):
-        print(f"WARNING: {line}")
-    print("reports:")
-    for name in ("results.json", "summary.md", "junit.xml", "report.html"):
-        print(f"  {report / name}")
-    verdict = results.verdict_of(data)
-    if rc in (0, 1) or data.get("interrupted"):
-        print(f"conformance: {verdict['headline']}")
-    else:
-        print(f"conformance: pytest exited with status {rc}; {verdict['headline']}")
-    for line in results.misbehaving_lines(data):
-        print(line)
 
 
 def run_one(args, prefix, report, passthrough):
@@ -201,7 +187,7 @@ def run_one(args, prefix, report, passthrough):
         lock.close()
     if rc == 2 and any(data["totals"].get(o) for o in ("failed", "error", "unrecorded")):
         rc = 1  # pytest says "interrupted" when -x or --maxfail stopped it: a case failed
-    print_summary(data, report, rc)
+    results.print_summary(data, report, rc)
     return rc, data
 
 
@@ -262,6 +248,9 @@ def main(argv=None):
     if argv[:1] == ["compare"]:
         from .reports import compare  # standard library only
         return compare.main(argv[1:])
+    if argv[:1] == ["merge"]:
+        from .tools import merge  # standard library only
+        return merge.main(argv[1:])
     if argv[:1] == ["baseline"]:
         from .tools import rebaseline  # standard library only
         return rebaseline.main(argv[1:])

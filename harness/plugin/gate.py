@@ -12,7 +12,7 @@ import pytest
 from _pytest import junitxml  # its stash key: the verdict as a testsuite property
 
 from .. import baseline as baselines
-from .. import leaks, outcome, streams, transfer
+from .. import leaks, outcome, shards, streams, transfer
 from ..client import WireError
 from ..reports import results
 from ..server import EventTimeout, ServerDied, StopFailure
@@ -270,11 +270,16 @@ def pytest_sessionfinish(session, exitstatus):
     data = results.build(cases, state.catalog, state.mhd, time.monotonic() - state.started,
                          config.conformance_transports, state.baseline.path if state.baseline.path
                          and state.baseline.path.exists() else None, volume=transfer.volume(),
-                         mutant=state.mutant, interrupted=_interrupted(session, exitstatus))
+                         mutant=state.mutant, interrupted=_interrupted(session, exitstatus),
+                         shard=config.getoption("shard"), shard_plan=state.shard_plan)
     if not data["gate"]["passed"] and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     results.write(state.report_dir, data, state.catalog)
     state.results = data
+    # What the next run's shards are balanced by; not a shard's, so that
+    # every shard of one run reads the same durations.
+    if not state.mutant and not config.getoption("shard"):
+        shards.record_durations(state.mhd["version"], cases)
     xml = config.stash.get(junitxml.xml_key, None)
     if xml is not None:  # the verdict in junit.xml too, as testsuite properties
         xml.add_global_property("gate", data["gate"]["headline"])

@@ -10,12 +10,12 @@ import pathlib
 import pytest
 from _pytest import junitxml  # its stash key: the mutant as a testsuite property
 
-from .. import ROOT, catalog, modes, outcome, transfer
+from .. import ROOT, catalog, modes, outcome, shards, transfer
 from .. import baseline as baselines
 from ..deadlines import scaled
 from ..reports import results
 from ..tools import build
-from . import progress
+from . import progress, sharding
 from . import state as shared
 from .state import EXPECTED, RACE, STOP_FAILURES, State, item_rules, server_env
 
@@ -46,6 +46,8 @@ def pytest_addoption(parser):
                 help="build and run the reference server with AddressSanitizer and UBSan")
     g.addoption("--update-baseline", action="store_true",
                 help="after the run, write what it saw into the baseline file (shows the diff first)")
+    g.addoption("--shard", metavar="K/N",
+                help="run only the K-th of N parts of the selection (./conformance merge joins them)")
 
 
 def pytest_configure(config):
@@ -63,12 +65,20 @@ def pytest_configure(config):
     if getattr(config.option, "xmlpath", None) is None and not hasattr(config, "workerinput"):
         config.option.xmlpath = str(pathlib.Path(config.getoption("report")) / "junit.xml")
     config.conformance_transports = tuple(config.getoption("transport")) or modes.TRANSPORTS
+    if config.getoption("shard"):
+        try:
+            config.conformance_shard = shards.parse(config.getoption("shard"))
+        except shards.ShardError as e:
+            raise pytest.UsageError(str(e))
+    else:
+        config.conformance_shard = None
     if config.getoption("volume") is not None:
         if config.getoption("volume") < 1:
             raise pytest.UsageError(f"--volume {config.getoption('volume')}: must be 1 or more")
         os.environ[transfer.VOLUME_ENV] = str(config.getoption("volume"))  # xdist workers inherit it
     config.conformance = State(config)
     shared.current = config.conformance
+    config.pluginmanager.register(sharding, "conformance-sharding")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -187,7 +197,8 @@ def pytest_collection_finish(session):
     probability each race case may have, so that the run's is at most
     outcome.RUN_FALSE_ALARM. Every xdist worker collects the same."""
     state = session.config.conformance
-    state.alpha = outcome.alpha_for(sum(RACE in item.stash for item in session.items))
+    state.alpha = outcome.alpha_for(state.race_cases if state.race_cases is not None
+                                    else sum(RACE in item.stash for item in session.items))
 
 
 def interleaved(items):

@@ -42,6 +42,8 @@ class State:
         self.cases = {}
         self.started = time.monotonic()
         self.alpha = None  # a race case's false-alarm probability (outcome.alpha_for), set at collection
+        self.race_cases = None  # cases of the whole selection (all shards) that may meet a known race
+        self.shard_plan = None  # --shard: the whole selection's size and how it was cut (harness/shards.py)
 
     def build_value(self, name):
         """A value from the CMake cache of the server build this run uses

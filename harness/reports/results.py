@@ -57,7 +57,8 @@ def aggregate(cases, catalog, transports):
     return rules
 
 
-def build(cases, catalog, mhd, duration_s, transports, baseline_path, volume=1, mutant=None, interrupted=False):
+def build(cases, catalog, mhd, duration_s, transports, baseline_path, volume=1, mutant=None, interrupted=False,
+          shard=None, shards=None, shard_plan=None):
     for case in cases:
         kind = problem(case)
         if kind:
@@ -71,6 +72,9 @@ def build(cases, catalog, mhd, duration_s, transports, baseline_path, volume=1, 
         "volume": volume,
         "duration_s": round(duration_s, 3),
         "interrupted": interrupted,
+        "shard": shard,
+        "shard_plan": shard_plan,
+        "shards": shards,
         "gate": outcome.gate(cases, interrupted, str(baseline_path) if baseline_path else None),
         "false_alarm": {"per_run": outcome.RUN_FALSE_ALARM,
                         "race_cases": sum(1 for c in cases if c.get("race"))},
@@ -196,3 +200,37 @@ def misbehaving_lines(results, most=40):
     if len(bad) > most:
         out.append(f"  ... and {len(bad) - most} more (summary.md, results.json)")
     return out
+
+
+def print_summary(data, report, rc):
+    """The console's end of a run (and of merged shards): totals, rules by
+    state, where the reports are, the verdict, what did not behave."""
+    mhd = data.get("mhd") or {}
+    totals = data.get("totals") or {}
+    counts = ", ".join(f"{n} {o}" for o, n in totals.items() if n) or "no cases"
+    print()
+    print(f"conformance: MHD {mhd.get('version')} ({mhd.get('prefix')}), "
+          f"baseline: {data.get('baseline') or 'none'}")
+    if data.get("mutant"):
+        print(f"  MUTANT: {data['mutant']} (a self-test run: its failures are the mutant's, not MHD's)")
+    print(f"  {sum(totals.values())} cases over {transports_text(data)}"
+          + (f" (volume x{data['volume']})" if data.get("volume", 1) != 1 else "") + f": {counts}")
+    if data.get("shard"):
+        print(f"  shard {data['shard']} of the selection: its gate is this part's only; "
+              "./conformance merge joins the shards' reports into the run's")
+    if data.get("shards"):
+        print(f"  merged from {len(data['shards'])} shards: {', '.join(s['shard'] for s in data['shards'])}")
+    for line in terminal_lines(data):
+        print(line)
+    for line in data.get("warnings", []):
+        print(f"WARNING: {line}")
+    print("reports:")
+    for name in ("results.json", "summary.md", "junit.xml", "report.html"):
+        print(f"  {report / name}")
+    verdict = verdict_of(data)
+    if rc in (0, 1) or data.get("interrupted"):
+        print(f"conformance: {verdict['headline']}")
+    else:
+        print(f"conformance: pytest exited with status {rc}; {verdict['headline']}")
+    for line in misbehaving_lines(data):
+        print(line)

@@ -204,6 +204,8 @@ def pytest_command(args, prefix, report, passthrough):
     cmd += selection_options(args)
     if getattr(args, "volume", None):
         cmd.append(f"--volume={args.volume}")
+    if getattr(args, "shard", None):
+        cmd.append(f"--shard={args.shard}")
     if args.jobs > 1:
         cmd += ["-n", str(args.jobs)]
     cmd.append(f"--junitxml={report / 'junit.xml'}")
