@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from harness import catalog, shards
+from harness import catalog, durations, shards
 from harness.reports import results
 from harness.tools import merge
 
@@ -34,12 +34,24 @@ def test_without_durations_the_shards_differ_by_one_case_at_most():
 
 
 def test_durations_kept_per_version(tmp_path, monkeypatch):
-    monkeypatch.setattr(shards, "DURATIONS", tmp_path)
-    shards.record_durations("1.0.10", [{"id": "a", "outcome": "passed", "duration_s": 2.5},
-                                       {"id": "b", "outcome": "skipped", "duration_s": 0.0}])
-    shards.record_durations("1.0.10", [{"id": "c", "outcome": "failed", "duration_s": 1}])
-    assert shards.load_durations("1.0.10") == {"a": 2.5, "c": 1.0}
-    assert shards.load_durations("0.9.75") == {}
+    monkeypatch.setattr(durations, "DURATIONS", tmp_path)
+    durations.record("1.0.10", [{"id": "a", "outcome": "passed", "duration_s": 2.5},
+                                {"id": "b", "outcome": "skipped", "duration_s": 0.0}])
+    durations.record("1.0.10", [{"id": "c", "outcome": "failed", "duration_s": 1}])
+    assert durations.load("1.0.10") == {"a": 2.5, "c": 1.0}
+    assert durations.load("0.9.75") == {}
+
+
+def test_longest_first_dealt_to_the_workers_first_batches():
+    ids = [f"t{i:02}" for i in range(32)]
+    took = {i: float(n) for n, i in enumerate(ids)}  # t31 the longest
+    order = durations.longest_first(ids, 2, took)
+    batch = 32 // 2 // 4  # what xdist sends each of 2 workers first
+    first, second = order[:batch], order[batch:2 * batch]
+    assert first == ["t31", "t29", "t27", "t25"] and second == ["t30", "t28", "t26", "t24"]
+    assert sorted(order) == sorted(ids)
+    assert durations.longest_first(ids, 1, took) == list(reversed(ids))
+    assert durations.longest_first(ids, 2, {"t00": 1.0}) is None  # too few known: the order stays
 
 
 def _case(i, verdict="conforms", outcome="passed"):

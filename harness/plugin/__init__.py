@@ -1,7 +1,8 @@
 """The pytest plugin of the suite (pytest.ini: -p harness.plugin): the
 session's hooks (hooks.py), the fixtures cases use (fixtures.py), the gate's
 plumbing per case and at the end (gate.py), progress when a run is quiet
-(progress.py), the runs again of a case that met a known race (races.py);
+(progress.py), the runs again of a case that met a known race (races.py),
+which cases run and in what order (schedule.py, registered by hooks.py);
 what they share is in state.py. pytest finds the hooks and
 fixtures among this module's names."""
 

@@ -12,7 +12,7 @@ import pytest
 from _pytest import junitxml  # its stash key: the verdict as a testsuite property
 
 from .. import baseline as baselines
-from .. import leaks, outcome, shards, streams, transfer
+from .. import durations, leaks, outcome, streams, transfer
 from ..client import WireError
 from ..reports import results
 from ..server import EventTimeout, ServerDied, StopFailure
@@ -279,7 +279,7 @@ def pytest_sessionfinish(session, exitstatus):
     # What the next run's shards are balanced by; not a shard's, so that
     # every shard of one run reads the same durations.
     if not state.mutant and not config.getoption("shard"):
-        shards.record_durations(state.mhd["version"], cases)
+        durations.record(state.mhd["version"], cases)
     xml = config.stash.get(junitxml.xml_key, None)
     if xml is not None:  # the verdict in junit.xml too, as testsuite properties
         xml.add_global_property("gate", data["gate"]["headline"])

@@ -15,7 +15,7 @@ from .. import baseline as baselines
 from ..deadlines import scaled
 from ..reports import results
 from ..tools import build
-from . import progress, sharding
+from . import progress, schedule
 from . import state as shared
 from .state import EXPECTED, RACE, STOP_FAILURES, State, item_rules, server_env
 
@@ -78,7 +78,7 @@ def pytest_configure(config):
         os.environ[transfer.VOLUME_ENV] = str(config.getoption("volume"))  # xdist workers inherit it
     config.conformance = State(config)
     shared.current = config.conformance
-    config.pluginmanager.register(sharding, "conformance-sharding")
+    config.pluginmanager.register(schedule, "conformance-schedule")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,0 +1,46 @@
+"""Which cases run here, and in what order: the last step of collection,
+after -k and -m and the suite's own selection (a plugin of its own, so
+that its hook runs last). --shard K/N keeps the K-th of N parts of the
+selection (harness/shards.py); then the cases go the longest first, by the
+durations recorded for this MHD version (harness/durations.py)."""
+
+import hashlib
+import json
+
+import pytest
+
+from .. import durations, shards
+from .state import RACE
+
+
+def _workers(config):
+    """pytest-xdist workers of this run (1 without xdist); every worker and
+    the controller agree."""
+    if hasattr(config, "workerinput"):
+        return int(config.workerinput.get("workercount", 1))
+    return int(getattr(config.option, "numprocesses", None) or 1)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    state = config.conformance
+    # A race case's false-alarm share is the whole selection's, in every
+    # shard of it: the shards merged judge as the run unsharded would.
+    state.race_cases = sum(RACE in item.stash for item in items)
+    if not state.mhd:
+        return
+    recorded = durations.load(state.mhd["version"])
+    if config.conformance_shard:
+        k, n = config.conformance_shard
+        part = shards.assign([item.nodeid for item in items], n, recorded)
+        # What merge checks: every shard cut from the same selection the same way.
+        state.shard_plan = {"cases": len(items), "digest": hashlib.sha256(
+            json.dumps(sorted(part.items())).encode()).hexdigest()[:16]}
+        drop = [item for item in items if part[item.nodeid] != k]
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+        items[:] = [item for item in items if part[item.nodeid] == k]
+    order = durations.longest_first([item.nodeid for item in items], _workers(config), recorded)
+    if order is not None:
+        by_id = {item.nodeid: item for item in items}
+        items[:] = [by_id[i] for i in order]
