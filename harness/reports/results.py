@@ -157,6 +157,25 @@ def summary_markdown(results, catalog):
     return "\n".join(lines) + "\n"
 
 
+class Unreadable(ValueError):
+    """A run's results.json that cannot be read; the message says which."""
+
+
+def read(given):
+    """(path, results) of a run given as its report folder or its
+    results.json; Unreadable otherwise."""
+    path = pathlib.Path(given)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise Unreadable(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
+        raise Unreadable(f"{path} is not a results.json of ./conformance")
+    return path, data
+
+
 def write(report_dir, results, catalog):
     report_dir = pathlib.Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)

@@ -40,16 +40,10 @@ class Refused(Exception):
 
 
 def _load(arg):
-    path = pathlib.Path(arg)
-    if path.is_dir():
-        path = path / "results.json"
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise Refused(f"cannot read {path}: {e}", 3) from None
-    if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
-        raise Refused(f"{path}: not a run's results.json", 3)
-    return path, data
+        return results.read(arg)
+    except results.Unreadable as e:
+        raise Refused(str(e), 3) from None
 
 
 def _check(shards):

@@ -12,26 +12,21 @@ baseline file cannot be read. Standard library only."""
 
 import argparse
 import glob
-import json
 import pathlib
 import sys
 
 from .. import baseline
+from ..reports import results
 
 
 def _runs(paths):
     """[(path, results)] of the given runs; SystemExit(2) with one line on bad input."""
     out = []
     for given in paths:
-        path = pathlib.Path(given)
-        if path.is_dir():
-            path = path / "results.json"
         try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
-            raise SystemExit(f"conformance baseline: cannot read {path}: {getattr(e, 'strerror', None) or e}")
-        if not isinstance(data, dict) or "cases" not in data:
-            raise SystemExit(f"conformance baseline: {path} is not a results.json of ./conformance")
+            path, data = results.read(given)
+        except results.Unreadable as e:
+            raise SystemExit(f"conformance baseline: {e}")
         if data.get("mutant"):
             raise SystemExit(f"conformance baseline: {path} ran against the mutant {data['mutant']!r}: its "
                              "failures are the mutant's, not MHD's")
