@@ -27,13 +27,15 @@
  *   seed=N      the schedule of eintr=, lowres= and waitfail=: the same seed gives
  *               the same sequence of decisions.
  *   fail=socketpair  every socketpair() MHD calls fails with EMFILE.
- *   fail=calloc      MHD's first calloc() after each 101 fails (ENOMEM).
+ *   fail=calloc      MHD's first calloc() after each 101, on the thread that
+ *               sent it, fails (ENOMEM).
  *   fail=create_calloc:K  the K-th calloc() MHD makes inside
  *               MHD_create_response_for_upgrade() fails (ENOMEM): 1 the
  *               response, 2 its "Connection: Upgrade" header; in the
  *               calls made once MHD has accepted a client (not in the
  *               server's own at start).
- *   fail=epoll_ctl:K MHD's K-th EPOLL_CTL_ADD after each 101 fails (ENOMEM).
+ *   fail=epoll_ctl:K MHD's K-th EPOLL_CTL_ADD after each 101, on the thread
+ *               that sent it, fails (ENOMEM).
  *   pair_fd=N   the socket pairs MHD makes get descriptors of at least N
  *               (as when the lower ones are all in use); the soft limit of
  *               open files is raised for it.
@@ -256,8 +258,11 @@ small_buffers (int fd)
 
 
 /* MHD's resource faults strike after a 101 (once for each). */
-static atomic_bool calloc_armed;
-static atomic_int epoll_adds; /* EPOLL_CTL_ADDs since the last 101; -1: none */
+/* They strike in the thread that sent the 101: MHD sets the upgrade up
+ * right after, on that thread, while a pool's other threads may calloc or
+ * add to an epoll set for other connections meanwhile. */
+static _Thread_local bool calloc_armed;
+static _Thread_local int epoll_adds = -1; /* EPOLL_CTL_ADDs since the last 101; -1: none */
 
 static bool
 is_101 (const void *buf, size_t len)
@@ -548,10 +553,10 @@ socketpair (int domain, int type, int protocol, int sv[2])
 int
 epoll_ctl (int epfd, int op, int fd, struct epoll_event *event)
 {
-  if (on && EPOLL_CTL_ADD == op && by_mhd (CALLER) && atomic_load (&epoll_adds) >= 0
-      && atomic_fetch_add (&epoll_adds, 1) + 1 == fail_epoll_nth)
+  if (on && EPOLL_CTL_ADD == op && by_mhd (CALLER) && epoll_adds >= 0
+      && ++epoll_adds == fail_epoll_nth)
   {
-    atomic_store (&epoll_adds, -1);
+    epoll_adds = -1;
     report ("\"what\":\"epoll_ctl\",\"nth\":%d,\"fd\":%d,\"errno\":%d",
             fail_epoll_nth, fd, ENOMEM);
     errno = ENOMEM;
@@ -578,7 +583,10 @@ calloc (size_t n, size_t size)
     real_calloc = real ("calloc");
     atomic_store (&resolving, false);
   }
-  if ((calloc_armed && by_mhd (CALLER) && atomic_exchange (&calloc_armed, false))
+  bool after_101 = calloc_armed && by_mhd (CALLER);
+  if (after_101)
+    calloc_armed = false; /* once for each 101 */
+  if (after_101
       || (create_callocs >= 0 && by_mhd (CALLER) && ++create_callocs == fail_create_nth))
   {
     report ("\"what\":\"calloc\",\"size\":%zu,\"errno\":%d", n * size, ENOMEM);
@@ -689,7 +697,6 @@ configure (void)
       }
     }
   }
-  epoll_adds = -1;
   dl_iterate_phdr (&note_object, NULL);
   if (0 == mhd_code.hi)
   {
