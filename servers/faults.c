@@ -257,10 +257,10 @@ small_buffers (int fd)
 }
 
 
-/* MHD's resource faults strike after a 101 (once for each). */
-/* They strike in the thread that sent the 101: MHD sets the upgrade up
- * right after, on that thread, while a pool's other threads may calloc or
- * add to an epoll set for other connections meanwhile. */
+/* MHD's resource faults strike after a 101, once for each, on the thread
+ * that sent it: MHD sets the upgrade up right after, on that thread, while
+ * a pool's other threads may calloc or add to an epoll set for other
+ * connections meanwhile. */
 static _Thread_local bool calloc_armed;
 static _Thread_local int epoll_adds = -1; /* EPOLL_CTL_ADDs since the last 101; -1: none */
 
