@@ -52,15 +52,23 @@ def test_eager_bytes_arrive_in_extra_in(server, connect):
     check_stream(conn, eager, later)
 
 
-# The eager sizes of U-EXTRA-2, as the catalogue gives them: 1 B to 1 MiB
-# (1 MiB is more than MHD reads before the upgrade with any of the limits
-# but the largest, so the rest comes on the socket).
+# The eager sizes of U-EXTRA-2, as the catalogue gives them: 1 B to 1 MiB.
+# Where the bytes go depends on the memory limit, not on the mode: MHD
+# reads what its read buffer (part of the pool) takes before the upgrade,
+# into extra_in, and the rest comes on the socket (over HTTPS, forwarded).
+# 64 KiB is already more than the read buffer of every limit but 1 MiB: with
+# those, 1 MiB adds only forwarding volume, which U-SOCK-1 checks with the
+# same limits. So 1 MiB runs with the 1 MiB limit (where 64 KiB fits in the
+# read buffer) and with MHD's default; until 2026-12 it also ran with the
+# other three, and killed no mutant more there.
 EAGER_SIZES = {"1B": 1, "1000B": 1000, "64KiB": 65536, "1MiB": 1 << 20}
+ONE_MIB_LIMITS = ("mem-default", "mem-1m")
+EAGER_CASES = [pytest.param(size, memory, id=f"{size}-{memory}") for size in EAGER_SIZES
+               for memory in MEMORY_LIMITS if size != "1MiB" or memory in ONE_MIB_LIMITS]
 
 
 @pytest.mark.rule("U-EXTRA-2")
-@pytest.mark.parametrize("memory", list(MEMORY_LIMITS))
-@pytest.mark.parametrize("size", list(EAGER_SIZES))
+@pytest.mark.parametrize("size, memory", EAGER_CASES)
 def test_eager_stream_intact(make_server, connect, memory, size):
     limit = MEMORY_LIMITS[memory]
     conn = connect(make_server(memory_limit=limit))
