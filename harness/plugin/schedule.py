@@ -21,6 +21,28 @@ def _workers(config):
     return int(getattr(config.option, "numprocesses", None) or 1)
 
 
+RECORDED = "conformance_durations"  # workerinput key: the controller's copy
+_recorded_key = pytest.StashKey[dict]()
+
+
+def _recorded(config):
+    """The recorded durations this run shards and orders by, read once by
+    the controller: xdist workers get its copy, so that another run that
+    rewrites the file meanwhile cannot give two workers two orders (xdist
+    stops a run whose workers collected differently)."""
+    if hasattr(config, "workerinput") and RECORDED in config.workerinput:
+        return config.workerinput[RECORDED]
+    if _recorded_key not in config.stash:
+        state = config.conformance
+        config.stash[_recorded_key] = durations.load(state.mhd["version"]) if state.mhd else {}
+    return config.stash[_recorded_key]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    node.workerinput[RECORDED] = _recorded(node.config)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
     state = config.conformance
@@ -29,7 +51,7 @@ def pytest_collection_modifyitems(session, config, items):
     state.race_cases = sum(RACE in item.stash for item in items)
     if not state.mhd:
         return
-    recorded = durations.load(state.mhd["version"])
+    recorded = _recorded(config)
     if config.conformance_shard:
         k, n = config.conformance_shard
         part = shards.assign([item.nodeid for item in items], n, recorded)
