@@ -54,6 +54,12 @@ def test_longest_first_dealt_to_the_workers_first_batches():
     assert durations.longest_first(ids, 2, {"t00": 1.0}) is None  # too few known: the order stays
 
 
+def test_a_mutant_run_goes_shortest_first():
+    took = {"a": 10.0, "b": 0.1, "c": 2.0}
+    assert durations.shortest_first(["a", "b", "c", "d"], took) == ["b", "c", "a", "d"]
+    assert durations.shortest_first(["a", "x", "y", "z"], took) is None  # too few known: the order stays
+
+
 def _case(i, verdict="conforms", outcome="passed"):
     return {"id": f"cases/test_half.py::t{i}[epoll-plain]", "rules": ["U-HALF-3"], "transport": "plain",
             "mode": "M-EPOLL", "verdict": verdict, "outcome": outcome, "duration_s": 1.0}

@@ -2,7 +2,8 @@
 after -k and -m and the suite's own selection (a plugin of its own, so
 that its hook runs last). --shard K/N keeps the K-th of N parts of the
 selection (harness/shards.py); then the cases go the longest first, by the
-durations recorded for this MHD version (harness/durations.py)."""
+durations recorded for this MHD version (harness/durations.py), or against
+a mutant the shortest first."""
 
 import hashlib
 import json
@@ -62,7 +63,9 @@ def pytest_collection_modifyitems(session, config, items):
         if drop:
             config.hook.pytest_deselected(items=drop)
         items[:] = [item for item in items if part[item.nodeid] == k]
-    order = durations.longest_first([item.nodeid for item in items], _workers(config), recorded)
+    ids = [item.nodeid for item in items]
+    order = (durations.shortest_first(ids, recorded) if state.mutant
+             else durations.longest_first(ids, _workers(config), recorded))
     if order is not None:
         by_id = {item.nodeid: item for item in items}
         items[:] = [by_id[i] for i in order]
