@@ -60,7 +60,8 @@ enum mutant
   M_REQ_CLS_WRONG,         /* the handler gets another req_cls */
   M_HANDLER_HEADERS_GONE,  /* request headers unreadable inside the handler */
   M_RECV_STALLS_IN_HANDLER, /* no data flows while the handler blocks */
-  M_STREAM_CORRUPT_LARGE,  /* a byte flipped after 1 MiB on an upgraded socket */
+  M_STREAM_CORRUPT_LARGE,  /* a byte flipped after 1 MiB on an upgraded socket (the size
+                              U-EXTRA-2 and U-WS-3 name; U-SOCK-1 moves less) */
   M_IDLE_TIMEOUT,          /* upgraded connections closed after 1.5 s */
   M_STOP_HANGS,            /* MHD_stop_daemon takes 30 s */
   M_RESUME_LOST,           /* MHD_resume_connection from another thread lost */
@@ -109,89 +110,92 @@ enum mutant
   M_WAIT_FAILURE_FATAL,    /* a failed select()/poll() (ENOMEM, EAGAIN) ends the TLS forwarding */
 };
 
-/* A mutant only a sanitizer sees is listed with the word "sanitize": the
- * kill matrix runs it with --sanitize. */
+/* Each mutant with the rule (or comma-separated rules) it was built to
+ * break: the kill matrix runs it against that rule's cases, which must
+ * catch it. A mutant only a sanitizer sees is listed with the word
+ * "sanitize": the kill matrix runs it with --sanitize. */
 static const struct
 {
   const char *name;
   enum mutant m;
   bool sanitize;
+  const char *rules;
 } names[] = {
-  { "flag-ignored", M_FLAG_IGNORED, false },
-  { "upgrade-refused", M_UPGRADE_REFUSED, false },
-  { "queue-lies-yes", M_QUEUE_LIES_YES, false },
-  { "status-unchecked", M_STATUS_UNCHECKED, false },
-  { "create-fails", M_CREATE_FAILS, false },
-  { "null-handler-accepted", M_NULL_HANDLER_ACCEPTED, false },
-  { "close-header-accepted", M_CLOSE_HEADER_ACCEPTED, false },
-  { "rf-ignored", M_RF_IGNORED, false },
-  { "cls-wrong", M_CLS_WRONG, false },
-  { "extra-dropped", M_EXTRA_DROPPED, false },
-  { "extra-truncated", M_EXTRA_TRUNCATED, false },
-  { "extra-garbled", M_EXTRA_GARBLED, false },
-  { "extra-spurious", M_EXTRA_SPURIOUS, false },
-  { "close-noop", M_CLOSE_NOOP, false },
-  { "close-rst", M_CLOSE_RST, false },
-  { "close-in-handler-ignored", M_CLOSE_IN_HANDLER_IGNORED, false },
-  { "cork-noop", M_CORK_NOOP, false },
-  { "unknown-action-yes", M_UNKNOWN_ACTION_YES, false },
-  { "connection-duplicated", M_CONNECTION_DUPLICATED, false },
-  { "reason-changed", M_REASON_CHANGED, false },
-  { "upgrade-value-changed", M_UPGRADE_VALUE_CHANGED, false },
-  { "upgrade-value-truncated", M_UPGRADE_VALUE_TRUNCATED, false },
-  { "http10-upgraded", M_HTTP10_UPGRADED, false },
-  { "shutdown-ignored", M_SHUTDOWN_IGNORED, false },
-  { "shutdown-closes", M_SHUTDOWN_CLOSES, false },
-  { "fin-lost", M_FIN_LOST, false },
-  { "handler-crash", M_HANDLER_CRASH, false },
-  { "head-after-handler", M_HEAD_AFTER_HANDLER, false },
-  { "req-cls-wrong", M_REQ_CLS_WRONG, false },
-  { "handler-headers-gone", M_HANDLER_HEADERS_GONE, false },
-  { "recv-stalls-in-handler", M_RECV_STALLS_IN_HANDLER, false },
-  { "stream-corrupt-large", M_STREAM_CORRUPT_LARGE, false },
-  { "idle-timeout", M_IDLE_TIMEOUT, false },
-  { "stop-hangs", M_STOP_HANGS, false },
-  { "resume-lost", M_RESUME_LOST, false },
-  { "suspend-breaks-upgraded", M_SUSPEND_BREAKS_UPGRADED, false },
-  { "upgrade-cap-48", M_UPGRADE_CAP_48, false },
-  { "feature-upgrade-no", M_FEATURE_UPGRADE_NO, false },
-  { "count-leaks", M_COUNT_LEAKS, false },
-  { "sockopt-lies", M_SOCKOPT_LIES, false },
-  { "limit-released-early", M_LIMIT_RELEASED_EARLY, false },
-  { "ws-accept-wrong", M_WS_ACCEPT_WRONG, false },
-  { "ws-close-code-wrong", M_WS_CLOSE_CODE_WRONG, false },
-  { "ws-handshake-forged", M_WS_HANDSHAKE_FORGED, false },
-  { "timeout-ignored", M_TIMEOUT_IGNORED, false },
-  { "tls-partial-to-client", M_PARTIAL_TO_CLIENT, false },
-  { "tls-partial-to-app", M_PARTIAL_TO_APP, false },
-  { "tls-no-close-notify", M_NO_CLOSE_NOTIFY, false },
-  { "tls-byte-after-record", M_BYTE_AFTER_RECORD, false },
-  { "tls-stall-after-eagain", M_STALL_AFTER_EAGAIN, false },
-  { "extra-also-on-socket", M_EXTRA_ALSO_ON_SOCKET, false },
-  { "cls-socket-context", M_CLS_SOCKET_CONTEXT, false },
-  { "req-cls-first", M_REQ_CLS_FIRST, false },
-  { "suspend-accepted", M_SUSPEND_ACCEPTED, false },
-  { "close-waits-for-loop", M_CLOSE_WAITS_FOR_LOOP, false },
-  { "stop-leaks", M_STOP_LEAKS, true },
-  { "ambiguous-accepted", M_AMBIGUOUS_ACCEPTED, false },
-  { "app-token-doubled", M_APP_TOKEN_DOUBLED, false },
-  { "queue-during-stop", M_QUEUE_DURING_STOP, false },
-  { "host-unchecked", M_HOST_UNCHECKED, false },
-  { "handler-view-corrupt", M_HANDLER_VIEW_CORRUPT, false },
-  { "close-after-shutdown-refused", M_CLOSE_AFTER_SHUTDOWN, false },
-  { "skip-after-upgrade", M_SKIP_AFTER_UPGRADE, false },
-  { "tls-pending-forgotten", M_TLS_PENDING_FORGOTTEN, false },
-  { "suspend-accepted-late", M_SUSPEND_ACCEPTED_LATE, false },
-  { "head-counted-early", M_HEAD_COUNTED_EARLY, false },
-  { "upgrade-leaks", M_UPGRADE_LEAKS, false },
-  { "tls-eagain-ends", M_EAGAIN_ENDS, false },
-  { "tls-short-send-whole", M_SHORT_SEND_WHOLE, false },
-  { "tls-interrupt-fatal", M_INTERRUPT_FATAL, false },
-  { "failed-setup-keeps-socket", M_FAILED_SETUP_KEEPS_SOCKET, false },
-  { "close-after-reset-refused", M_CLOSE_AFTER_RESET, false },
-  { "pair-error-ends-both-ways", M_PAIR_ERROR_ENDS_BOTH, false },
-  { "create-no-memory-crashes", M_CREATE_NO_MEMORY_CRASHES, false },
-  { "wait-failure-fatal", M_WAIT_FAILURE_FATAL, false },
+  { "flag-ignored", M_FLAG_IGNORED, false, "U-FLAG-3" },
+  { "upgrade-refused", M_UPGRADE_REFUSED, false, "U-FLAG-2" },
+  { "queue-lies-yes", M_QUEUE_LIES_YES, false, "U-FLAG-3" },
+  { "status-unchecked", M_STATUS_UNCHECKED, false, "U-QUEUE-1" },
+  { "create-fails", M_CREATE_FAILS, false, "U-RESP-1" },
+  { "null-handler-accepted", M_NULL_HANDLER_ACCEPTED, false, "U-RESP-1" },
+  { "close-header-accepted", M_CLOSE_HEADER_ACCEPTED, false, "U-RESP-4" },
+  { "rf-ignored", M_RF_IGNORED, false, "U-QUEUE-6" },
+  { "cls-wrong", M_CLS_WRONG, false, "U-CB-2" },
+  { "extra-dropped", M_EXTRA_DROPPED, false, "U-EXTRA-1" },
+  { "extra-truncated", M_EXTRA_TRUNCATED, false, "U-EXTRA-1" },
+  { "extra-garbled", M_EXTRA_GARBLED, false, "U-EXTRA-1" },
+  { "extra-spurious", M_EXTRA_SPURIOUS, false, "U-EXTRA-5" },
+  { "close-noop", M_CLOSE_NOOP, false, "U-ACT-1" },
+  { "close-rst", M_CLOSE_RST, false, "U-ACT-1" },
+  { "close-in-handler-ignored", M_CLOSE_IN_HANDLER_IGNORED, false, "U-ACT-5" },
+  { "cork-noop", M_CORK_NOOP, false, "U-ACT-3" },
+  { "unknown-action-yes", M_UNKNOWN_ACTION_YES, false, "U-ACT-4" },
+  { "connection-duplicated", M_CONNECTION_DUPLICATED, false, "U-RESP-2" },
+  { "reason-changed", M_REASON_CHANGED, false, "U-RESP-2" },
+  { "upgrade-value-changed", M_UPGRADE_VALUE_CHANGED, false, "U-HDR-2" },
+  { "upgrade-value-truncated", M_UPGRADE_VALUE_TRUNCATED, false, "U-HDR-2" },
+  { "http10-upgraded", M_HTTP10_UPGRADED, false, "U-QUEUE-5" },
+  { "shutdown-ignored", M_SHUTDOWN_IGNORED, false, "U-HALF-1" },
+  { "shutdown-closes", M_SHUTDOWN_CLOSES, false, "U-HALF-1" },
+  { "fin-lost", M_FIN_LOST, false, "U-HALF-2" },
+  { "handler-crash", M_HANDLER_CRASH, false, "U-FLAG-2" },
+  { "head-after-handler", M_HEAD_AFTER_HANDLER, false, "U-CB-1" },
+  { "req-cls-wrong", M_REQ_CLS_WRONG, false, "U-CB-3" },
+  { "handler-headers-gone", M_HANDLER_HEADERS_GONE, false, "U-CB-4" },
+  { "recv-stalls-in-handler", M_RECV_STALLS_IN_HANDLER, false, "U-CB-6" },
+  { "stream-corrupt-large", M_STREAM_CORRUPT_LARGE, false, "U-EXTRA-2" },
+  { "idle-timeout", M_IDLE_TIMEOUT, false, "U-TMO-1" },
+  { "stop-hangs", M_STOP_HANGS, false, "U-STOP-1" },
+  { "resume-lost", M_RESUME_LOST, false, "U-SUSP-1" },
+  { "suspend-breaks-upgraded", M_SUSPEND_BREAKS_UPGRADED, false, "U-SUSP-2" },
+  { "upgrade-cap-48", M_UPGRADE_CAP_48, false, "U-LOAD-1" },
+  { "feature-upgrade-no", M_FEATURE_UPGRADE_NO, false, "U-API-4" },
+  { "count-leaks", M_COUNT_LEAKS, false, "U-LIMIT-2" },
+  { "sockopt-lies", M_SOCKOPT_LIES, false, "U-SOCK-3" },
+  { "limit-released-early", M_LIMIT_RELEASED_EARLY, false, "U-LIMIT-1" },
+  { "ws-accept-wrong", M_WS_ACCEPT_WRONG, false, "U-WS-1" },
+  { "ws-close-code-wrong", M_WS_CLOSE_CODE_WRONG, false, "U-WS-2" },
+  { "ws-handshake-forged", M_WS_HANDSHAKE_FORGED, false, "U-WS-4" },
+  { "timeout-ignored", M_TIMEOUT_IGNORED, false, "U-TMO-2" },
+  { "tls-partial-to-client", M_PARTIAL_TO_CLIENT, false, "U-SOCK-1" },
+  { "tls-partial-to-app", M_PARTIAL_TO_APP, false, "U-SOCK-1" },
+  { "tls-no-close-notify", M_NO_CLOSE_NOTIFY, false, "U-ACT-1" },
+  { "tls-byte-after-record", M_BYTE_AFTER_RECORD, false, "U-SOCK-1" },
+  { "tls-stall-after-eagain", M_STALL_AFTER_EAGAIN, false, "U-SOCK-4" },
+  { "extra-also-on-socket", M_EXTRA_ALSO_ON_SOCKET, false, "U-EXTRA-1" },
+  { "cls-socket-context", M_CLS_SOCKET_CONTEXT, false, "U-CB-2" },
+  { "req-cls-first", M_REQ_CLS_FIRST, false, "U-CB-3" },
+  { "suspend-accepted", M_SUSPEND_ACCEPTED, false, "U-SUSP-2" },
+  { "close-waits-for-loop", M_CLOSE_WAITS_FOR_LOOP, false, "U-ACT-6" },
+  { "stop-leaks", M_STOP_LEAKS, true, "U-STOP-1" },
+  { "ambiguous-accepted", M_AMBIGUOUS_ACCEPTED, false, "U-QUEUE-7" },
+  { "app-token-doubled", M_APP_TOKEN_DOUBLED, false, "U-RESP-6" },
+  { "queue-during-stop", M_QUEUE_DURING_STOP, false, "U-QUEUE-9" },
+  { "host-unchecked", M_HOST_UNCHECKED, false, "U-REQ-6" },
+  { "handler-view-corrupt", M_HANDLER_VIEW_CORRUPT, false, "U-CB-7" },
+  { "close-after-shutdown-refused", M_CLOSE_AFTER_SHUTDOWN, false, "U-HALF-4" },
+  { "skip-after-upgrade", M_SKIP_AFTER_UPGRADE, false, "U-LOAD-2" },
+  { "tls-pending-forgotten", M_TLS_PENDING_FORGOTTEN, false, "U-EXTRA-2" },
+  { "suspend-accepted-late", M_SUSPEND_ACCEPTED_LATE, false, "U-SUSP-2" },
+  { "head-counted-early", M_HEAD_COUNTED_EARLY, false, "U-CB-1" },
+  { "upgrade-leaks", M_UPGRADE_LEAKS, false, "U-LIMIT-2" },
+  { "tls-eagain-ends", M_EAGAIN_ENDS, false, "U-FAULT-1" },
+  { "tls-short-send-whole", M_SHORT_SEND_WHOLE, false, "U-FAULT-1" },
+  { "tls-interrupt-fatal", M_INTERRUPT_FATAL, false, "U-FAULT-1" },
+  { "failed-setup-keeps-socket", M_FAILED_SETUP_KEEPS_SOCKET, false, "U-FAULT-2" },
+  { "close-after-reset-refused", M_CLOSE_AFTER_RESET, false, "U-FAULT-3" },
+  { "pair-error-ends-both-ways", M_PAIR_ERROR_ENDS_BOTH, false, "U-HALF-3" },
+  { "create-no-memory-crashes", M_CREATE_NO_MEMORY_CRASHES, false, "U-FAULT-2" },
+  { "wait-failure-fatal", M_WAIT_FAILURE_FATAL, false, "U-FAULT-1" },
 };
 
 static enum mutant active;
@@ -204,9 +208,10 @@ choose (void)
     return;
   if (0 == strcmp (want, "list"))
   {
-    /* For the kill matrix (harness/reports/killmatrix.py): the names, then stop. */
+    /* For the kill matrix (harness/reports/killmatrix.py): "NAME RULES
+     * [sanitize]" per mutant, then stop. */
     for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++)
-      printf ("%s%s\n", names[i].name, names[i].sanitize ? " sanitize" : "");
+      printf ("%s %s%s\n", names[i].name, names[i].rules, names[i].sanitize ? " sanitize" : "");
     fflush (stdout);
     _exit (0);
   }

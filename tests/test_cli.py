@@ -113,6 +113,9 @@ def test_bench_json_that_cannot_be_written(tmp_path):
 @pytest.mark.parametrize("args, words", [
     (["selftest", "--load", "hog"], ["--load goes with --repeat"]),
     (["selftest", "--repeat", "1", "--load", "two-cores"], ["not a load profile", "one-core"]),
+    (["selftest", "--shard", "1/4"], ["--shard goes with --mutants"]),
+    (["selftest", "--mutants", "--shard", "5/4"], ["--shard 5/4", "1 <= K <= N"]),
+    (["selftest", "--all-rules"], ["--all-rules goes with --mutants"]),
     (["baseline", "/nonexistent/results.json"], ["cannot read /nonexistent/results.json"]),
 ])
 def test_bad_stability_and_baseline_arguments_are_refused(args, words):

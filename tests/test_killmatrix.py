@@ -49,3 +49,21 @@ def test_a_kill_by_nearly_every_case_is_weak():
     assert table["mutants"]["tls-stall-after-eagain"]["weak"] is False
     assert table["mutants"]["tls-stall-after-eagain"]["rules"] == ["U-SOCK-4"]
     assert "WEAK" in killmatrix.text(table).splitlines()[0]
+
+
+def test_a_mutant_killed_only_outside_its_own_rule_fails_the_matrix():
+    own = {"stream-corrupt-large": ["U-SOCK-1"], "extra-dropped": ["U-EXTRA-1"]}
+    table = killmatrix.build([run("stream-corrupt-large", case("a", "failed", ["U-WS-3"])),
+                              run("extra-dropped", case("b", "failed"), case("c", "failed", ["U-EXTRA-2"]))], own)
+    assert table["survivors"] == []
+    assert table["astray"] == ["stream-corrupt-large"]
+    assert table["mutants"]["extra-dropped"]["by_own_rule"] is True
+    assert not killmatrix.passed(table)
+    assert "NOT by its own rule U-SOCK-1" in killmatrix.text(table)
+    assert "| `stream-corrupt-large` | U-SOCK-1 |" in killmatrix.markdown(table)
+
+
+def test_own_rules_unknown_judge_only_the_kill():
+    table = killmatrix.build([run("m", case("a", "failed", ["U-ACT-1"]))])
+    assert table["mutants"]["m"]["by_own_rule"] is None
+    assert killmatrix.passed(table)
