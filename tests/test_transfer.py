@@ -37,12 +37,13 @@ def test_first_difference():
 
 def test_transfers_follow_the_largest_buffer_and_the_volume(monkeypatch):
     monkeypatch.delenv(transfer.VOLUME_ENV, raising=False)
-    assert transfer.wrapping(1024) == 32 * transfer.TLS_RECORD
-    assert transfer.wrapping(None) == 32 * transfer.MHD_DEFAULT_POOL
-    assert transfer.wrapping(1 << 20) == 32 << 20
+    wraps = transfer.WRAPS
+    assert transfer.wrapping(1024) == wraps * transfer.TLS_RECORD
+    assert transfer.wrapping(None) == wraps * transfer.MHD_DEFAULT_POOL
+    assert transfer.wrapping(1 << 20) == wraps << 20
     assert transfer.wrapping(None, sockbuf=32768, wraps=2) == 2 * 65536
     monkeypatch.setenv(transfer.VOLUME_ENV, "3")
-    assert transfer.wrapping(None) == 3 * 32 * transfer.MHD_DEFAULT_POOL
+    assert transfer.wrapping(None) == 3 * wraps * transfer.MHD_DEFAULT_POOL
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "x", "1.5"])
