@@ -58,7 +58,8 @@ def selftest_parser():
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--mutants", nargs="*", metavar="NAME",
-                      help="the kill matrix: the suite against each mutant (default: all of them)")
+                      help="the kill matrix: each mutant (default: all of them) against the cases of its "
+                           "own rule (--all-rules: every case)")
     what.add_argument("--repeat", type=positive_int, metavar="N",
                       help="the flake check: the whole suite N times")
     p.add_argument("--load", action="append", default=[], metavar="PROFILE",
