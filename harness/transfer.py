@@ -31,8 +31,8 @@ SOCKBUF = 32 * 1024  # asked of SO_SNDBUF/SO_RCVBUF; smaller ones make loopback 
 # How many times the largest buffer's worth goes through, at least. Each
 # wrap meets the edges again (a partial send, a full buffer, the wrap
 # itself); 8 do so in every mode, with every limit, in both directions at
-# once. 32 (until 2026-12) cost 0.9.75, which forwards TLS in small
-# pieces, four times the CPU, and killed one mutant more: a byte changed
+# once. 32 (until 2026-12) made 0.9.75, which forwards TLS in small
+# pieces, pump four times the bytes, and killed one mutant more: a byte changed
 # after 1 MiB (stream-corrupt-large), which the rules that name 1 MiB
 # (U-EXTRA-2, U-WS-3) kill in every mode.
 WRAPS = 8
