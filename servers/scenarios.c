@@ -563,8 +563,11 @@ scenario_stats (struct request *r, struct MHD_Connection *c)
  * 4.2.1 asks (websocket.c). A valid one gets 101 with Upgrade: websocket and
  * Sec-WebSocket-Accept, and the "ws" script (an echo endpoint on wslay);
  * a wrong version 426 with Sec-WebSocket-Version: 13; anything else 400.
- * Neither of those is upgraded.
- *   idle=MS   as for /upgrade */
+ * Neither of those is upgraded. A subprotocol the client offers and the
+ * server speaks is answered (Sec-WebSocket-Protocol, ws_choose_protocol).
+ *   idle=MS   as for /upgrade
+ *   rid=ID    the request id, for a client that cannot add the id's header
+ *             (a browser): see request_new */
 static enum MHD_Result
 scenario_ws (struct request *r, struct MHD_Connection *c)
 {
@@ -574,8 +577,19 @@ scenario_ws (struct request *r, struct MHD_Connection *c)
   struct MHD_Response *resp;
   struct event e;
 
+  const char *protocol = ws_choose_protocol (c);
+
+  /* What the client's handshake looked like, beside what was wrong with it:
+   * real clients differ there (U-WS-6). */
   ev_begin (&e, "ws_handshake", r->rid);
   ev_str (&e, "wrong", wrong);
+  ev_str (&e, "protocols", MHD_lookup_connection_value (
+            c, MHD_HEADER_KIND, "Sec-WebSocket-Protocol"));
+  ev_str (&e, "extensions", MHD_lookup_connection_value (
+            c, MHD_HEADER_KIND, "Sec-WebSocket-Extensions"));
+  ev_str (&e, "origin", MHD_lookup_connection_value (c, MHD_HEADER_KIND,
+                                                     "Origin"));
+  ev_str (&e, "protocol", NULL == wrong ? protocol : NULL);
   ev_end (&e);
   if (NULL == cc)
     return MHD_NO;
@@ -599,6 +613,8 @@ scenario_ws (struct request *r, struct MHD_Connection *c)
     return refused (r, c);
   add_header (r, resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
   add_header (r, resp, "Sec-WebSocket-Accept", accept);
+  if (NULL != protocol)
+    add_header (r, resp, "Sec-WebSocket-Protocol", protocol);
   return queue_or_refused (r, c, "upgrade", MHD_HTTP_SWITCHING_PROTOCOLS,
                            resp);
 }
@@ -646,7 +662,7 @@ static const struct scenario scenarios[] = {
   { "/hello", &scenario_hello, " " },
   { "/stats", &scenario_stats, " " },
   { "/release", &scenario_release, " of hold n sent " },
-  { "/ws", &scenario_ws, " idle " },
+  { "/ws", &scenario_ws, " idle rid " },
 };
 
 
@@ -783,6 +799,10 @@ request_new (struct server *srv, struct MHD_Connection *c, const char *url,
   struct conn *cc = conn_of (c);
   const char *rid = MHD_lookup_connection_value (c, MHD_HEADER_KIND,
                                                  RID_HEADER);
+  /* A browser cannot add a header to its WebSocket handshake: its request
+   * id comes in the query (/ws?rid=ID). */
+  if (NULL == rid)
+    rid = MHD_lookup_connection_value (c, MHD_GET_ARGUMENT_KIND, "rid");
   struct event e;
 
   if (NULL == r)

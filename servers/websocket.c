@@ -110,6 +110,27 @@ ws_check_handshake (struct MHD_Connection *c, const char *method,
 }
 
 
+/* The subprotocols the echo endpoint speaks (all alike: an echo), in the
+ * server's order of preference (RFC 6455 section 4.2.2, item 5.4: the
+ * server picks one the client offered). */
+static const char *const ws_protocols[] = { "chat.conformance",
+                                            "echo.conformance" };
+
+
+const char *
+ws_choose_protocol (struct MHD_Connection *c)
+{
+  const char *offered = header (c, "Sec-WebSocket-Protocol");
+  size_t i;
+  if (NULL == offered)
+    return NULL;
+  for (i = 0; i < sizeof (ws_protocols) / sizeof (ws_protocols[0]); i++)
+    if (has_token (offered, ws_protocols[i]))
+      return ws_protocols[i];
+  return NULL;
+}
+
+
 /* -- the echo endpoint ---------------------------------------------------- */
 
 struct ws

@@ -17,6 +17,10 @@ const char *ws_check_handshake (struct MHD_Connection *c, const char *method,
                                 const char *version,
                                 char accept[WS_ACCEPT_SIZE]);
 
+/* The subprotocol to answer with (Sec-WebSocket-Protocol): the first of
+ * the server's that the client offered; NULL when it offered none of them. */
+const char *ws_choose_protocol (struct MHD_Connection *c);
+
 /* Echoes WebSocket messages on @a sock (extra_in first) until the closing
  * handshake, the client's end, a protocol error, @a idle_ms without
  * progress or the server's stop (@a stop_fd readable). Reports a "ws_end"
