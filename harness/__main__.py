@@ -119,6 +119,11 @@ def make_parser():
                         "balanced by the durations of the last run against that MHD version, kept in "
                         "build/durations/); then 'conformance merge' joins the N report folders into the "
                         "run's reports and gate")
+    p.add_argument("--interop", action="store_true",
+                   help="also run the real-client cases of U-WS-6 (Chromium, Node's ws, aiohttp, wsproto, "
+                        "websockets against the reference server's WebSocket endpoint; their Debian packages "
+                        "are installed like the others); they add minutes, so the default run leaves them out. "
+                        "Add '-- -m interop' for them alone, '-- -k chromium' for one client")
     p.add_argument("--no-install", action="store_true",
                    help="only check that the Debian packages are installed; never run apt-get")
     return p
@@ -282,7 +287,7 @@ def main(argv=None):
     try:
         check_args(parser, args, passthrough)
         for prefix in args.mhd or [None]:
-            deps.ensure(prefix, allow_install=not args.no_install)
+            deps.ensure(prefix, allow_install=not args.no_install, interop=args.interop)
         ensure_python(argv)
         if len(args.mhd) <= 1:
             rc, _ = run_one(args, args.mhd[0] if args.mhd else None, args.report, passthrough)

@@ -16,6 +16,12 @@ class TestPKI:
         self.cert = folder / "server.pem"
         cert.private_key_pem.write_to_path(str(self.key))
         cert.cert_chain_pems[0].write_to_path(str(self.cert))
+        # For clients outside this process: the CA as a file (Node's ws,
+        # aiohttp), and the server key's SPKI hash (Chromium trusts a key
+        # given as --ignore-certificate-errors-spki-list, not a CA file).
+        self.ca_pem = folder / "ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_pem))
+        self.spki = _spki_sha256(cert.cert_chain_pems[0].bytes())
         self._client_context = None
 
     def client_context(self):
@@ -28,3 +34,15 @@ class TestPKI:
             self.ca.configure_trust(ctx)
             self._client_context = ctx
         return self._client_context
+
+
+def _spki_sha256(cert_pem):
+    """base64(SHA-256(SubjectPublicKeyInfo)) of a PEM certificate."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    key = x509.load_pem_x509_certificate(cert_pem).public_key()
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()

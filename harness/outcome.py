@@ -94,6 +94,7 @@ class Expectation:
     observed: str = ""
     evidence: str = ""
     signatures: list = field(default_factory=list)  # [{"kind": ..., "pattern": ...}]
+    whose: str = "MHD"  # or "client NAME": a real client's known behaviour (harness/interop/known.py)
 
     def matches(self, kind, summary):
         return _matches(self.signatures, kind, summary)

@@ -123,10 +123,7 @@ def case_sources():
 
 # Rules of the catalogue whose cases an open issue will add, with that
 # issue's title: reported as untested until then. The issue empties its line.
-PENDING = {
-    "U-WS-6": "Real clients against MHD's upgrade: Chromium, Node's ws, aiohttp and wsproto beside websockets, "
-              "as an interop table",
-}
+PENDING = {}
 
 
 def test_every_rule_has_a_case_for_each_transport():

@@ -251,6 +251,34 @@ def ws_session(request):
     return make
 
 
+@pytest.fixture(scope="session")
+def real_clients_session():
+    """Ends what the real clients share across cases (the session's
+    browser) when the session ends, not only when the process exits."""
+    yield
+    from ..interop import jsclients
+    jsclients.stop_browser()
+
+
+@pytest.fixture
+def interop(request, real_clients_session):
+    """interop(server, client) -> InteropSession: a real WebSocket client
+    (harness/interop, by name) to `server`'s /ws, with a request id unique
+    in this run; ended after the case. Over HTTPS it trusts the test CA."""
+    from ..interop.session import InteropSession  # only interop runs load the clients
+    sessions = []
+
+    def make(server, client):
+        tls = pki(request) if server.transport == "https" else None
+        session = InteropSession(server, _new_rid("i"), client, tls)
+        sessions.append(session)
+        request.node.stash.setdefault(WS_SESSIONS, []).append(session)
+        return session
+    yield make
+    for session in sessions:
+        session.end()
+
+
 @pytest.fixture
 def observe(request):
     """observe(value): records a value in the results (e.g. a failure

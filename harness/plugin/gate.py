@@ -123,8 +123,10 @@ def _known(expected, race, rules):
     """What the baseline says of the case, for its record and its report."""
     if expected is not None:
         return ({"baseline": "deviation", "known": {"rule": expected.rule, "observed": expected.observed,
-                                                   "evidence": expected.evidence}},
-                f"baseline {expected.version}: {expected.rule} {expected.observed}")
+                                                   "evidence": expected.evidence, "whose": expected.whose}},
+                f"baseline {expected.version}: {expected.rule} "
+                + (f"(known behaviour of the {expected.whose}) " if expected.whose != "MHD" else "")
+                + expected.observed)
     if race is not None:
         return ({"baseline": "intermittent", "known": {"rule": next((r for r in rules if r in race.rules), rules[0]),
                                                       "race": race.name, "observed": race.observed,
@@ -150,6 +152,8 @@ def pytest_runtest_makereport(item, call):
         info.update(rules=item_rules(item), mode=getattr(mode, "id", None),
                     transport=transport if isinstance(transport, str) else None,
                     kind=_case_kind(state, item_rules(item)))
+        if isinstance(params.get("client"), str):
+            info["client"] = params["client"]  # an interop case's real client (U-WS-6)
         # junitxml writes the properties of a case's teardown report, which
         # copies the item's.
         if ("rules", " ".join(item_rules(item))) not in item.user_properties:
@@ -211,7 +215,7 @@ def pytest_runtest_logreport(report):
         "id": report.nodeid, "rules": [], "mode": None, "transport": None, "kind": None,
         "verdict": "untested", "outcome": "skipped", "duration_s": 0.0})
     case["duration_s"] = round(case["duration_s"] + report.duration, 4)
-    for key in ("rules", "mode", "transport", "kind", "observed", "baseline", "known", "race"):
+    for key in ("rules", "mode", "transport", "client", "kind", "observed", "baseline", "known", "race"):
         if key in info:
             case[key] = info[key]
     # Each phase's decision takes the phases before it into account: the

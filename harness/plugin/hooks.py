@@ -12,6 +12,7 @@ from _pytest import junitxml  # its stash key: the mutant as a testsuite propert
 
 from .. import ROOT, catalog, modes, outcome, shards, transfer
 from .. import baseline as baselines
+from ..interop import known as known_clients
 from ..deadlines import scaled
 from ..reports import results
 from ..tools import build
@@ -48,6 +49,9 @@ def pytest_addoption(parser):
                 help="after the run, write what it saw into the baseline file (shows the diff first)")
     g.addoption("--shard", metavar="K/N",
                 help="run only the K-th of N parts of the selection (./conformance merge joins them)")
+    g.addoption("--interop", action="store_true",
+                help="also run the real-client cases (U-WS-6: Chromium, Node's ws, aiohttp, wsproto, websockets); "
+                     "'-m interop' then selects only them")
 
 
 def pytest_configure(config):
@@ -55,6 +59,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "modes(*ids): the only modes a case applies to (e.g. M-TPC)")
     config.addinivalue_line("markers", "plain_only: the rule is checked over plain HTTP only")
     config.addinivalue_line("markers", "tls_only: a case about TLS itself, run over HTTPS only")
+    config.addinivalue_line("markers", "interop: a real WebSocket client's case (U-WS-6), run with --interop")
     if config.getoption("mode"):
         try:
             config.conformance_modes = [modes.lookup(m) for m in config.getoption("mode")]
@@ -104,6 +109,7 @@ def pytest_sessionstart(session):
             path = baselines.BASELINES / f"{info['mhd_version']}.json"
             state.baseline = (baselines.Baseline.load(path, migrate=update) if path.exists()
                               else baselines.Baseline.empty(info["mhd_version"], path))
+        state.client_behaviours = {} if choice == "none" else known_clients.load()
     except baselines.BaselineError as e:
         pytest.exit(str(e), returncode=3)
     if update and state.baseline.path is None:
@@ -159,6 +165,9 @@ def pytest_collection_modifyitems(session, config, items):
         if patterns and not any(fnmatch.fnmatchcase(r, p) for r in rules for p in patterns):
             drop.append(item)
             continue
+        if item.get_closest_marker("interop") and not config.getoption("interop"):
+            drop.append(item)  # real clients only when asked for: they add minutes (README, "Real clients")
+            continue
         callspec = getattr(item, "callspec", None)
         if callspec and "mode" in callspec.params and not isinstance(callspec.params["mode"], modes.Mode):
             drop.append(item)  # no mode/transport left for it (e.g. plain-only in an HTTPS-only run)
@@ -170,6 +179,9 @@ def pytest_collection_modifyitems(session, config, items):
         # deadline; this one only ends a harness that hangs.
         item.add_marker(pytest.mark.timeout(scaled(BACKSTOP_SECONDS)))
         expected = state.baseline.expectation(item.name, rules) if state.baseline else None
+        client = getattr(item, "callspec", None) and item.callspec.params.get("client")
+        if not expected and client:
+            expected = known_clients.expectation(state.client_behaviours, item.name, client)
         if expected:
             item.stash[EXPECTED] = expected
             continue

@@ -12,6 +12,9 @@ BASE_PACKAGES = (
     "python3-pytest", "python3-h11", "python3-pytest-xdist", "python3-pytest-timeout", "python3-trustme",
     "python3-websockets",
 )
+# Only for --interop (U-WS-6): the real clients (node-ws brings Debian's
+# nodejs) and iproute2's ss, which reads their connections' byte counters.
+INTEROP_PACKAGES = ("chromium", "node-ws", "python3-aiohttp", "python3-wsproto", "iproute2")
 # Only needed to test the system's MHD; --mhd PREFIX brings its own.
 SYSTEM_MHD_PACKAGE = "libmicrohttpd-dev"
 
@@ -31,9 +34,10 @@ class DepsError(Exception):
         self.code = code
 
 
-def required(prefix=None):
-    """The packages a run against `prefix` (None: the system's MHD) needs."""
-    pkgs = list(BASE_PACKAGES)
+def required(prefix=None, interop=False):
+    """The packages a run against `prefix` (None: the system's MHD) needs,
+    with the real clients' for --interop."""
+    pkgs = list(BASE_PACKAGES) + (list(INTEROP_PACKAGES) if interop else [])
     if not prefix:
         pkgs.append(SYSTEM_MHD_PACKAGE)
     return pkgs
@@ -99,12 +103,12 @@ def install(pkgs, why):
     _say("Debian packages installed")
 
 
-def ensure(prefix=None, allow_install=True):
+def ensure(prefix=None, allow_install=True, interop=False):
     """Makes sure the packages a run against `prefix` needs are there:
     installs the missing ones when root and `allow_install`, else raises
     DepsError naming the missing packages and the command to install them.
     Returns the packages it installed."""
-    pkgs = required(prefix)
+    pkgs = required(prefix, interop)
     if not have_dpkg():
         if imports_work():
             _say("dpkg-query not found (not a Debian system?): cannot check the system packages "

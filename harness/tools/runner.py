@@ -206,6 +206,8 @@ def pytest_command(args, prefix, report, passthrough):
         cmd.append(f"--volume={args.volume}")
     if getattr(args, "shard", None):
         cmd.append(f"--shard={args.shard}")
+    if getattr(args, "interop", False):
+        cmd.append("--interop")
     if args.jobs > 1:
         cmd += ["-n", str(args.jobs)]
     cmd.append(f"--junitxml={report / 'junit.xml'}")

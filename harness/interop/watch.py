@@ -1,0 +1,92 @@
+"""The progress of a real client's exchange with a server, seen from the
+kernel: the byte counters of the TCP connections on the server's port,
+whichever process holds their client end (a browser, Node). The same judge
+as harness/ws.py's for the suite's own client: a stall is no byte moved,
+either way, for the quiet period (harness/streams.py), never a total time;
+a client with bytes it has not read yet is behind (a loaded machine), not
+waiting on the server. A stall says where the bytes stood: what each end
+had not read, and what it had not yet had acknowledged."""
+
+import re
+import subprocess
+import time
+from collections import namedtuple
+
+from ..streams import Progress, waited
+from ..tracebacks import hidden as _hidden
+
+__tracebackhide__ = _hidden
+
+SAMPLE_SECONDS = 0.25  # how often the counters are read (a sampling period, not a wait for an event)
+_COUNTER = re.compile(r"\bbytes_(?:acked|received):(\d+)")
+
+# One end of a TCP connection: its Recv-Q (unread) and Send-Q (not yet
+# acknowledged by the peer), whether it is the client's end, and the bytes
+# it has seen acknowledged and received.
+End = namedtuple("End", "key recv_q send_q client_side moved")
+
+
+def connections(port):
+    """[End] of the established TCP connections to or from `port` on this
+    machine, by `ss` (iproute2)."""
+    try:
+        out = subprocess.run(["ss", "-tinHn", "state", "established", f"( sport = :{port} or dport = :{port} )"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    lines = [line for line in out.splitlines() if line.strip()]
+    ends = []
+    # ss prints each socket as a line, then an indented line of its TCP info.
+    for head, info in zip(lines[0::2], lines[1::2]):
+        fields = head.split()
+        if len(fields) < 4:
+            continue
+        ends.append(End(key=(fields[2], fields[3]), recv_q=int(fields[0]), send_q=int(fields[1]),
+                        client_side=fields[3].rsplit(":", 1)[-1] == str(port),
+                        moved=sum(int(n) for n in _COUNTER.findall(info))))
+    return ends
+
+
+def where(ends):
+    """Where the bytes stood, in words: each end's unread and unacknowledged bytes."""
+    parts = [f"{'client' if e.client_side else 'server'} end {e.key[0]}: {e.recv_q} unread, "
+             f"{e.send_q} unacknowledged" for e in ends]
+    return "; ".join(parts) or "no connection open"
+
+
+class Watch:
+    """check(): raises the Stall (or Slow) of harness/streams.py when no byte
+    moved on the server's port for the quiet period. Counts only what moved
+    since the watch began (a connection open before it counts from there)."""
+
+    def __init__(self, port, what="the WebSocket exchange"):
+        self.port = port
+        self.what = what
+        self.progress = Progress()
+        self.start = None  # {connection end: bytes it had moved when the watch began}
+        self.seen = {}     # {connection end: bytes it had moved when last seen}
+        self.ends = []
+        self._next = 0.0
+
+    def moved(self):
+        """Bytes moved on the port since the watch began, by the kernel's count."""
+        return sum(n - self.start.get(key, 0) for key, n in self.seen.items())
+
+    def check(self):
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + SAMPLE_SECONDS
+        self.ends = connections(self.port)
+        if self.start is None:
+            self.start = {e.key: e.moved for e in self.ends}
+        changed = any(self.seen.get(e.key) != e.moved for e in self.ends)
+        self.seen.update((e.key, e.moved) for e in self.ends)
+        behind = any(e.recv_q > 0 for e in self.ends if e.client_side)
+        if changed or behind or not self.ends:
+            # No connection open: the client is between connections or
+            # closing on its own timers, not waiting on the server.
+            self.progress.moved()
+        if self.progress.expired():
+            raise waited(self.progress, self.moved(), what=f"bytes moved ({where(self.ends)})",
+                         where=f"{self.what}: ")
