@@ -13,6 +13,7 @@ import html
 import json
 
 from .. import modes
+from . import interop
 from ..outcome import PROBLEMS, STATES, case_name, gate, problem, problems_first, reason, selected, state
 
 STYLE = """
@@ -187,6 +188,34 @@ def _matrix(by_rule, cols):
     return out
 
 
+def _interop(results):
+    """A row per real client and transport, a column per mode (U-WS-6), as
+    the matrix shows a rule: a cell leads to the rule's cases there."""
+    lines, cols = interop.rows(results)
+    if not lines:
+        return []
+    out = ['<h2 id="interop">Real clients (U-WS-6)</h2>', f"<p>{_esc(interop.LEAD)}</p>",
+           '<div class="wrap"><table class="matrix interop"><tr><th class=rule>client</th><th>transport</th>']
+    out += [f"<th>{_esc(modes.lookup(m).name)}</th>" for m in cols]
+    out.append("</tr>")
+    for client, transport, cells in lines:
+        out.append(f'<tr data-client="{_esc(client)}" data-transport="{transport}"><th class=rule>{_esc(client)}</th>'
+                   f"<th>{transport}</th>")
+        for mode in cols:
+            cell = cells.get(mode)
+            if cell is None:
+                out.append("<td class=none></td>")
+                continue
+            title = _esc(f"{client}, {_col_name(transport, mode)}: {STATES[cell['state']][1]}; {cell['conform']} "
+                         f"of {cell['cases']} cases conform")
+            out.append(f'<td class="cell s-{cell["state"]}" data-state="{cell["state"]}" data-cases="{cell["cases"]}" '
+                       f'title="{title}"><a href="#{_cell_id("U-WS-6", transport, mode)}">'
+                       f"{_esc(interop.cell_text(cell))}</a></td>")
+        out.append("</tr>")
+    out.append("</table></div>")
+    return out
+
+
 def _case(c, anchor, rule_id):
     key = state([c])
     summary = (f"{_badge(key)} <span class=rid>{_esc(case_name(c))}</span> [{_esc(', '.join(c['rules']))}]: "
@@ -198,7 +227,8 @@ def _case(c, anchor, rule_id):
     if c.get("known"):
         out.append(f'<div class="known-text">Baseline ({_esc(c["known"].get("rule", rule_id))}): '
                    f'{_esc(c["known"].get("observed", ""))}</div>')
-    facts = {k: c[k] for k in ("mode", "transport", "kind", "failure_kind", "baseline", "observed") if c.get(k)}
+    facts = {k: c[k] for k in ("mode", "transport", "client", "kind", "failure_kind", "baseline", "observed")
+             if c.get(k)}
     out.append(f"<pre>{_esc(json.dumps(facts, indent=1))}</pre>")
     if c.get("detail"):
         out.append(f"<pre>{_esc(c['detail'])}</pre>")
@@ -257,6 +287,7 @@ def render(results, catalog):
     out += _findings(results, catalog, by_rule, anchors)
     cols = _columns(cases)
     out += _matrix(by_rule, cols)
+    out += _interop(results)
     out += _cases(by_rule, cols, catalog, anchors)
     out.append("</body></html>")
     return "\n".join(out) + "\n"

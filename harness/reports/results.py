@@ -8,7 +8,7 @@ import pathlib
 
 from .. import outcome
 from ..outcome import STATES, case_name, problem, problems_first, reason
-from . import html_report
+from . import html_report, interop
 
 SCHEMA = 1
 
@@ -82,6 +82,7 @@ def build(cases, catalog, mhd, duration_s, transports, baseline_path, volume=1, 
         "races": outcome.race_summary(cases),
         "cases": cases,
         "rules": aggregate(cases, catalog, transports),
+        "interop": interop.table(cases),
         "warnings": [],
     }
 
@@ -137,6 +138,7 @@ def summary_markdown(results, catalog):
         if len(bad) > 200:
             lines.append(f"| ... | | {len(bad) - 200} more: see results.json |")
         lines.append("")
+    lines += interop.markdown(results)
     lines += ["## Rules", "", "| Rule | Kind | State | Cases | Outcomes | Promise |", "|---|---|---|---|---|---|"]
     for rule_id in outcome.selected(results["rules"], results["cases"]):
         r = results["rules"][rule_id]
