@@ -113,7 +113,11 @@ enum mutant
 /* Each mutant with the rule (or comma-separated rules) it was built to
  * break: the kill matrix runs it against that rule's cases, which must
  * catch it. A mutant only a sanitizer sees is listed with the word
- * "sanitize": the kill matrix runs it with --sanitize. */
+ * "sanitize": the kill matrix runs it with --sanitize. U-WS-6 (real
+ * clients) names the clients that must each catch it: every one, or
+ * with ":FEATURE" those that can do that (harness/interop/base.py; "early":
+ * a client that sends its first frame in the handshake's write, the only
+ * way extra_in reaches a WebSocket endpoint). */
 static const struct
 {
   const char *name;
@@ -130,10 +134,10 @@ static const struct
   { "close-header-accepted", M_CLOSE_HEADER_ACCEPTED, false, "U-RESP-4" },
   { "rf-ignored", M_RF_IGNORED, false, "U-QUEUE-6" },
   { "cls-wrong", M_CLS_WRONG, false, "U-CB-2" },
-  { "extra-dropped", M_EXTRA_DROPPED, false, "U-EXTRA-1" },
-  { "extra-truncated", M_EXTRA_TRUNCATED, false, "U-EXTRA-1" },
-  { "extra-garbled", M_EXTRA_GARBLED, false, "U-EXTRA-1" },
-  { "extra-spurious", M_EXTRA_SPURIOUS, false, "U-EXTRA-5" },
+  { "extra-dropped", M_EXTRA_DROPPED, false, "U-EXTRA-1,U-WS-6:early" },
+  { "extra-truncated", M_EXTRA_TRUNCATED, false, "U-EXTRA-1,U-WS-6:early" },
+  { "extra-garbled", M_EXTRA_GARBLED, false, "U-EXTRA-1,U-WS-6:early" },
+  { "extra-spurious", M_EXTRA_SPURIOUS, false, "U-EXTRA-5,U-WS-6" },
   { "close-noop", M_CLOSE_NOOP, false, "U-ACT-1" },
   { "close-rst", M_CLOSE_RST, false, "U-ACT-1" },
   { "close-in-handler-ignored", M_CLOSE_IN_HANDLER_IGNORED, false, "U-ACT-5" },
@@ -152,7 +156,7 @@ static const struct
   { "req-cls-wrong", M_REQ_CLS_WRONG, false, "U-CB-3" },
   { "handler-headers-gone", M_HANDLER_HEADERS_GONE, false, "U-CB-4" },
   { "recv-stalls-in-handler", M_RECV_STALLS_IN_HANDLER, false, "U-CB-6" },
-  { "stream-corrupt-large", M_STREAM_CORRUPT_LARGE, false, "U-EXTRA-2" },
+  { "stream-corrupt-large", M_STREAM_CORRUPT_LARGE, false, "U-EXTRA-2,U-WS-6" },
   { "idle-timeout", M_IDLE_TIMEOUT, false, "U-TMO-1" },
   { "stop-hangs", M_STOP_HANGS, false, "U-STOP-1" },
   { "resume-lost", M_RESUME_LOST, false, "U-SUSP-1" },
@@ -162,8 +166,8 @@ static const struct
   { "count-leaks", M_COUNT_LEAKS, false, "U-LIMIT-2" },
   { "sockopt-lies", M_SOCKOPT_LIES, false, "U-SOCK-3" },
   { "limit-released-early", M_LIMIT_RELEASED_EARLY, false, "U-LIMIT-1" },
-  { "ws-accept-wrong", M_WS_ACCEPT_WRONG, false, "U-WS-1" },
-  { "ws-close-code-wrong", M_WS_CLOSE_CODE_WRONG, false, "U-WS-2" },
+  { "ws-accept-wrong", M_WS_ACCEPT_WRONG, false, "U-WS-1,U-WS-6" },
+  { "ws-close-code-wrong", M_WS_CLOSE_CODE_WRONG, false, "U-WS-2,U-WS-6" },
   { "ws-handshake-forged", M_WS_HANDSHAKE_FORGED, false, "U-WS-4" },
   { "timeout-ignored", M_TIMEOUT_IGNORED, false, "U-TMO-2" },
   { "tls-partial-to-client", M_PARTIAL_TO_CLIENT, false, "U-SOCK-1" },
@@ -171,7 +175,7 @@ static const struct
   { "tls-no-close-notify", M_NO_CLOSE_NOTIFY, false, "U-ACT-1" },
   { "tls-byte-after-record", M_BYTE_AFTER_RECORD, false, "U-SOCK-1" },
   { "tls-stall-after-eagain", M_STALL_AFTER_EAGAIN, false, "U-SOCK-4" },
-  { "extra-also-on-socket", M_EXTRA_ALSO_ON_SOCKET, false, "U-EXTRA-1" },
+  { "extra-also-on-socket", M_EXTRA_ALSO_ON_SOCKET, false, "U-EXTRA-1,U-WS-6:early" },
   { "cls-socket-context", M_CLS_SOCKET_CONTEXT, false, "U-CB-2" },
   { "req-cls-first", M_REQ_CLS_FIRST, false, "U-CB-3" },
   { "suspend-accepted", M_SUSPEND_ACCEPTED, false, "U-SUSP-2" },

@@ -67,3 +67,31 @@ def test_own_rules_unknown_judge_only_the_kill():
     table = killmatrix.build([run("m", case("a", "failed", ["U-ACT-1"]))])
     assert table["mutants"]["m"]["by_own_rule"] is None
     assert killmatrix.passed(table)
+
+
+def client_case(cid, outcome, client):
+    return {**case(cid, outcome, ["U-WS-6"]), "client": client}
+
+
+def test_a_real_client_that_can_see_a_mutant_must_catch_it():
+    # extra-dropped: only a client that sends its first frame in the
+    # handshake's write (wsproto: early) can see it; the others are blind.
+    extra = run("extra-dropped", client_case("a", "failed", "wsproto"), client_case("b", "passed", "chromium"))
+    # ws-close-code-wrong: every client sees it; node-ws did not catch it.
+    close = run("ws-close-code-wrong", client_case("c", "failed", "chromium"), client_case("d", "passed", "node-ws"))
+    table = killmatrix.build([extra, close], sees={"extra-dropped": "early", "ws-close-code-wrong": ""})
+    assert table["mutants"]["extra-dropped"]["clients"] == {"wsproto": "killed", "chromium": "blind"}
+    assert table["mutants"]["ws-close-code-wrong"]["clients"] == {"chromium": "killed", "node-ws": "missed"}
+    assert table["missed_by_clients"] == {"ws-close-code-wrong": ["node-ws"]}
+    assert table["survivors"] == [] and not killmatrix.passed(table)
+    assert "node-ws MISSED it" in killmatrix.text(table)
+    md = killmatrix.markdown(table)
+    assert "| mutant | chromium | node-ws | wsproto |" in md  # the clients in the registry's order
+    assert "| `extra-dropped` | cannot see it |  | killed |" in md
+    assert "| `ws-close-code-wrong` | killed | **MISSED** |  |" in md
+    assert "1 missed by a real client that can see it" in md
+
+
+def test_without_interop_cases_no_client_is_judged():
+    table = killmatrix.build([run("ws-accept-wrong", case("a", "failed", ["U-WS-1"]))], sees={"ws-accept-wrong": ""})
+    assert table["mutants"]["ws-accept-wrong"]["clients"] is None and killmatrix.passed(table)

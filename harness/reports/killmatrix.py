@@ -20,19 +20,25 @@ WEAK_SHARE = 0.8
 WEAK_MIN_CASES = 20
 
 
-Mutant = namedtuple("Mutant", "rules sanitize")  # its own rules (IDs); seen only with --sanitize
+INTEROP_RULE = "U-WS-6"
+# Its own rules (IDs); seen only with --sanitize; the real clients that must
+# each catch it: None (not a U-WS-6 mutant), "" every one, or a feature of
+# harness/interop/base.py's Client that those clients have ("early").
+Mutant = namedtuple("Mutant", "rules sanitize clients")
 
 
 def mutant_names(binary, library):
     """{name: Mutant} of the mutants the library knows, asked of the
-    library itself ("NAME RULE[,RULE] [sanitize]" per line)."""
+    library itself ("NAME RULE[,RULE[:FEATURE]] [sanitize]" per line)."""
     env = dict(os.environ, LD_PRELOAD=str(library), CONFORMANCE_MUTANT="list")
     out = subprocess.run([str(binary), "--version"], env=env, capture_output=True, text=True, timeout=30)
     names = {}
     for line in out.stdout.splitlines():
         words = line.split()
         if len(words) >= 2:
-            names[words[0]] = Mutant(words[1].split(","), "sanitize" in words[2:])
+            rules = [r.partition(":") for r in words[1].split(",")]
+            clients = next((feature for rule, _, feature in rules if rule == INTEROP_RULE), None)
+            names[words[0]] = Mutant([rule for rule, _, _ in rules], "sanitize" in words[2:], clients)
     if out.returncode != 0 or not names:
         raise RuntimeError(f"{library} did not list its mutants (exit {out.returncode}): {out.stderr.strip()}")
     return names
@@ -43,9 +49,25 @@ def killers(data):
     return outcome.killed((data or {}).get("cases", []))
 
 
-def build(runs, own=None):
+def by_client(data, sees):
+    """{client: "killed" | "missed" | "blind"} for the real clients of a
+    run with interop cases (None without them): killed when a case of that
+    client failed; missed when the client can see the mutant (`sees`: ""
+    every client, else a Client feature) and none did; blind when it cannot."""
+    cases = (data or {}).get("cases", [])
+    from ..interop.clients import NAMES, with_feature  # only the interop runs need the clients
+    ran = [n for n in NAMES if any(c.get("client") == n for c in cases)]
+    if sees is None or not ran:
+        return None
+    able = set(ran) if not sees else set(with_feature(sees))
+    hit = {c["client"] for c in outcome.killed(cases) if c.get("client")}
+    return {client: "killed" if client in hit else "missed" if client in able else "blind" for client in ran}
+
+
+def build(runs, own=None, sees=None):
     """runs: [(mutant, pytest exit status, results or None)], own: {mutant:
-    its own rules} (None: not known) -> the matrix."""
+    its own rules} (None: not known), sees: {mutant: which real clients
+    must catch it (Mutant.clients)} -> the matrix."""
     table = {"mutants": {}, "rules": {}}
     for name, rc, data in runs:
         cases = killers(data)
@@ -65,17 +87,22 @@ def build(runs, own=None):
             "example": cases[0]["id"] if cases else None,
             # A run that did not finish (no results) kills nothing we can name.
             "completed": data is not None,
+            "clients": by_client(data, (sees or {}).get(name)),
         }
         for rule in rules:
             table["rules"].setdefault(rule, []).append(name)
     table["survivors"] = [n for n, m in table["mutants"].items() if not m["killed"]]
     # killed, but not by a case of the rule it breaks
     table["astray"] = [n for n, m in table["mutants"].items() if m["killed"] and m["by_own_rule"] is False]
+    # a real client that can see the mutant and did not catch it (U-WS-6)
+    table["missed_by_clients"] = {n: [c for c, how in m["clients"].items() if how == "missed"]
+                                  for n, m in table["mutants"].items()
+                                  if m["clients"] and "missed" in m["clients"].values()}
     return table
 
 
 def passed(table):
-    return not table["survivors"] and not table.get("astray")
+    return not table["survivors"] and not table.get("astray") and not table.get("missed_by_clients")
 
 
 def text(table):
@@ -87,18 +114,40 @@ def text(table):
                          + (" (WEAK: nearly every case failed)" if m.get("weak") else "")
                          + f": {' '.join(m['rules'])}"
                          + (f" (NOT by its own rule {', '.join(m['own_rules'])})"
-                            if m.get("by_own_rule") is False else ""))
+                            if m.get("by_own_rule") is False else "")
+                         + (f"; real clients: {_clients_text(m['clients'])}" if m.get("clients") else ""))
         else:
             why = "" if m["completed"] else f" (the run did not finish: exit {m['exit_status']})"
             lines.append(f"{name:<{width}}  SURVIVED: no case failed{why}")
     return "\n".join(lines)
 
 
+def _clients_text(clients):
+    return ", ".join(f"{c} {'MISSED it' if how == 'missed' else how}" for c, how in clients.items())
+
+
+def _clients_markdown(table):
+    rows = {n: m["clients"] for n, m in table["mutants"].items() if m.get("clients")}
+    if not rows:
+        return []
+    from ..interop.clients import NAMES  # only a matrix with interop runs has this table
+    seen = {c for clients in rows.values() for c in clients}
+    names = [c for c in NAMES if c in seen] + sorted(seen - set(NAMES))
+    word = {"killed": "killed", "missed": "**MISSED**", "blind": "cannot see it"}
+    out = ["", "Real clients (U-WS-6): each mutant against each client's cases; a client that can see the mutant "
+           "must catch it.", "", "| mutant | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for name, clients in rows.items():
+        out.append(f"| `{name}` | " + " | ".join(word.get(clients.get(c), "") for c in names) + " |")
+    return out
+
+
 def markdown(table):
     astray = table.get("astray", [])
     out = ["# Kill matrix", "",
            f"{len(table['mutants'])} mutants, {len(table['survivors'])} survived"
-           + (f", {len(astray)} killed only outside their own rule" if astray else "") + ".", "",
+           + (f", {len(astray)} killed only outside their own rule" if astray else "")
+           + (f", {len(table['missed_by_clients'])} missed by a real client that can see it"
+              if table.get("missed_by_clients") else "") + ".", "",
            "| mutant | its own rule | killed by cases | rules whose cases kill it |", "|---|---|---|---|"]
     for name, m in table["mutants"].items():
         killed = f"{m['killed_by']} of {m['cases_run']}" if m["killed"] else "**SURVIVED**"
@@ -107,6 +156,7 @@ def markdown(table):
         if m.get("by_own_rule") is False:
             killed += " (**not by its own rule**)"
         out.append(f"| `{name}` | {', '.join(m.get('own_rules') or []) or '?'} | {killed} | {', '.join(m['rules'])} |")
+    out += _clients_markdown(table)
     out += ["", "| rule | mutants it kills |", "|---|---|"]
     for rule in sorted(table["rules"], key=catalog.sort_key):
         out.append(f"| {rule} | {', '.join(table['rules'][rule])} |")

@@ -53,8 +53,8 @@ def selftest_parser():
                                             "With --mutants or --repeat, checks the suite itself instead.",
                                 epilog=SELFTEST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 usage="%(prog)s [--no-install] [-- PYTEST-ARGS...]\n"
-                                      "       %(prog)s --mutants [NAME ...] [--quick] [--all-rules] [--shard K/N] [--mode M] [--transport T] [--mhd P]\n"
-                                      "       %(prog)s --repeat N [--load PROFILE ...] [--mode M] [--transport T] [--mhd P]")
+                                      "       %(prog)s --mutants [NAME ...] [--quick] [--all-rules] [--interop] [--shard K/N] [--mode M] [--transport T] [--mhd P]\n"
+                                      "       %(prog)s --repeat N [--load PROFILE ...] [--interop] [--mode M] [--transport T] [--mhd P]")
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--mutants", nargs="*", metavar="NAME",
@@ -75,6 +75,10 @@ def selftest_parser():
     p.add_argument("--all-rules", action="store_true",
                    help="with --mutants: run every case against each mutant (default: only the cases of "
                         "the rules it was built to break, its own rules, which must kill it)")
+    p.add_argument("--interop", action="store_true",
+                   help="with --mutants or --repeat: run the real-client cases too (U-WS-6); with --mutants, "
+                        "each mutant whose own rules name U-WS-6 (all of those, when no NAME is given) must "
+                        "then be caught by every client that can see it")
     p.add_argument("--mhd", metavar="PREFIX", help="MHD install prefix (default: the system's MHD)")
     p.add_argument("--mode", action="append", default=[], metavar="MODE",
                    help="only this threading mode (repeatable; default: all)")
@@ -127,7 +131,7 @@ def suite_check(p, args):
     prefix = args.mhd or os.environ.get("CONFORMANCE_MHD") or None
     if prefix:
         prefix = checked_prefix(prefix)
-    deps.ensure(prefix, allow_install=not args.no_install)
+    deps.ensure(prefix, allow_install=not args.no_install, interop=args.interop)
     ensure_python(sys.argv[1:])
     report = pathlib.Path(os.path.abspath(args.report)) if args.report else ROOT / "reports" / "selftest"
     args.rule, args.baseline, args.update_baseline, args.sanitize = [], None, False, False
@@ -150,7 +154,9 @@ def suite_check(p, args):
     if stray:
         raise Fail(f"servers/mutants.c names rules the catalogue does not have ({'; '.join(stray)}): "
                    f"correct the mutant's rule in its table", 3)
-    chosen = args.mutants or list(known)
+    # With --interop and no names: the mutants real clients must catch (the
+    # others' own rules have no real-client case).
+    chosen = args.mutants or [n for n, m in known.items() if not args.interop or m.clients is not None]
     if args.shard:
         k, n = args.shard
         chosen = chosen[k - 1::n]
@@ -165,6 +171,8 @@ def suite_check(p, args):
     # it was another rule's says nothing of the mutant's own rule, so it is
     # not judged then (the own-rule runs judge it).
     own = None if args.all_rules and args.quick else {name: m.rules for name, m in known.items()}
+    # --quick stops at a first kill: the other clients' rows are not judged.
+    sees = None if args.quick else {name: m.clients for name, m in known.items()}
     for name in chosen:
         # A mutant only a sanitizer sees (e.g. a leak) runs with --sanitize.
         args.sanitize = known[name].sanitize
@@ -172,8 +180,8 @@ def suite_check(p, args):
         rc, data = run_quiet(args, prefix, report / "mutants" / name,
                              [f"--mutant={name}", *(["--maxfail=1"] if args.quick else [])])
         runs.append((name, rc, data))
-        print(killmatrix.text(killmatrix.build([runs[-1]], own)), flush=True)
-    table = killmatrix.build(runs, own)
+        print(killmatrix.text(killmatrix.build([runs[-1]], own, sees)), flush=True)
+    table = killmatrix.build(runs, own, sees)
     report.mkdir(parents=True, exist_ok=True)
     (report / "killmatrix.json").write_text(json.dumps(table, indent=1) + "\n")
     (report / "killmatrix.md").write_text(killmatrix.markdown(table))
@@ -182,6 +190,9 @@ def suite_check(p, args):
           + ("" if args.all_rules else ", each by its own rule's cases")
           + (f"; SURVIVED: {' '.join(survivors)}" if survivors else "")
           + (f"; killed only outside their own rule: {' '.join(astray)}" if astray else "")
+          + (f"; missed by real clients that can see them: "
+             f"{'; '.join(f'{n} ({chr(44).join(c)})' for n, c in table['missed_by_clients'].items())}"
+             if table["missed_by_clients"] else "")
           + f" ({report / 'killmatrix.md'})")
     return 0 if killmatrix.passed(table) else 1
 
@@ -205,6 +216,8 @@ def selftest(argv):
             p.error(str(e))
     if (args.mutants is not None or args.repeat) and passthrough:
         p.error("--mutants and --repeat take no pytest arguments")
+    if args.interop and args.mutants is None and not args.repeat:
+        p.error("--interop goes with --mutants or --repeat (a run of the suite takes --interop itself)")
     if args.load and not args.repeat:
         p.error("--load goes with --repeat")
     try:
