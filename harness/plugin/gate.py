@@ -255,11 +255,18 @@ def _stop_failures(state):
     return out
 
 
+def pytest_collectreport(report):
+    """A case file that does not import holds cases that never run: the
+    run is incomplete, whatever the others say."""
+    if report.failed and shared.current is not None:
+        shared.current.uncollected.append(report.nodeid)
+
+
 def _interrupted(session, exitstatus):
     """Whether the run stopped before every selected case ran (Ctrl-C, a
-    signal, -x/--maxfail)."""
+    signal, -x/--maxfail, a case file that could not be collected)."""
     return (exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop is not False
-            or session.shouldfail is not False)
+            or session.shouldfail is not False or bool(session.config.conformance.uncollected))
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file

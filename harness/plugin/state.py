@@ -44,6 +44,8 @@ class State:
         self.alpha = None  # a race case's false-alarm probability (outcome.alpha_for), set at collection
         self.race_cases = None  # cases of the whole selection (all shards) that may meet a known race
         self.shard_plan = None  # --shard: the whole selection's size and how it was cut (harness/shards.py)
+        self.uncollected = []  # case files that could not be collected: the run is incomplete
+        self.client_behaviours = {}  # known behaviours of the real clients (harness/interop/known.py)
 
     def build_value(self, name):
         """A value from the CMake cache of the server build this run uses
