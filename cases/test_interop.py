@@ -37,7 +37,7 @@ every_client = pytest.mark.parametrize("client", NAMES)
 def closed_cleanly(session, messages, code=1000):
     """The client's closing handshake, then what the server saw: every
     message echoed and the closing handshake, in that order."""
-    got, _ = session.client.close(code, "done")
+    got, _ = session.close(code, "done")
     assert got == code, f"the client closed with {code}; the server's close frame said {got}"
     end = session.wait_event("ws_end")
     assert (end["how"], end["messages"]) == ("closed", messages), (
@@ -56,8 +56,8 @@ def test_handshake_with_subprotocol(server, interop, client):
             f"the client offered {', '.join(PROTOCOLS)}; it saw the server choose {chosen!r}")
         seen = session.wait_event("ws_handshake")
         assert (seen["wrong"], seen["protocol"]) == (None, "chat.conformance"), f"the server saw {seen}"
-        session.client.send("hello")
-        assert session.client.recv() == "hello"
+        session.send("hello")
+        assert session.recv() == "hello"
         closed_cleanly(session, 1)
 
 
@@ -70,8 +70,8 @@ def test_messages_are_echoed(server, interop, client, kind):
     with whose.fault(session):
         session.open()
         for sent in messages:
-            session.client.send(sent)
-            back = session.client.recv()
+            session.send(sent)
+            back = session.recv()
             assert type(back) is type(sent), f"a {len(sent)}-byte {kind} message came back as {type(back).__name__}"
             assert back == sent, f"a {len(sent)}-byte {kind} message came back as {len(back)} other units"
         closed_cleanly(session, len(messages))
@@ -84,8 +84,8 @@ def test_fragmented_message_is_echoed_whole(server, interop, client):
     session = interop(server, client)
     with whose.fault(session):
         session.open()
-        session.client.send_fragments(parts)
-        back = session.client.recv()
+        session.send_fragments(parts)
+        back = session.recv()
         check_bytes(back, b"".join(parts), what=f"a message sent in {len(parts)} frames, echoed")
         closed_cleanly(session, 1)
 
@@ -96,7 +96,7 @@ def test_ping_is_answered_with_pong(server, interop, client):
     session = interop(server, client)
     with whose.fault(session):
         session.open()
-        assert session.client.ping(b"are you there") == b"are you there"
+        assert session.ping(b"are you there") == b"are you there"
         session.wait_event("ws_control", opcode=9)
         closed_cleanly(session, 0)
 
@@ -108,8 +108,8 @@ def test_large_message_both_ways(server, interop, client):
     session = interop(server, client)
     with whose.fault(session):
         session.open()
-        session.client.send(data)
-        check_bytes(session.client.recv(), data, what=f"a {len(data)}-byte message, echoed")
+        session.send(data)
+        check_bytes(session.recv(), data, what=f"a {len(data)}-byte message, echoed")
         assert closed_cleanly(session, 1)["bytes"] == len(data)
 
 
@@ -134,5 +134,5 @@ def test_first_frame_in_the_handshake_write(server, interop, client):
         assert upgraded["extra_in_size"] > 0, (
             "the client sent its first frame in the handshake's write; none of it reached the application in "
             "extra_in")
-        assert session.client.recv() == "first frame"
+        assert session.recv() == "first frame"
         closed_cleanly(session, 1)

@@ -15,9 +15,10 @@ from .base import POLL_SECONDS, Client, ClientBroken, ClientSaw
 
 __tracebackhide__ = _hidden
 
-# After the closing handshake a client that waits for the server to end the
-# TCP connection (RFC 6455 section 7.1.1) waits at most this long (scaled)
-# here: whether MHD ends it after CLOSE is U-ACT-1's question (harness/ws.py).
+# wsproto leaves the end of the TCP connection to its user: after the
+# closing handshake this one waits for the server's end (RFC 6455 section
+# 7.1.1) at most this long (scaled), then ends it itself, as a user of it
+# might; also the most end() waits for a client to let go.
 CLOSE_SECONDS = 1
 
 
@@ -65,9 +66,15 @@ class _AsyncClient(Client):
         try:
             self.loop.run_until_complete(asyncio.wait_for(self._release(), Deadline(CLOSE_SECONDS).seconds))
         except (asyncio.TimeoutError, *self.errors):
-            pass  # what is left goes with the loop
+            # Not let go in time: ended at once, so that no connection
+            # outlives the case (a server's stop would wait on it).
+            self._abort()
+            self.loop.run_until_complete(asyncio.sleep(0))  # the transports' own end runs on the loop
         finally:
             self.loop.close()
+
+    def _abort(self):
+        """Ends the client's connections at once (a reset)."""
 
 
 class Websockets(_AsyncClient):
@@ -84,8 +91,10 @@ class Websockets(_AsyncClient):
 
     def open(self, url, protocols, first=None):
         async def connect():
-            self.conn = await self.lib.connect(url, ssl=self._context(), subprotocols=protocols, max_size=None,
-                                               close_timeout=Deadline(CLOSE_SECONDS).seconds)
+            # close_timeout as websockets has it (10 s): how long it waits
+            # for the server to end the TCP connection is part of how it
+            # meets MHD.
+            self.conn = await self.lib.connect(url, ssl=self._context(), subprotocols=protocols, max_size=None)
             return self.conn.subprotocol
         return self._run(connect())
 
@@ -117,6 +126,10 @@ class Websockets(_AsyncClient):
     async def _release(self):
         if self.conn is not None:
             await self.conn.close()
+
+    def _abort(self):
+        if self.conn is not None:
+            self.conn.transport.abort()
 
 
 class Aiohttp(_AsyncClient):
@@ -251,7 +264,7 @@ class Wsproto(Client):
         self._write(self.ws.send(CloseConnection(code=code, reason=reason)))
         got = self._wait("CloseConnection")
         # RFC 6455 section 7.1.1: the server ends the TCP connection first;
-        # the client waits for it a while (CLOSE_SECONDS, as websockets').
+        # the client waits for it a while (CLOSE_SECONDS).
         done = Deadline(CLOSE_SECONDS)
         while not done.expired() and self._read():
             pass

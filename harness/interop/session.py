@@ -13,12 +13,34 @@ class InteropSession(Tagged):
         self.server = server
         self.rid = rid
         self.url = ws.uri(server, f"/ws?rid={rid}")
-        self.client = CLIENTS[client](Watch(server.port, what=f"{client}'s WebSocket exchange"), tls)
+        self.watch = Watch(server.port, what=f"{client}'s WebSocket exchange")
+        self.client = CLIENTS[client](self.watch, tls)
 
     def open(self, protocols=(), first=None):
         """The subprotocol the server chose; `first` is sent in the
         handshake's own write (clients that can: Client.early)."""
-        return self.client.open(self.url, list(protocols), first)
+        return self._doing("open", self.url, list(protocols), first)
+
+    # The client's operations (base.Client), each named in what a stall
+    # during it says: a stall at close() is not one in the middle of an echo.
+    def send(self, message):
+        return self._doing("send", message)
+
+    def send_fragments(self, parts):
+        return self._doing("send_fragments", parts)
+
+    def recv(self):
+        return self._doing("recv")
+
+    def ping(self, data):
+        return self._doing("ping", data)
+
+    def close(self, code, reason):
+        return self._doing("close", code, reason)
+
+    def _doing(self, op, *args):
+        self.watch.doing = op
+        return getattr(self.client, op)(*args)
 
     def end(self):
         self.client.end()

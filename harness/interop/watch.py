@@ -4,8 +4,11 @@ whichever process holds their client end (a browser, Node). The same judge
 as harness/ws.py's for the suite's own client: a stall is no byte moved,
 either way, for the quiet period (harness/streams.py), never a total time;
 a client with bytes it has not read yet is behind (a loaded machine), not
-waiting on the server. A stall says where the bytes stood: what each end
-had not read, and what it had not yet had acknowledged."""
+waiting on the server, as long as it reads them down: a client whose
+unread bytes stay as they are for the quiet period has stopped reading,
+and that is a stall too (whose, the message says). A stall says where the
+bytes stood: what each end had not read, and what it had not yet had
+acknowledged."""
 
 import re
 import subprocess
@@ -20,36 +23,44 @@ __tracebackhide__ = _hidden
 SAMPLE_SECONDS = 0.25  # how often the counters are read (a sampling period, not a wait for an event)
 _COUNTER = re.compile(r"\bbytes_(?:acked|received):(\d+)")
 
-# One end of a TCP connection: its Recv-Q (unread) and Send-Q (not yet
-# acknowledged by the peer), whether it is the client's end, and the bytes
-# it has seen acknowledged and received.
-End = namedtuple("End", "key recv_q send_q client_side moved")
+# The TCP states in which one end still waits on the other: open, or
+# closed by one end only (a client in FIN-WAIT-2 waits for the server's
+# FIN). TIME-WAIT is over: both ends have closed.
+WAITING = ("established", "fin-wait-1", "fin-wait-2", "close-wait", "last-ack", "closing")
+
+# One end of a TCP connection: its TCP state, Recv-Q (unread) and Send-Q
+# (not yet acknowledged by the peer), whether it is the client's end, and
+# the bytes it has seen acknowledged and received.
+End = namedtuple("End", "key state recv_q send_q client_side moved")
 
 
 def connections(port):
-    """[End] of the established TCP connections to or from `port` on this
-    machine, by `ss` (iproute2)."""
+    """[End] of the TCP connections to or from `port` on this machine that
+    are not over yet, by `ss` (iproute2)."""
+    states = [word for state in WAITING for word in ("state", state)]
     try:
-        out = subprocess.run(["ss", "-tinHn", "state", "established", f"( sport = :{port} or dport = :{port} )"],
+        out = subprocess.run(["ss", "-tinHn", *states, f"( sport = :{port} or dport = :{port} )"],
                              capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):
         return []
     lines = [line for line in out.splitlines() if line.strip()]
     ends = []
-    # ss prints each socket as a line, then an indented line of its TCP info.
+    # ss prints each socket as a line (State Recv-Q Send-Q Local Peer), then
+    # an indented line of its TCP info.
     for head, info in zip(lines[0::2], lines[1::2]):
         fields = head.split()
-        if len(fields) < 4:
+        if len(fields) < 5:
             continue
-        ends.append(End(key=(fields[2], fields[3]), recv_q=int(fields[0]), send_q=int(fields[1]),
-                        client_side=fields[3].rsplit(":", 1)[-1] == str(port),
+        ends.append(End(key=(fields[3], fields[4]), state=fields[0], recv_q=int(fields[1]), send_q=int(fields[2]),
+                        client_side=fields[4].rsplit(":", 1)[-1] == str(port),
                         moved=sum(int(n) for n in _COUNTER.findall(info))))
     return ends
 
 
 def where(ends):
-    """Where the bytes stood, in words: each end's unread and unacknowledged bytes."""
-    parts = [f"{'client' if e.client_side else 'server'} end {e.key[0]}: {e.recv_q} unread, "
+    """Where the bytes stood, in words: each end's TCP state, its unread and
+    unacknowledged bytes."""
+    parts = [f"{'client' if e.client_side else 'server'} end {e.key[0]} {e.state}: {e.recv_q} unread, "
              f"{e.send_q} unacknowledged" for e in ends]
     return "; ".join(parts) or "no connection open"
 
@@ -62,9 +73,11 @@ class Watch:
     def __init__(self, port, what="the WebSocket exchange"):
         self.port = port
         self.what = what
+        self.doing = None  # the client's operation under way (session.py), for the message
         self.progress = Progress()
         self.start = None  # {connection end: bytes it had moved when the watch began}
         self.seen = {}     # {connection end: bytes it had moved when last seen}
+        self.unread = {}   # {client end: its unread bytes when last seen}
         self.ends = []
         self._next = 0.0
 
@@ -82,11 +95,13 @@ class Watch:
             self.start = {e.key: e.moved for e in self.ends}
         changed = any(self.seen.get(e.key) != e.moved for e in self.ends)
         self.seen.update((e.key, e.moved) for e in self.ends)
-        behind = any(e.recv_q > 0 for e in self.ends if e.client_side)
-        if changed or behind or not self.ends:
-            # No connection open: the client is between connections or
-            # closing on its own timers, not waiting on the server.
+        unread = {e.key: e.recv_q for e in self.ends if e.client_side and e.recv_q > 0}
+        reading = bool(unread) and unread != self.unread  # the client is behind, and reads them down
+        self.unread = unread
+        if changed or reading or not self.ends:
+            # No connection left: the client is between connections, or
+            # both ends have closed; it is not waiting on the server.
             self.progress.moved()
         if self.progress.expired():
             raise waited(self.progress, self.moved(), what=f"bytes moved ({where(self.ends)})",
-                         where=f"{self.what}: ")
+                         where=f"{self.what}, in {self.doing}(): " if self.doing else f"{self.what}: ")

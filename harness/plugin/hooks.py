@@ -6,6 +6,7 @@ import fnmatch
 import itertools
 import os
 import pathlib
+import re
 
 import pytest
 from _pytest import junitxml  # its stash key: the mutant as a testsuite property
@@ -70,6 +71,10 @@ def pytest_configure(config):
     if getattr(config.option, "xmlpath", None) is None and not hasattr(config, "workerinput"):
         config.option.xmlpath = str(pathlib.Path(config.getoption("report")) / "junit.xml")
     config.conformance_transports = tuple(config.getoption("transport")) or modes.TRANSPORTS
+    asked = f"{config.getoption('markexpr', '') or ''} {config.getoption('keyword', '') or ''}"
+    if not config.getoption("interop") and re.search(r"(?<!not )\binterop\b|chromium|node-ws|aiohttp|wsproto", asked):
+        raise pytest.UsageError(f"-m/-k {asked.strip()!r} asks for the real-client cases (U-WS-6): add --interop "
+                                "(./conformance --interop ... -- -m interop)")
     if config.getoption("shard"):
         try:
             config.conformance_shard = shards.parse(config.getoption("shard"))
