@@ -7,14 +7,20 @@ import time
 FACTOR_ENV = "CONFORMANCE_TIMEOUT_FACTOR"
 
 
+# Beyond this a quiet period of 5 s is over eight minutes, and a backstop
+# of minutes overflows what select() and poll() take: every case would end
+# as an error, none as a verdict.
+MAX_FACTOR = 100
+
+
 def factor():
-    raw = os.environ.get(FACTOR_ENV, "1")
+    raw = os.environ.get(FACTOR_ENV, "").strip() or "1"  # empty: unset
     try:
         value = float(raw)
     except ValueError:
         raise SystemExit(f"{FACTOR_ENV}={raw!r} is not a number (e.g. 1, 2.5)")
-    if value <= 0:
-        raise SystemExit(f"{FACTOR_ENV}={raw!r} must be greater than 0")
+    if not 0 < value <= MAX_FACTOR:  # also refuses nan and inf
+        raise SystemExit(f"{FACTOR_ENV}={raw!r} must be greater than 0 and at most {MAX_FACTOR}")
     return value
 
 

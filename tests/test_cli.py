@@ -42,6 +42,9 @@ def one_clear_line(proc, *words):
 @pytest.mark.parametrize("variable, value", [("CONFORMANCE_TIMEOUT_FACTOR", "abc"),
                                              ("CONFORMANCE_TIMEOUT_FACTOR", "-1"),
                                              ("CONFORMANCE_TIMEOUT_FACTOR", "0"),
+                                             ("CONFORMANCE_TIMEOUT_FACTOR", "nan"),
+                                             ("CONFORMANCE_TIMEOUT_FACTOR", "inf"),
+                                             ("CONFORMANCE_TIMEOUT_FACTOR", "1e9"),
                                              ("CONFORMANCE_VOLUME", "0"),
                                              ("CONFORMANCE_VOLUME", "lots")])
 def test_bad_environment_value_is_a_usage_error(variable, value):
@@ -269,3 +272,9 @@ def test_a_failure_is_reported_once_with_its_rules_and_the_servers_events(tmp_pa
     assert props["rules"] == "U-EXTRA-1"
     text = cases[0].find("failure").text
     assert "U-EXTRA-1: failed (assertion)" in text and "'ev': 'upgraded'" in text
+
+
+def test_an_empty_timeout_factor_is_unset(monkeypatch):
+    from harness import deadlines
+    monkeypatch.setenv(deadlines.FACTOR_ENV, "")
+    assert deadlines.factor() == 1
