@@ -278,3 +278,20 @@ def test_an_empty_timeout_factor_is_unset(monkeypatch):
     from harness import deadlines
     monkeypatch.setenv(deadlines.FACTOR_ENV, "")
     assert deadlines.factor() == 1
+
+
+def test_update_baseline_refuses_another_versions_baseline(tmp_path):
+    # The system MHD (0.9.75 here) with 1.0.10's baseline: the run warns of
+    # the mismatch; --update-baseline refuses to write it, and leaves it as it was.
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"schema": 3, "mhd_version": "0.0.1", "deviations": {}, "races": {}}))
+    before = other.read_text()
+    proc = run("--rule", "U-API-3", "-j", "1", "--report", str(tmp_path / "r"), "--baseline", str(other),
+               "--update-baseline", timeout=300)
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "--update-baseline refuses to run" in proc.stdout + proc.stderr
+    assert other.read_text() == before
+    proc = run("--rule", "U-API-3", "-j", "1", "--report", str(tmp_path / "r"), "--baseline", str(other),
+               timeout=300)
+    assert "MHD 0.0.1's, and this run tests" in proc.stdout
+    assert json.loads((tmp_path / "r" / "results.json").read_text())["warnings"]

@@ -283,6 +283,7 @@ def pytest_sessionfinish(session, exitstatus):
                          and state.baseline.path.exists() else None, volume=transfer.volume(),
                          mutant=state.mutant, interrupted=_interrupted(session, exitstatus),
                          shard=config.getoption("shard"), shard_plan=state.shard_plan)
+    data["warnings"] = list(state.warnings)
     if not data["gate"]["passed"] and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     results.write(state.report_dir, data, state.catalog)

@@ -117,6 +117,14 @@ def pytest_sessionstart(session):
         state.client_behaviours = {} if choice == "none" else known_clients.load()
     except baselines.BaselineError as e:
         pytest.exit(str(e), returncode=3)
+    if state.baseline.version and state.baseline.version != info["mhd_version"]:
+        other = (f"the baseline {state.baseline.path} is MHD {state.baseline.version}'s, and this run tests MHD "
+                 f"{info['mhd_version']}")
+        if update:
+            pytest.exit(f"--update-baseline refuses to run: {other}, and writing it would record one version's "
+                        f"behaviour as another's; leave out --baseline to update this version's own "
+                        f"(baselines/{info['mhd_version']}.json)", returncode=4)
+        state.warnings.append(f"{other}: known deviations of one version are judged against another's")
     if update and state.baseline.path is None:
         pytest.exit("--update-baseline needs a baseline file to write; --baseline none has none", returncode=4)
     if update and state.mutant:
@@ -140,7 +148,7 @@ def pytest_report_header(config):
         return None
     base = state.baseline.path if state.baseline and state.baseline.path and state.baseline.path.exists() else "none"
     return [f"MHD {state.mhd['version']} from {state.mhd['prefix']}; server {state.binary}",
-            f"baseline: {base}"] + ([f"MUTANT: {state.mutant} (a self-test: failures are the mutant's, not MHD's)"]
+            f"baseline: {base}"] + [f"WARNING: {w}" for w in state.warnings] + ([f"MUTANT: {state.mutant} (a self-test: failures are the mutant's, not MHD's)"]
                                     if state.mutant else [])
 
 

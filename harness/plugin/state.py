@@ -45,6 +45,7 @@ class State:
         self.race_cases = None  # cases of the whole selection (all shards) that may meet a known race
         self.shard_plan = None  # --shard: the whole selection's size and how it was cut (harness/shards.py)
         self.uncollected = []  # case files that could not be collected: the run is incomplete
+        self.warnings = []  # said in the header and kept in results.json (e.g. a baseline of another version)
         self.client_behaviours = {}  # known behaviours of the real clients (harness/interop/known.py)
 
     def build_value(self, name):
