@@ -131,6 +131,10 @@ def pytest_sessionstart(session):
         pytest.exit(f"--update-baseline refuses a run against the mutant {state.mutant!r}: its failures are the "
                     "mutant's, not MHD's", returncode=4)
     xml = session.config.stash.get(junitxml.xml_key, None)
+    if xml is not None:
+        # A CI dashboard's name for the run: the MHD under test, not "pytest".
+        xml.suite_name = f"upgrade-conformance MHD {info['mhd_version']}" + (f" mutant {state.mutant}"
+                                                                             if state.mutant else "")
     if xml is not None and state.mutant:
         xml.add_global_property("mutant", state.mutant)
     progress.start(session.config)
