@@ -9,6 +9,7 @@ nothing else: pytest may not be installed yet when this starts."""
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -192,8 +193,28 @@ def run_one(args, prefix, report, passthrough):
         lock.close()
     if rc == 2 and any(data["totals"].get(o) for o in ("failed", "error", "unrecorded")):
         rc = 1  # pytest says "interrupted" when -x or --maxfail stopped it: a case failed
-    results.print_summary(data, report, rc)
+    results.print_summary(data, report, rc, rerun=rerun_command(args, prefix, passthrough))
     return rc, data
+
+
+# pytest options after -- that say what a run is run against, not what it selects.
+RUN_AGAINST = ("--mutant", "--fault-seed")
+
+
+def rerun_command(args, prefix, passthrough=()):
+    """How this run was started, without its selection: the head of a
+    command that runs some of its cases again (the cases follow its --)."""
+    words = ["./conformance"]
+    if prefix:
+        words.append(f"--mhd {shlex.quote(str(prefix))}")
+    if args.baseline:
+        words.append(f"--baseline {shlex.quote(args.baseline)}")
+    words += [flag for flag, on in (("--interop", args.interop), ("--sanitize", args.sanitize)) if on]
+    given = list(passthrough)
+    against = [f"{opt}={shlex.quote(given[i + 1])}" if arg == opt and i + 1 < len(given) else shlex.quote(arg)
+               for i, arg in enumerate(given) for opt in RUN_AGAINST
+               if arg == opt or arg.startswith(opt + "=")]
+    return " ".join(words + (["--", *against] if against else []))
 
 
 def check_mutant(binary, passthrough):

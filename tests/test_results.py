@@ -73,3 +73,19 @@ def test_console_tells_new_deviations_from_known_and_lists_the_cases():
     assert "conforms: U-ACT-1" in text
     assert lines[0] == "cases that did not behave (1):"
     assert lines[1] == "  t2[epoll-plain] [U-EXTRA-1] new deviation: MHD passed extra_in_size 0"
+
+
+def test_a_red_run_says_what_to_rerun_and_when_to_give_more_time():
+    def bad(i, kind):
+        return {"id": f"cases/test_x.py::t{i}[epoll-https]", "rules": ["U-ACT-1"], "verdict": "deviates",
+                "outcome": "failed", "failure_kind": kind, "problem": "new"}
+    data = {"cases": [bad(0, "assertion"), bad(1, "stall"),
+                      {"id": "cases/test_x.py::t2[epoll-plain]", "outcome": "passed", "verdict": "conforms"}]}
+    lines = results.next_steps(data, "./conformance --mhd /opt/mhd")
+    assert lines[0] == ("next: rerun exactly the 2 cases that did not behave: ./conformance --mhd /opt/mhd -- "
+                        "'cases/test_x.py::t0[epoll-https]' 'cases/test_x.py::t1[epoll-https]'")
+    assert "1 of them waited out a deadline (stall)" in lines[1] and "CONFORMANCE_TIMEOUT_FACTOR=2 " in lines[1]
+    many = {"cases": [bad(i, "assertion") for i in range(results.RERUN_IDS + 1)]}
+    assert results.next_steps(many, "./conformance")[0].endswith(
+        "./conformance -- --last-failed --last-failed-no-failures none")
+    assert results.next_steps({"cases": data["cases"][2:]}, "./conformance") == []

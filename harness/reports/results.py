@@ -5,12 +5,16 @@ module only lays them out. See README.md, "Reports"."""
 
 import json
 import pathlib
+import shlex
 
 from .. import outcome
+from ..deadlines import FACTOR_ENV
 from ..outcome import STATES, case_name, problem, problems_first, reason
 from . import html_report, interop
 
 SCHEMA = 1
+# The failure kinds of a wait that ran out of time (harness/outcome.py KINDS).
+WAITED = ("stall", "timeout", "slow")
 
 
 def repeated(observed):
@@ -223,7 +227,32 @@ def misbehaving_lines(results, most=40):
     return out
 
 
-def print_summary(data, report, rc):
+RERUN_IDS = 20  # beyond this many, the rerun line names pytest's record of the last failures instead
+
+
+def next_steps(data, rerun):
+    """After a red run, what to do next: the command (`rerun`: how this run
+    was started, without its selection) that runs exactly the cases that
+    did not behave again, and, when some of them waited out a deadline,
+    the factor that gives a slow or busy machine more time."""
+    bad = problems_first([c for c in data.get("cases", []) if problem(c)])
+    ids = [c["id"] for c in bad if c["id"].startswith("cases/")]  # not the pool's stop of a shared server
+    if not ids:
+        return []
+    again = (" ".join(shlex.quote(i) for i in ids) if len(ids) <= RERUN_IDS
+             else "--last-failed --last-failed-no-failures none")
+    sep = " " if " -- " in f"{rerun} " else " -- "  # the cases go after the command's own --
+    out = [f"next: rerun exactly the {len(ids)} case{'s' if len(ids) != 1 else ''} that did not behave: "
+           f"{rerun}{sep}{again}"]
+    waited_out = [c for c in bad if c.get("failure_kind") in WAITED]
+    if waited_out:
+        kinds = ", ".join(sorted({c["failure_kind"] for c in waited_out}))
+        out.append(f"next: {len(waited_out)} of them waited out a deadline ({kinds}); on a slow or busy machine, "
+                   f"give every wait more time: {FACTOR_ENV}=2 {rerun}{sep}{again}")
+    return out
+
+
+def print_summary(data, report, rc, rerun=None):
     """The console's end of a run (and of merged shards): totals, rules by
     state, where the reports are, the verdict, what did not behave."""
     mhd = data.get("mhd") or {}
@@ -254,4 +283,6 @@ def print_summary(data, report, rc):
     else:
         print(f"conformance: pytest exited with status {rc}; {verdict['headline']}")
     for line in misbehaving_lines(data):
+        print(line)
+    for line in next_steps(data, rerun) if rerun else []:
         print(line)
