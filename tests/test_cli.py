@@ -282,7 +282,7 @@ def test_an_empty_timeout_factor_is_unset(monkeypatch):
     assert deadlines.factor() == 1
 
 
-def test_update_baseline_refuses_another_versions_baseline(tmp_path):
+def test_another_versions_baseline_is_refused_for_update_and_warned_of(tmp_path):
     # The system MHD with a baseline of another version: the run warns of
     # the mismatch; --update-baseline refuses to write it, and leaves it as it was.
     other = tmp_path / "other.json"
@@ -296,4 +296,10 @@ def test_update_baseline_refuses_another_versions_baseline(tmp_path):
     proc = run("--rule", "U-API-3", "-j", "1", "--report", str(tmp_path / "r"), "--baseline", str(other),
                timeout=300)
     assert "MHD 0.0.1's, and this run tests" in proc.stdout
-    assert json.loads((tmp_path / "r" / "results.json").read_text())["warnings"]
+    data = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert data["warnings"]
+    # What the run was, beside what it found.
+    prov = data["provenance"]
+    assert prov["baseline_version"] == "0.0.1" and prov["jobs"] == 1 and prov["timeout_factor"] == 1
+    assert prov["selection"]["rule"] == ["U-API-3"] and prov["cores_usable"] >= 1
+    assert len(prov["load_average_at_start"]) == 3 and len(prov["suite_commit"] or "x" * 40) == 40

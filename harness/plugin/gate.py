@@ -5,14 +5,16 @@ report is made to say the same (terminal, junit.xml, exit status), and at
 the end of the session the reports are written from the decisions."""
 
 import json
+import os
 import ssl
+import subprocess
 import time
 
 import pytest
 from _pytest import junitxml  # its stash key: the verdict as a testsuite property
 
 from .. import baseline as baselines
-from .. import durations, leaks, outcome, streams, transfer
+from .. import ROOT, deadlines, durations, leaks, outcome, streams, transfer
 from ..client import WireError
 from ..reports import results
 from ..server import EventTimeout, ServerDied, StopFailure
@@ -255,6 +257,29 @@ def _stop_failures(state):
     return out
 
 
+def _provenance(config, state):
+    """What a run was, beside what it found: enough to tell two runs'
+    conditions apart (results.json "provenance")."""
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        commit = None
+    return {
+        "suite_commit": commit,
+        "timeout_factor": deadlines.factor(),
+        "jobs": getattr(config.option, "numprocesses", None) or 1,
+        "selection": {"rule": config.getoption("rule"), "mode": config.getoption("mode"),
+                      "transport": config.getoption("transport"), "keyword": config.getoption("keyword") or None,
+                      "markers": config.getoption("markexpr") or None, "interop": config.getoption("interop"),
+                      "args": list(config.args)},
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)),
+        "load_average_at_start": [round(x, 2) for x in state.load_at_start],
+        "baseline_version": state.baseline.version if state.baseline else None,
+    }
+
+
 def pytest_collectreport(report):
     """A case file that does not import holds cases that never run: the
     run is incomplete, whatever the others say."""
@@ -284,6 +309,7 @@ def pytest_sessionfinish(session, exitstatus):
                          mutant=state.mutant, interrupted=_interrupted(session, exitstatus),
                          shard=config.getoption("shard"), shard_plan=state.shard_plan)
     data["warnings"] = list(state.warnings)
+    data["provenance"] = _provenance(config, state)
     if not data["gate"]["passed"] and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     results.write(state.report_dir, data, state.catalog)

@@ -3,6 +3,7 @@ keys of what a case stashes on its item, and the reference server's
 environment."""
 
 import json
+import os
 import pathlib
 import time
 
@@ -41,6 +42,7 @@ class State:
         self.baseline = None
         self.cases = {}
         self.started = time.monotonic()
+        self.load_at_start = os.getloadavg()  # provenance: how busy the machine was when the run began
         self.alpha = None  # a race case's false-alarm probability (outcome.alpha_for), set at collection
         self.race_cases = None  # cases of the whole selection (all shards) that may meet a known race
         self.shard_plan = None  # --shard: the whole selection's size and how it was cut (harness/shards.py)

@@ -106,6 +106,8 @@ def merged(shards):
                          shards=[{"shard": d["shard"], "duration_s": d.get("duration_s"), "from": str(p)}
                                  for p, d in sorted(shards, key=lambda s: int(s[1]["shard"].split("/")[0]))])
     data["warnings"] = list(dict.fromkeys(w for _, d in shards for w in d.get("warnings", [])))
+    # Each shard ran on its own machine: its provenance, in shard order.
+    data["provenance"] = [d.get("provenance") for _, d in sorted(shards, key=lambda s: int(s[1]["shard"].split("/")[0]))]
     return data
 
 
