@@ -256,6 +256,34 @@ def test_an_interrupted_run_says_so_in_every_report(tmp_path):
     assert 'name="interrupted" value="true"' in (tmp_path / "junit.xml").read_text()
 
 
+def test_a_run_interrupted_before_its_first_case_ended_writes_every_report(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
+    proc = subprocess.Popen([*CLI, "--rule", "U-STOP-1", "--mode", "ext-select", "-j", "2", "--baseline", "none",
+                             "--report", str(tmp_path)], cwd=ROOT, env=clean,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        # The interrupt as soon as pytest has started its workers: before
+        # any case (U-STOP-1's in ext-select take seconds) can end.
+        end = time.monotonic() + deadlines.scaled(300)
+        while time.monotonic() < end and proc.poll() is None:
+            if any("exec(eval(sys.stdin.readline()))" in _command(p) for p in _descendants(proc.pid)):
+                break
+            select.select([], [], [], 0.05)  # the next look at /proc
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=deadlines.scaled(60))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, out[-3000:]
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["interrupted"] is True and data["gate"]["headline"].startswith("INTERRUPTED"), data["gate"]
+    assert not [c for c in data["cases"] if c["outcome"] == "passed"], "a case had ended: not the point"
+    assert "INTERRUPTED" in (tmp_path / "summary.md").read_text().splitlines()[2]
+    assert 'id="interrupted"' in (tmp_path / "report.html").read_text()
+    assert 'name="interrupted" value="true"' in (tmp_path / "junit.xml").read_text()
+
+
 def test_a_failure_is_reported_once_with_its_rules_and_the_servers_events(tmp_path):
     proc = run("--rule", "U-EXTRA-1", "--mode", "epoll", "--transport", "plain", "--report", str(tmp_path),
                "--", "--mutant", "extra-dropped", timeout=300)

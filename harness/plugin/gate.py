@@ -300,13 +300,16 @@ def pytest_sessionfinish(session, exitstatus):
     if hasattr(config, "workerinput"):
         return
     state = config.conformance
-    if state.mhd is None or not state.cases:
-        return
+    interrupted = _interrupted(session, exitstatus)
+    if state.mhd is None or not (state.cases or interrupted):
+        return  # no run: the server could not be built, or nothing was selected
+    # A run interrupted before its first case ended writes every report too,
+    # each saying INTERRUPTED.
     cases = list(state.cases.values()) + _stop_failures(state)
     data = results.build(cases, state.catalog, state.mhd, time.monotonic() - state.started,
                          config.conformance_transports, state.baseline.path if state.baseline.path
                          and state.baseline.path.exists() else None, volume=transfer.volume(),
-                         mutant=state.mutant, interrupted=_interrupted(session, exitstatus),
+                         mutant=state.mutant, interrupted=interrupted,
                          shard=config.getoption("shard"), shard_plan=state.shard_plan)
     data["warnings"] = list(state.warnings)
     data["provenance"] = _provenance(config, state)
