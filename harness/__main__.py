@@ -77,6 +77,7 @@ def make_parser():
                                       "       %(prog)s bench [--mhd PREFIX] ...   (see: %(prog)s bench --help)\n"
                                       "       %(prog)s compare A/results.json B/results.json [--markdown FILE]\n"
                                       "       %(prog)s merge SHARD [SHARD ...] [--report DIR]   (see: %(prog)s merge --help)\n"
+                                      "       %(prog)s matrix RUN [RUN ...] [--report DIR]   (see: %(prog)s matrix --help)\n"
                                       "       %(prog)s baseline RUN [RUN ...] [--baseline FILE]   (see: %(prog)s baseline --help)\n"
                                       "       %(prog)s bisect --git DIR GOOD BAD --rule ID ...   (see: %(prog)s bisect --help)\n"
                                       "       %(prog)s coverage VERSION|--git DIR|--tarball FILE ...   (see: %(prog)s coverage --help)")
@@ -247,10 +248,7 @@ def run_matrix(args, passthrough):
         rc, data = run_one(args, prefix, args.report / label, passthrough)
         runs.append((label, prefix, rc, data))
     table = matrix.build([(label, prefix, rc, data) for label, prefix, rc, data in runs])
-    args.report.mkdir(parents=True, exist_ok=True)
-    (args.report / "matrix.json").write_text(json.dumps(table, indent=1) + "\n")
-    (args.report / "matrix.md").write_text(matrix.markdown(table))
-    (args.report / "matrix.html").write_text(matrix.html_page(table))
+    matrix.write(args.report, table)
     print()
     print(matrix.text(table))
     print(f"matrix: {args.report / 'matrix.md'}")
@@ -274,6 +272,9 @@ def main(argv=None):
     if argv[:1] == ["compare"]:
         from .reports import compare  # standard library only
         return compare.main(argv[1:])
+    if argv[:1] == ["matrix"]:
+        from .reports import matrix  # standard library only
+        return matrix.main(argv[1:])
     if argv[:1] == ["merge"]:
         from .tools import merge  # standard library only
         return merge.main(argv[1:])

@@ -47,3 +47,28 @@ def test_a_measure_shows_what_each_version_measured():
     rows = {line.split()[0]: line for line in matrix.text(table).splitlines()}
     assert "HTTP/1.1 500" in rows["U-QUEUE-3"] and "ICY 101" in rows["U-QUEUE-3"]
     assert rows["U-QUEUE-3"].endswith("<- differs")
+
+
+def test_the_table_of_runs_that_exist_with_their_real_clients(tmp_path, capsys):
+    import json
+
+    def run(version, client_verdict):
+        folder = tmp_path / "runs" / version
+        folder.mkdir(parents=True)
+        data = results(version, **{"U-WS-6": (client_verdict, {"https": client_verdict})})
+        data["gate"] = {"passed": True}
+        data["cases"] = [{"id": f"cases/test_interop.py::t[epoll-https-{c}]", "rules": ["U-WS-6"], "client": c,
+                          "mode": "M-EPOLL", "transport": "https", "verdict": v, "outcome": o}
+                         for c, v, o in (("chromium", "conforms", "passed"),
+                                         ("node-ws", client_verdict, "expected-deviation"
+                                          if client_verdict == "deviates" else "passed"))]
+        (folder / "results.json").write_text(json.dumps(data))
+        return folder
+    old, new = run("0.9.75", "deviates"), run("1.0.10", "conforms")
+    assert matrix.main([str(old), str(new / "results.json")]) == 0
+    md = (tmp_path / "runs" / "matrix.md").read_text()  # beside the runs' folders
+    assert "| node-ws | ! 0/1 | \u2713 1/1 |" in md and "| chromium | \u2713 1/1 | \u2713 1/1 |" in md
+    page = (tmp_path / "runs" / "matrix.html").read_text()
+    assert '<a href="0.9.75/report.html#interop">! 0/1</a>' in page
+    assert matrix.main([str(tmp_path / "nothing-here")]) == 2
+    assert "cannot read" in capsys.readouterr().err

@@ -32,6 +32,17 @@ def table(cases):
     return out
 
 
+def per_client(cases):
+    """{client: {"state", "conform", "cases"}} over all of a run's cells:
+    a version's row in the version matrix."""
+    out = {}
+    for client in clients_of(cases):
+        mine = [c for c in cases if c.get("client") == client]
+        out[client] = {"state": state(mine), "cases": len(mine),
+                       "conform": sum(c["verdict"] == "conforms" for c in mine)}
+    return out
+
+
 def rows(results):
     """(client, transport, {mode ID: cell}) per row, and the mode IDs of
     the columns, from a run's results."""
