@@ -43,7 +43,8 @@ def test_a_new_mode_of_a_rule_that_already_deviated_is_a_regression():
     b = run("b", [cell("U-HALF-1", "https", "epoll", "deviates"), cell("U-HALF-1", "https", "tpc", "deviates"),
                   cell("U-HALF-1", "https", "pool", "deviates")])
     found = compare.changes(a, b)
-    assert kinds(found) == [("regression", "U-HALF-1", "https: pool, tpc")]  # in the catalogue's order
+    assert kinds(found) == [("regression", "U-HALF-1", "https: pool, tpc"),  # in the catalogue's order
+                            ("still deviates", "U-HALF-1", "https: epoll")]  # what B has yet to fix
 
 
 def test_a_cell_that_conformed_and_now_errs_is_lost():
@@ -98,9 +99,24 @@ def test_unreadable_input(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     assert compare.main([str(bad), str(tmp_path / "missing.json")]) == 2
-    assert "is not JSON" in capsys.readouterr().err
+    assert "cannot read" in capsys.readouterr().err
     bad.write_text("[]")
     assert compare.main([str(bad), str(bad)]) == 2
+
+
+def test_a_report_folder_is_read_as_its_results(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(run(name, [cell("U-ACT-1", "plain", "epoll",
+                                                                                   "conforms")])))
+    assert compare.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+
+
+def test_one_line_per_changed_measure_not_per_case():
+    cells = [f"t[{m}-{t}]" for m in ("epoll", "poll") for t in ("plain", "https")]
+    a = run("a", [measure_case(c, "500") for c in cells])
+    b = run("b", [measure_case(c, "101") for c in cells])
+    assert [f[2] for f in compare.changes(a, b)] == ["t in 4 cells"]
 
 
 def test_different_schemas_refused(tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""./conformance compare A/results.json B/results.json: what changed, per
+"""./conformance compare A/results.json B/results.json (or the report
+folders): what changed, per
 rule, transport and mode, from run A (say MHD 0.9.75) to run B (say
 1.0.10). Exit status 1 when B deviates where A conformed (a regression,
 also a new mode of a rule that already deviated) or B lost a cell A
@@ -7,14 +8,14 @@ cannot be read."""
 
 import argparse
 import json
-import pathlib
 import sys
 
 from .. import modes, outcome
 
-REGRESSION, LOST, FIX, MEASURE, ONLY_A, ONLY_B, FLAKY = (
-    "regression", "lost", "fix", "measure changed", "only in A", "only in B", "intermittent")
-ORDER = (REGRESSION, LOST, FIX, FLAKY, MEASURE, ONLY_A, ONLY_B)
+REGRESSION, LOST, FIX, MEASURE, ONLY_A, ONLY_B, FLAKY, STILL = (
+    "regression", "lost", "fix", "measure changed", "only in A", "only in B", "intermittent", "still deviates")
+ORDER = (REGRESSION, LOST, FIX, FLAKY, STILL, MEASURE, ONLY_A, ONLY_B)
+GROUPED = 3  # beyond this many cells, a measure's change names how many, not which
 FAILING = (REGRESSION, LOST)
 
 
@@ -23,13 +24,13 @@ class CompareError(Exception):
 
 
 def load(path):
+    """A run's results, given as its results.json or its report folder."""
+    from .results import Unreadable, read  # the one reader of a run's results.json
     try:
-        data = json.loads(pathlib.Path(path).read_text())
-    except OSError as e:
-        raise CompareError(f"cannot read {path}: {e.strerror}") from None
-    except ValueError as e:
-        raise CompareError(f"{path} is not JSON: {e}") from None
-    if not isinstance(data, dict) or "rules" not in data or "cases" not in data:
+        path, data = read(path)
+    except Unreadable as e:
+        raise CompareError(str(e)) from None
+    if "rules" not in data:
         raise CompareError(f"{path} is not a results.json of ./conformance (no 'rules' or 'cases')")
     return data
 
@@ -65,6 +66,9 @@ def changes(a, b):
         rule, transport, mode = key
         (was, flaky_a), (now, flaky_b) = ca.get(key, ("not run", False)), cb.get(key, ("not run", False))
         decided_a, decided_b = was in KEPT + ("deviates",), now in KEPT + ("deviates",)
+        if was == now == "deviates" and not (flaky_a or flaky_b):
+            rows.setdefault((STILL, rule, transport, was, now), []).append(mode)  # what B has yet to fix
+            continue
         if was == now or (was in KEPT and now in KEPT) or not (decided_a or decided_b):
             continue
         if decided_a and decided_b:
@@ -80,9 +84,16 @@ def changes(a, b):
            for (kind, rule, transport, was, now), modes in rows.items()]
     oa, ob = _observed(a), _observed(b)
     rules = {c["id"].split("::")[-1]: ",".join(c["rules"]) for c in b["cases"]}
+    measured = {}  # (rule, case function, A's value, B's value) -> [cells]: one line per change, not per case
     for case in sorted(set(oa) & set(ob)):
         if oa[case] != ob[case]:
-            out.append((MEASURE, rules[case], case, oa[case], ob[case]))
+            function, _, cell = case.partition("[")
+            key = (rules[case], function, _short(oa[case], 10 ** 6), _short(ob[case], 10 ** 6))
+            measured.setdefault(key, []).append((cell.rstrip("]"), oa[case], ob[case]))
+    for (rule, function, _, _), cells in measured.items():
+        where = (f"{function}[{', '.join(c for c, _, _ in cells)}]" if len(cells) <= GROUPED
+                 else f"{function} in {len(cells)} cells")
+        out.append((MEASURE, rule, where, cells[0][1], cells[0][2]))
     return out
 
 
