@@ -16,7 +16,7 @@ import sys
 
 from . import ROOT, catalog, modes, shards
 from .reports import killmatrix, matrix, results
-from .tools import build, deps, mhd, selftest
+from .tools import build, deps, mhd, selection, selftest
 from .tools.runner import (DEFAULT_JOBS, JOBS_PER_CORE, Fail, Interrupted, check_environment, check_modes, checked_prefix, clear_reports,
                            ensure_python, lock_report, positive_int, pytest_command, run_pytest, say, split_argv,
                            writable_folder)
@@ -102,7 +102,8 @@ def make_parser():
                    help="run over this transport only: plain or https (repeatable; default: both)")
     p.add_argument("-j", "--jobs", metavar="N", type=positive_int, default=DEFAULT_JOBS,
                    help=f"parallel pytest-xdist workers (default: {DEFAULT_JOBS}, {JOBS_PER_CORE} per core: most "
-                        "cases wait on the network or on a deadline; 1: no xdist, one process)")
+                        "cases wait on the network or on a deadline; 1: no xdist, one process); a selection gets "
+                        "one per 10 of its cases, at most N")
     p.add_argument("--volume", metavar="N", type=positive_int,
                    help="multiply every transfer by N (the large transfers of U-SOCK-1/4, U-EXTRA-2, U-WS-3) "
                         "for a thorough run; default 1: each is sized to make the buffers on its path wrap")
@@ -181,7 +182,10 @@ def run_one(args, prefix, report, passthrough):
     try:
         clear_reports(report)
         results_json = report / "results.json"
-        rc = run_pytest(pytest_command(args, prefix, report, passthrough))
+        sized = argparse.Namespace(**{**vars(args), "jobs": selection.size(args, prefix, passthrough)})
+        if sized.jobs != args.jobs:
+            say(f"{sized.jobs} worker{'s' if sized.jobs != 1 else ''} for this selection (-j {args.jobs}: at most)")
+        rc = run_pytest(pytest_command(sized, prefix, report, passthrough))
         if rc == 5:
             raise Fail("no case matched the selection", 5)
         if not results_json.exists():

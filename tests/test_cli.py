@@ -88,6 +88,22 @@ def test_rule_that_matches_nothing_says_what_ids_look_like():
     one_clear_line(proc, "U-NOPE-1", "rule IDs look like U-EXTRA-1")
 
 
+def test_a_selection_that_holds_nothing_says_why_at_once():
+    # U-CB-6 runs only in the thread-per-connection modes: said before any
+    # worker starts.
+    proc = run("--rule", "U-CB-6", "--mode", "epoll", timeout=300)
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert "--mode epoll leaves none of its 4 cases, which run in tpc, tpc-poll over plain and https only" in (
+        proc.stdout + proc.stderr)
+    assert "gw0" not in proc.stdout, "pytest-xdist workers were started for nothing"
+
+
+def test_a_small_selection_gets_few_workers():
+    from harness.tools import selection
+    assert [selection.workers(n, 8) for n in (1, 10, 11, 40, 500)] == [1, 1, 2, 4, 8]
+    assert selection.workers(500, 2) == 2
+
+
 def test_unknown_mode_is_a_usage_error():
     proc = run("--mode", "kqueue")
     assert proc.returncode == 2
