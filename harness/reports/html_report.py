@@ -13,7 +13,7 @@ import html
 import json
 
 from .. import modes
-from . import interop
+from . import facts, interop
 from ..outcome import PROBLEMS, STATES, case_name, gate, problem, problems_first, reason, selected, state
 
 STYLE = """
@@ -288,6 +288,7 @@ def render(results, catalog):
     cols = _columns(cases)
     out += _matrix(by_rule, cols)
     out += _interop(results)
+    out += facts.html(results, catalog, _esc)
     out += _cases(by_rule, cols, catalog, anchors)
     out.append("</body></html>")
     return "\n".join(out) + "\n"

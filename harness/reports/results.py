@@ -10,7 +10,7 @@ import shlex
 from .. import outcome
 from ..deadlines import FACTOR_ENV
 from ..outcome import STATES, case_name, problem, problems_first, reason
-from . import html_report, interop
+from . import facts, html_report, interop
 
 SCHEMA = 1
 # The failure kinds of a wait that ran out of time (harness/outcome.py KINDS).
@@ -143,6 +143,7 @@ def summary_markdown(results, catalog):
             lines.append(f"| ... | | {len(bad) - 200} more: see results.json |")
         lines.append("")
     lines += interop.markdown(results)
+    lines += facts.markdown(results, catalog)
     lines += ["## Rules", "", "| Rule | Kind | State | Cases | Outcomes | Promise |", "|---|---|---|---|---|---|"]
     for rule_id in outcome.selected(results["rules"], results["cases"]):
         r = results["rules"][rule_id]
