@@ -16,7 +16,7 @@ import sys
 
 from . import ROOT, catalog, modes, shards
 from .reports import killmatrix, matrix, results
-from .tools import build, deps, mhd, selection, selftest
+from .tools import build, confirm, deps, mhd, selection, selftest
 from .tools.runner import (DEFAULT_JOBS, JOBS_PER_CORE, Fail, Interrupted, check_environment, check_modes, checked_prefix, clear_reports,
                            ensure_python, lock_report, positive_int, pytest_command, run_pytest, say, split_argv,
                            writable_folder)
@@ -127,6 +127,9 @@ def make_parser():
                         "websockets against the reference server's WebSocket endpoint; their Debian packages "
                         "are installed like the others); they add minutes, so the default run leaves them out. "
                         "Add '-- -m interop' for them alone, '-- -k chromium' for one client")
+    p.add_argument("--confirm-failures", metavar="N", type=positive_int,
+                   help="after a red run, run the cases that did not behave N times again (each rerun in "
+                        "REPORT/confirm/K/) and show how often each failed again; the gate stays the run's")
     p.add_argument("--no-install", action="store_true",
                    help="only check that the Debian packages are installed; never run apt-get")
     return p
@@ -198,12 +201,25 @@ def run_one(args, prefix, report, passthrough):
         lock.close()
     if rc == 2 and any(data["totals"].get(o) for o in ("failed", "error", "unrecorded")):
         rc = 1  # pytest says "interrupted" when -x or --maxfail stopped it: a case failed
+    ids = confirm.failed_ids(data) if args.confirm_failures and not data.get("interrupted") else []
+    if ids:
+        say(f"confirming: the {len(ids)} case(s) that did not behave, {args.confirm_failures} time(s) again "
+            f"({report / 'confirm'})")
+        data["confirmation"] = confirm.rerun(args, prefix, report, against(passthrough), ids, args.confirm_failures)
+        results.write(report, data, catalog.load())
     results.print_summary(data, report, rc, rerun=rerun_command(args, prefix, passthrough))
     return rc, data
 
 
 # pytest options after -- that say what a run is run against, not what it selects.
 RUN_AGAINST = ("--mutant", "--fault-seed")
+
+
+def against(passthrough):
+    """The options after -- that say what a run is run against."""
+    given = list(passthrough)
+    return [f"{opt}={given[i + 1]}" if arg == opt and i + 1 < len(given) else arg
+            for i, arg in enumerate(given) for opt in RUN_AGAINST if arg == opt or arg.startswith(opt + "=")]
 
 
 def rerun_command(args, prefix, passthrough=()):
@@ -215,11 +231,8 @@ def rerun_command(args, prefix, passthrough=()):
     if args.baseline:
         words.append(f"--baseline {shlex.quote(args.baseline)}")
     words += [flag for flag, on in (("--interop", args.interop), ("--sanitize", args.sanitize)) if on]
-    given = list(passthrough)
-    against = [f"{opt}={shlex.quote(given[i + 1])}" if arg == opt and i + 1 < len(given) else shlex.quote(arg)
-               for i, arg in enumerate(given) for opt in RUN_AGAINST
-               if arg == opt or arg.startswith(opt + "=")]
-    return " ".join(words + (["--", *against] if against else []))
+    run_against = [shlex.quote(a) for a in against(passthrough)]
+    return " ".join(words + (["--", *run_against] if run_against else []))
 
 
 def check_mutant(binary, passthrough):

@@ -347,3 +347,25 @@ def test_another_versions_baseline_is_refused_for_update_and_warned_of(tmp_path)
     assert prov["baseline_version"] == "0.0.1" and prov["jobs"] == 1 and prov["timeout_factor"] == 1
     assert prov["selection"]["rule"] == ["U-API-3"] and prov["cores_usable"] >= 1
     assert len(prov["load_average_at_start"]) == 3 and len(prov["suite_commit"] or "x" * 40) == 40
+
+
+def test_confirm_failures_reruns_what_did_not_behave_and_keeps_the_gate(tmp_path):
+    proc = run("--rule", "U-EXTRA-1", "--mode", "epoll", "--transport", "plain", "--confirm-failures", "2",
+               "--report", str(tmp_path), "--", "--mutant", "extra-dropped", timeout=300)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = json.loads((tmp_path / "results.json").read_text())
+    case = "cases/test_extra.py::test_eager_bytes_arrive_in_extra_in[epoll-plain]"
+    assert data["confirmation"] == {"reruns": 2, "cases": {case: {"failed": 2, "reruns": 2}}}
+    assert data["gate"]["passed"] is False
+    assert "confirmed: test_eager_bytes_arrive_in_extra_in[epoll-plain]: failed again in all 2 reruns" in proc.stdout
+    assert "failed again in all 2 reruns" in (tmp_path / "summary.md").read_text()
+    assert (tmp_path / "confirm" / "2" / "results.json").exists()
+
+
+def test_confirmation_words():
+    from harness.reports.confirmation import confirmation_lines
+    said = confirmation_lines({"reruns": 3, "cases": {"c::a": {"failed": 0, "reruns": 3},
+                                                      "c::b": {"failed": 1, "reruns": 3},
+                                                      "c::c": {"failed": 0, "reruns": 0}}})
+    assert said == ["a: behaved in all 3 reruns: it came once", "b: failed again in 1 of 3 reruns",
+                    "c: no rerun finished"]

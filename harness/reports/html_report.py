@@ -14,6 +14,7 @@ import json
 
 from .. import modes
 from . import facts, interop
+from .confirmation import confirmation_lines
 from ..outcome import PROBLEMS, STATES, case_name, gate, problem, problems_first, reason, selected, state
 
 STYLE = """
@@ -284,6 +285,11 @@ def render(results, catalog):
         out.append("<ul>" + "".join(f"<li>{_esc(PROBLEMS[k])}: " + " ".join(f'<a class=rid href="#finding-{r}">{r}</a>'
                                                                          for r in rules) + "</li>"
                                     for k, rules in verdict["problems"].items()) + "</ul>")
+    if results.get("confirmation"):
+        out.append(f'<div id="confirmation"><b>Confirmation reruns</b> ({results["confirmation"]["reruns"]} each; '
+                   "the gate stays the run's):<ul>" + "".join(f"<li>{_esc(line)}</li>" for line in
+                                                            confirmation_lines(results["confirmation"]))
+                   + "</ul></div>")
     out += _findings(results, catalog, by_rule, anchors)
     cols = _columns(cases)
     out += _matrix(by_rule, cols)

@@ -11,6 +11,7 @@ from .. import outcome
 from ..deadlines import FACTOR_ENV
 from ..outcome import STATES, case_name, problem, problems_first, reason
 from . import facts, html_report, interop
+from .confirmation import confirmation_lines
 
 SCHEMA = 1
 # The failure kinds of a wait that ran out of time (harness/outcome.py KINDS).
@@ -144,6 +145,9 @@ def summary_markdown(results, catalog):
         lines.append("")
     lines += interop.markdown(results)
     lines += facts.markdown(results, catalog)
+    if results.get("confirmation"):
+        lines += [f"## Confirmation reruns ({results['confirmation']['reruns']} each; the gate stays the run's)", ""]
+        lines += [f"- {line}" for line in confirmation_lines(results["confirmation"])] + [""]
     lines += ["## Rules", "", "| Rule | Kind | State | Cases | Outcomes | Promise |", "|---|---|---|---|---|---|"]
     for rule_id in outcome.selected(results["rules"], results["cases"]):
         r = results["rules"][rule_id]
@@ -285,5 +289,7 @@ def print_summary(data, report, rc, rerun=None):
         print(f"conformance: pytest exited with status {rc}; {verdict['headline']}")
     for line in misbehaving_lines(data):
         print(line)
+    for line in confirmation_lines(data.get("confirmation")):
+        print(f"confirmed: {line}")
     for line in next_steps(data, rerun) if rerun else []:
         print(line)
