@@ -188,7 +188,16 @@ def run_one(args, prefix, report, passthrough):
         sized = argparse.Namespace(**{**vars(args), "jobs": selection.size(args, prefix, passthrough)})
         if sized.jobs != args.jobs:
             say(f"{sized.jobs} worker{'s' if sized.jobs != 1 else ''} for this selection (-j {args.jobs}: at most)")
-        rc = run_pytest(pytest_command(sized, prefix, report, passthrough))
+        try:
+            rc = run_pytest(pytest_command(sized, prefix, report, passthrough))
+        except Interrupted:
+            if not results_json.exists():
+                # Interrupted before pytest's session was under way (its
+                # workers starting): no report of its own, so these say it.
+                mhd_info = build.server_version(binary)
+                results.write_interrupted(report, {"version": mhd_info["mhd_version"], "prefix": prefix or "/usr"},
+                                          catalog.load(), tuple(args.transport) or modes.TRANSPORTS)
+            raise
         if rc == 5:
             raise Fail("no case matched the selection", 5)
         if not results_json.exists():

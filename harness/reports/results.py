@@ -6,6 +6,7 @@ module only lays them out. See README.md, "Reports"."""
 import json
 import pathlib
 import shlex
+from xml.sax.saxutils import quoteattr
 
 from .. import outcome
 from ..deadlines import FACTOR_ENV
@@ -193,6 +194,21 @@ def write(report_dir, results, catalog):
     (report_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (report_dir / "summary.md").write_text(summary_markdown(results, catalog))
     (report_dir / "report.html").write_text(html_report.render(results, catalog))
+
+
+def write_interrupted(report_dir, mhd, catalog, transports):
+    """Every report of a run interrupted before any of its cases ran, each
+    saying INTERRUPTED (junit.xml too, when pytest wrote none)."""
+    data = build([], catalog, mhd, 0.0, transports, None, interrupted=True)
+    write(report_dir, data, catalog)
+    junit = pathlib.Path(report_dir) / "junit.xml"
+    if not junit.exists() or junit.stat().st_size == 0:
+        name = quoteattr(f"upgrade-conformance MHD {mhd.get('version')}")
+        junit.write_text(f'<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name={name} errors="0" '
+                         'failures="0" skipped="0" tests="0"><properties><property name="interrupted" value="true" />'
+                         f'<property name="gate" value={quoteattr(data["gate"]["headline"])} /></properties>'
+                         "</testsuite></testsuites>\n")
+    return data
 
 
 def terminal_lines(results):
