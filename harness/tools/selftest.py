@@ -12,7 +12,7 @@ import sys
 
 from .. import ROOT, catalog, modes, shards
 from ..reports import flake, killmatrix
-from . import build, deps, load
+from . import build, citest, deps, load
 from .runner import (DEFAULT_JOBS, PYTEST, Fail, Interrupted, check_modes, checked_prefix, ensure_python, positive_int,
                      pytest_command, run_pytest, say, split_argv)
 
@@ -53,10 +53,16 @@ def selftest_parser():
                                             "With --mutants or --repeat, checks the suite itself instead.",
                                 epilog=SELFTEST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 usage="%(prog)s [--no-install] [-- PYTEST-ARGS...]\n"
+                                      "       %(prog)s --ci\n"
                                       "       %(prog)s --mutants [NAME ...] [--quick] [--all-rules] [--interop] [--shard K/N] [--mode M] [--transport T] [--mhd P]\n"
                                       "       %(prog)s --repeat N [--load PROFILE ...] [--interop] [--mode M] [--transport T] [--mhd P]")
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
     what = p.add_mutually_exclusive_group()
+    what.add_argument("--ci", action="store_true",
+                      help="the project's whole test command, what .ci/run runs: each step of "
+                           "harness/tools/citest.py in turn (the suite under a CPU hog, these tests, the kill "
+                           "matrix, one core, the real clients against three versions), timed; stops at the "
+                           "first that fails")
     what.add_argument("--mutants", nargs="*", metavar="NAME",
                       help="the kill matrix: each mutant (default: all of them) against the cases of its "
                            "own rule (--all-rules: every case)")
@@ -203,6 +209,11 @@ def selftest(argv):
     p = selftest_parser()
     ours, passthrough = split_argv(argv)
     args = p.parse_args(ours)
+    if args.ci:
+        if passthrough or any(v for k, v in vars(args).items() if k not in ("ci", "jobs", "no_install")
+                              and v not in (None, False, [])):
+            p.error("--ci takes no other option: it is the whole test command")
+        return citest.run()
     if args.quick and args.mutants is None:
         p.error("--quick goes with --mutants")
     if args.all_rules and args.mutants is None:
