@@ -7,6 +7,8 @@ certificates, transfer sizes and the backpressure driver, plus the
 catalogue, modes, baselines and every verdict (outcome) they share with
 the rest. Below it, by audience:
   plugin/   the pytest machinery: hooks, fixtures, the per-case gate plumbing
+  interop/  the real WebSocket clients of U-WS-6 (Chromium, Node's ws,
+            aiohttp, wsproto, websockets) behind one interface
   reports/  what a run writes: results.json, summary.md, report.html, the
             matrix, compare, the kill matrix and the flake check
   tools/    the commands: building the reference server and MHD, the

@@ -1,8 +1,10 @@
 """The commands around the suite: building the reference server (build)
 and MHD from Debian's source packages, git or a tarball (mhd), the Debian
 packages a run needs (deps), running pytest and checking the input first
-(runner), the project's own tests, the kill matrix and the flake check
-with its load profiles (selftest, load), a baseline from several runs
+(runner), sizing a selection and saying why it is empty (selection), the
+reruns of --confirm-failures (confirm), the project's own tests, the kill
+matrix and the flake check with its load profiles (selftest, load), the
+whole test command's steps (citest), a baseline from several runs
 (rebaseline), bisect, coverage, and the benchmarks (bench, wsbench, with
 what they share in refecho). What the CLI runs before any third-party
 module is installed uses the standard library only."""
