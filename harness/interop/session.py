@@ -4,6 +4,8 @@ events about it (client.Tagged)."""
 
 from .. import ws
 from ..client import Tagged
+from ..deadlines import Deadline
+from ..streams import CAP_SECONDS
 from .clients import CLIENTS
 from .watch import Watch
 
@@ -12,7 +14,11 @@ class InteropSession(Tagged):
     def __init__(self, server, rid, client, tls=None):
         self.server = server
         self.rid = rid
-        self.url = ws.uri(server, f"/ws?rid={rid}")
+        # The endpoint's own idle limit only as a backstop, at the streams'
+        # cap: it cannot tell MHD forwarding its echo (0.9.75's TLS, slowly
+        # on a busy machine) from a client gone quiet; the watch judges.
+        idle_ms = int(Deadline(CAP_SECONDS).seconds * 1000)
+        self.url = ws.uri(server, f"/ws?rid={rid}&idle={idle_ms}")
         self.watch = Watch(server.port, what=f"{client}'s WebSocket exchange")
         self.client = CLIENTS[client](self.watch, tls)
 
