@@ -3,12 +3,8 @@ summary.md and report.html say of real clients, and how the table looks in
 Chromium (a screenshot, read back pixel by pixel)."""
 
 import re
-import struct
-import subprocess
-import zlib
 
-import pytest
-from test_html_report import BROWSER, REQUIRED
+import chromium
 
 from harness import catalog
 from harness.reports import html_report, interop, results
@@ -59,74 +55,21 @@ def test_no_interop_cases_no_table():
     assert 'id="interop"' not in html_report.render(data, cat)
 
 
-def png_pixels(png):
-    """[(r, g, b)] of an 8-bit RGB or RGBA, non-interlaced PNG (Chromium's
-    screenshots), and its width."""
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    at, idat, head = 8, b"", None
-    while at < len(png):
-        size, kind = struct.unpack(">I4s", png[at:at + 8])
-        body = png[at + 8:at + 8 + size]
-        if kind == b"IHDR":
-            head = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat += body
-        at += 12 + size
-    width, height, depth, colour, _, _, interlace = head
-    assert depth == 8 and colour in (2, 6) and interlace == 0, head
-    step = 3 if colour == 2 else 4
-    raw, stride = zlib.decompress(idat), width * step
-    rows, prev = [], bytearray(stride)
-    for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for x in range(stride):
-            a = line[x - step] if x >= step else 0
-            b, c = prev[x], prev[x - step] if x >= step else 0
-            if kind == 1:
-                line[x] = (line[x] + a) & 255
-            elif kind == 2:
-                line[x] = (line[x] + b) & 255
-            elif kind == 3:
-                line[x] = (line[x] + (a + b) // 2) & 255
-            elif kind == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        rows.append(bytes(line))
-        prev = line
-    return [tuple(row[x:x + 3]) for row in rows for x in range(0, stride, step)], width
-
-
-def colour(hex_colour):
-    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
-
-
 def test_interop_table_in_a_chromium_screenshot(tmp_path):
-    if not BROWSER:
-        if REQUIRED:
-            pytest.fail("chromium is required (CONFORMANCE_BROWSER_TESTS=required) but not installed")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
     data, cat = interop_run()
     # The interop table alone at the top of a page, as report.html renders it.
     page = tmp_path / "interop.html"
     page.write_text(f"<!DOCTYPE html><html><head><meta charset=utf-8><style>{html_report.STYLE}</style></head>"
                     f"<body>{''.join(html_report._interop(data))}</body></html>")
-    shot = tmp_path / "shot.png"  # kept in the test's tmp_path, to look at
-    browser = [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--hide-scrollbars", "--force-device-scale-factor=1"]
-    done = subprocess.run([*browser, "--window-size=1000,400", f"--screenshot={shot}", page.as_uri()],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
-    pixels, width = png_pixels(shot.read_bytes())
-    backgrounds = dict(re.findall(r"\.s-(\w+) \{ background: (#[0-9a-f]{6})", html_report.STYLE))
-    seen = {key: sum(p == colour(hex_colour) for p in pixels) for key, hex_colour in backgrounds.items()}
+    pixels, _ = chromium.screenshot(page, (1000, 400))
+    seen = chromium.state_pixels(pixels, html_report.STYLE)
     # Cells of 4 rows: chromium plain (1 conforms), chromium https (1 fails),
     # node-ws plain (1 conforms), node-ws https (1 known). A cell is some
     # hundreds of pixels: each state's colour shows, in proportion.
     assert seen["fails"] > 200 and seen["known"] > 200, seen
     assert seen["conforms"] > 1.5 * seen["fails"], seen
     assert seen["error"] == 0, seen  # (#eee, untested, is also a shade that text edges take)
-    dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    dom = chromium.dump_dom(page)
     rows = re.findall(r'<tr data-client="([\w-]+)" data-transport="(\w+)">', dom)
     assert rows == [("chromium", "plain"), ("chromium", "https"), ("node-ws", "plain"), ("node-ws", "https")]
     assert re.findall(r'class="cell s-(\w+)"', dom) == ["conforms", "fails", "conforms", "known"]

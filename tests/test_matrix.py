@@ -1,6 +1,11 @@
 """The rules x versions table of a matrix run."""
 
-from harness.reports import matrix
+import re
+
+import chromium
+
+from harness import catalog
+from harness.reports import html_report, matrix
 
 
 def results(version, **rules):
@@ -31,10 +36,35 @@ def test_html_page_links_each_version():
     a = results("0.9.75", **{"U-QUEUE-2": ("deviates", {"plain": "deviates"})})
     b = results("1.0.10", **{"U-QUEUE-2": ("conforms", {"plain": "conforms"})})
     page = matrix.html_page(matrix.build([("0.9.75", None, 0, a), ("1.0.10", "/p", 0, b)]))
-    assert ('<td class="cell s-known" title="deviates, as the baseline expects"><a href="0.9.75/report.html'
-            '#rule-U-QUEUE-2">! DEVIATES</a></td>') in page
-    assert '<td class="cell s-conforms" title="conforms"><a href="1.0.10/report.html#rule-U-QUEUE-2">\u2713 ok</a>' in page
+    assert ('<td class="cell s-known" data-state="known" title="deviates, as the baseline expects"><a '
+            'href="0.9.75/report.html#rule-U-QUEUE-2">! DEVIATES</a></td>') in page
+    assert ('<td class="cell s-conforms" data-state="conforms" title="conforms"><a href="1.0.10/report.html'
+            '#rule-U-QUEUE-2">\u2713 ok</a>') in page
     assert "s-fails" in page  # the legend: every state, with its colour class (the page's stylesheet has them)
+
+
+def test_matrix_html_in_a_chromium_screenshot(tmp_path):
+    """Colours that the stylesheet gives, a legend, each rule's promise,
+    and links a reader can see."""
+    a = results("0.9.75", **{"U-QUEUE-2": ("deviates", {"plain": "deviates"}),
+                             "U-ACT-1": ("conforms", {"plain": "conforms"})})
+    b = results("1.0.10", **{"U-QUEUE-2": ("conforms", {"plain": "conforms"}),
+                             "U-ACT-1": ("deviates", {"plain": "deviates"})})
+    b["rules"]["U-ACT-1"]["state"] = "fails"
+    page = tmp_path / "matrix.html"
+    page.write_text(matrix.html_page(matrix.build([("0.9.75", None, 0, a), ("1.0.10", "/p", 1, b)])))
+    pixels, _ = chromium.screenshot(page, (1400, 700))
+    seen = chromium.state_pixels(pixels, html_report.STYLE)
+    # Two rules x two versions: a cell conforms, one is known, one fails; and
+    # the legend's swatches, a few hundred pixels each.
+    assert seen["fails"] > 600 and seen["known"] > 600 and seen["conforms"] > 1000, seen
+    dom = chromium.dump_dom(page, (1400, 700))
+    promise = catalog.load()["U-QUEUE-2"].promise
+    assert html_report.html.escape(promise[:30]) in dom.replace("<code>", "`").replace("</code>", "`")
+    assert re.findall(r'<tr data-rule="([\w-]+)">', dom) == ["U-ACT-1", "U-QUEUE-2"]
+    links = chromium.measure(page, "return [...document.querySelectorAll('a')].map(a => "
+                                   "getComputedStyle(a).color + ' ' + a.getAttribute('href'))", (1400, 700))
+    assert any(link.startswith("rgb(0, 0, 238) 1.0.10/report.html") for link in links), links  # the runs' line
 
 
 def test_a_measure_shows_what_each_version_measured():

@@ -11,6 +11,7 @@ rendered page (tests/test_html_report.py)."""
 
 import html
 import json
+import re
 
 from .. import modes
 from . import facts, interop
@@ -47,6 +48,14 @@ details.case { margin: .2em 0 .2em 1em; } details.case summary { cursor: pointer
 pre { background: #f6f6f6; padding: .5em; white-space: pre-wrap; overflow-wrap: anywhere; max-height: 30em;
       overflow-y: auto; }
 .cell-cases { margin: .4em 0 .8em 0; } .cell-cases:target { outline: 3px solid #1565c0; }
+details.passing, details.cells { margin: .2em 0 .2em 1em; } details.passing ul { columns: 2; margin: .2em 0; font-family: ui-monospace, monospace; }
+#toc { margin: .6em 0; line-height: 1.8; } #toc a, .known-cases a { color: #0d47a1; }
+table.failing td { padding: 2px 8px; text-align: left; vertical-align: top; }
+table.matrix tr.first th, table.matrix tr.first td { border-top: 2px solid #555; }
+table.matrix th.transport { font-weight: normal; color: #444; }
+table.matrix td.promise { white-space: normal; text-align: left; min-width: 18em; max-width: 30em; font-size: .9em; }
+.workaround { display: inline-block; margin-top: .2em; }
+code { font-family: ui-monospace, monospace; background: #eef; padding: 0 .2em; }
 """
 GROUPS = [("fails", "Findings that fail the gate"), ("known", "Known deviations (as the baseline says)"),
           ("rest", "The other rules")]
@@ -55,6 +64,12 @@ SHOWN_CASES = 20  # per finding; the matrix leads to all of them
 
 def _esc(value):
     return html.escape(str(value))
+
+
+def prose(value):
+    """Prose from the catalogue, a baseline or a case: escaped, and
+    `backticked` names as code."""
+    return re.sub(r"`([^`\n]+)`", r"<code>\1</code>", _esc(value))
 
 
 def _columns(cases):
@@ -92,7 +107,7 @@ def _legend():
 
 
 def _known_texts(cases):
-    """The distinct baseline entries (observed, evidence) of `cases`."""
+    """The distinct baseline entries (observed, evidence, workaround) of `cases`."""
     seen = {}
     for c in cases:
         known = c.get("known")
@@ -101,22 +116,29 @@ def _known_texts(cases):
     return list(seen.values())
 
 
+def _known_text(known, label="Baseline"):
+    """A baseline entry as the application developer reads it: what MHD
+    does, what to do about it, and the evidence."""
+    return (f'<div class="known-text">{label}: {prose(known.get("observed", ""))}'
+            + (f'<br><span class="workaround"><b>Workaround:</b> {prose(known["workaround"])}</span>'
+               if known.get("workaround") else "")
+            + (f"<br>Evidence: {prose(known['evidence'])}" if known.get("evidence") else "") + "</div>")
+
+
 def _finding(rule_id, rule_state, mine, catalog, anchors):
     out = [f'<div class="finding" id="finding-{rule_id}" data-rule="{rule_id}" data-state="{rule_state}">',
            f'<h4>{_badge(rule_state)} <span class=rid>{rule_id}</span>: {_esc(STATES[rule_state][1])}</h4>']
     if rule_id in catalog:
-        out.append(f'<p class="statement">{_esc(catalog[rule_id].promise)}</p>')
+        out.append(f'<p class="statement">{prose(catalog[rule_id].promise)}</p>')
     shown = [c for c in problems_first(mine) if problem(c) or c["verdict"] == "deviates"]
     if rule_state == "known":
-        for known in _known_texts(mine):
-            out.append(f'<div class="known-text">Baseline: {_esc(known.get("observed", ""))}'
-                       + (f"<br>Evidence: {_esc(known['evidence'])}" if known.get("evidence") else "") + "</div>")
+        out += [_known_text(known) for known in _known_texts(mine)]
     bad = [c for c in shown if problem(c)]
     if bad:
         out.append("<ul>")
         for c in bad[:SHOWN_CASES]:
             out.append(f'<li><a href="#{anchors[(rule_id, c["id"])]}" class=rid>{_esc(case_name(c))}</a>: '
-                       f"{_esc(reason(c))}</li>")
+                       f"{prose(reason(c))}</li>")
         if len(bad) > SHOWN_CASES:
             out.append(f"<li>and {len(bad) - SHOWN_CASES} more: see the matrix row "
                        f'<a href="#rule-{rule_id}" class=rid>{rule_id}</a></li>')
@@ -126,7 +148,7 @@ def _finding(rule_id, rule_state, mine, catalog, anchors):
         # As the baseline says: one line for all of them, the cells as links.
         common = max({c.get("summary") or "" for c in known}, key=[c.get("summary") or "" for c in known].count)
         out.append(f'<p class="known-cases">{len(known)} case{"s" if len(known) != 1 else ""} deviate as '
-                   f"known{': ' + _esc(common) if common else ''}<br>"
+                   f"known{': ' + prose(common) if common else ''}<br>"
                    + " ".join(f'<a href="#{anchors[(rule_id, c["id"])]}" class=rid>'
                               f'{_esc(case_name(c).partition("[")[2].rstrip("]") or case_name(c))}</a>'
                               for c in known) + "</p>")
@@ -151,7 +173,7 @@ def _findings(results, catalog, by_rule, anchors):
             for rule_id, st in rules:
                 mine = by_rule[rule_id]
                 good = sum(c["verdict"] == "conforms" for c in mine)
-                promise = _esc(catalog[rule_id].promise) if rule_id in catalog else ""
+                promise = prose(catalog[rule_id].promise) if rule_id in catalog else ""
                 out.append(f'<tr id="finding-{rule_id}" data-rule="{rule_id}" data-state="{st}">'
                            f'<td>{_badge(st)}</td><td class=rid><a href="#rule-{rule_id}">{rule_id}</a></td>'
                            f"<td>{good}/{len(mine)}</td><td>{promise}</td></tr>")
@@ -167,26 +189,91 @@ def _findings(results, catalog, by_rule, anchors):
     return out
 
 
-def _matrix(by_rule, cols):
-    out = ["<h2>Matrix</h2>", _legend(), '<div class="wrap"><table class=matrix><tr><th class=rule>rule</th>']
-    out += [f"<th>{_esc(_col_name(t, m)).replace(', ', '<br>')}</th>" for t, m in cols]
-    out.append("</tr>")
+def _cell(rule_id, here, transport, mode):
+    """One matrix cell: its state, N/M, and a link to its cases."""
+    key = state(here)
+    good = sum(c["verdict"] == "conforms" for c in here)
+    title = _esc(f"{rule_id}, {_col_name(transport, mode)}: {STATES[key][1]}; {good} of {len(here)} cases conform")
+    return (f'<td class="cell s-{key}" data-state="{key}" data-cases="{len(here)}" title="{title}">'
+            f'<a href="#{_cell_id(rule_id, transport, mode)}">{STATES[key][0]} {good}/{len(here)}</a></td>')
+
+
+def _matrix_rows(by_rule, cols):
+    """(rule, transport, {column index: cases}) per row: a rule has a row
+    per transport it ran over (one for the API's own cases), so that the
+    columns are the modes alone and the table fits a laptop's width."""
     for rule_id, mine in by_rule.items():
-        out.append(f'<tr id="rule-{rule_id}"><th class="rule"><span class=rid>{rule_id}</span></th>')
-        for transport, mode in cols:
-            here = [c for c in mine if _in_cell(c, transport, mode)]
-            if not here:
-                out.append("<td class=none></td>")
-                continue
-            key = state(here)
-            good = sum(c["verdict"] == "conforms" for c in here)
-            title = _esc(f"{rule_id}, {_col_name(transport, mode)}: {STATES[key][1]}; {good} of {len(here)} "
-                         "cases conform")
-            out.append(f'<td class="cell s-{key}" data-state="{key}" data-cases="{len(here)}" title="{title}">'
-                       f'<a href="#{_cell_id(rule_id, transport, mode)}">{STATES[key][0]} {good}/{len(here)}</a></td>')
+        for transport in dict.fromkeys(t for t, _ in cols):
+            row = {i: here for i, (t, m) in enumerate(cols) if t == transport
+                   for here in [[c for c in mine if _in_cell(c, t, m)]] if here}
+            if row:
+                yield rule_id, transport, row
+
+
+def _matrix(by_rule, cols):
+    mode_cols = list(dict.fromkeys(m for _, m in cols))
+    out = ['<h2 id="matrix">Matrix</h2>', _legend(),
+           '<div class="wrap"><table class=matrix><tr><th class=rule>rule</th><th>transport</th>']
+    out += [f"<th>{_esc('API / daemon' if m is None else modes.lookup(m).name)}</th>" for m in mode_cols]
+    out.append("</tr>")
+    rows = list(_matrix_rows(by_rule, cols))
+    span = {rule_id: sum(r[0] == rule_id for r in rows) for rule_id, _, _ in rows}
+    first = None
+    for rule_id, transport, row in rows:
+        head = ""
+        if rule_id != first:
+            first = rule_id
+            head = (f'<th class="rule" rowspan="{span[rule_id]}" id="rule-{rule_id}">'
+                    f'<span class=rid>{rule_id}</span></th>')
+        out.append(f'<tr class="{"first" if head else "more"}" data-rule="{rule_id}">{head}'
+                   f'<th class="transport">{transport if transport else "API"}</th>')
+        by_mode = {cols[i][1]: here for i, here in row.items()}
+        for mode in mode_cols:
+            here = by_mode.get(mode)
+            out.append(_cell(rule_id, here, transport, mode) if here else "<td class=none></td>")
         out.append("</tr>")
     out.append("</table></div>")
     return out
+
+
+def _failing_cells(by_rule, cols):
+    """The cells that fail the gate, first on the page: each with its first
+    reason and a link to its cases."""
+    bad = []
+    for rule_id, transport, row in _matrix_rows(by_rule, cols):
+        for i, here in row.items():
+            if state(here) in ("fails", "error"):
+                bad.append((rule_id, cols[i], problems_first(here)))
+    out = [f'<section id="failing" data-count="{len(bad)}"><h2>Cells that fail the gate ({len(bad)})</h2>']
+    if not bad:
+        out.append("<p>None: every cell that ran conforms or deviates as the baseline says.</p></section>")
+        return out
+    out.append('<table class="failing">')
+    for rule_id, (transport, mode), here in bad:
+        n_bad = sum(bool(problem(c)) for c in here)
+        out.append(f'<tr data-rule="{rule_id}">{_cell(rule_id, here, transport, mode)}'
+                   f'<td class=rid>{rule_id}</td><td>{_esc(_col_name(transport, mode))}</td>'
+                   f"<td>{n_bad} of {len(here)}: {prose(reason(here[0]))}</td></tr>")
+    out.append("</table></section>")
+    return out
+
+
+def _toc(results, by_rule, with_facts):
+    """Where each part of the page is, with its count."""
+    groups = {"fails": 0, "known": 0, "rest": 0}
+    for mine in by_rule.values():
+        st = state(mine)
+        groups["fails" if st in ("fails", "error") else "known" if st == "known" else "rest"] += 1
+    parts = [("failing", "Cells that fail the gate")]
+    parts += [(f"group-{k}", f"{title} ({n})") for k, title in GROUPS for n in [groups[k]] if n]
+    parts.append(("matrix", "Matrix"))
+    if results.get("interop"):
+        parts.append(("interop", "Real clients"))
+    if with_facts:
+        parts.append(("facts", "Facts about this MHD"))
+    parts.append(("cases", "Cases, by rule and cell"))
+    return ['<nav id="toc"><b>Contents:</b> ' + " · ".join(f'<a href="#{anchor}">{_esc(words)}</a>'
+                                                           for anchor, words in parts) + "</nav>"]
 
 
 def _interop(results):
@@ -224,42 +311,88 @@ def _case(c, anchor, rule_id):
     out = [f'<details class="case" id="{anchor}" data-case="{_esc(c["id"])}" data-outcome="{c["outcome"]}">'
            f"<summary>{summary}</summary>"]
     if problem(c) or c.get("summary"):
-        out.append(f"<p>{_esc(reason(c))}</p>")
-    if c.get("known"):
-        out.append(f'<div class="known-text">Baseline ({_esc(c["known"].get("rule", rule_id))}): '
-                   f'{_esc(c["known"].get("observed", ""))}</div>')
-    facts = {k: c[k] for k in ("mode", "transport", "client", "kind", "failure_kind", "baseline", "observed")
-             if c.get(k)}
-    out.append(f"<pre>{_esc(json.dumps(facts, indent=1))}</pre>")
-    if c.get("detail"):
+        out.append(f"<p>{prose(reason(c))}</p>")
+    known_rule = (c.get("known") or {}).get("rule")
+    if known_rule:
+        out.append(f'<p>As the baseline says: <a href="#finding-{_esc(known_rule)}">{_esc(known_rule)}</a>.</p>')
+    facts_ = {k: c[k] for k in ("mode", "transport", "client", "kind", "failure_kind", "baseline", "observed")
+              if c.get(k)}
+    out.append(f"<pre>{_esc(json.dumps(facts_, indent=1))}</pre>")
+    if c.get("detail") and problem(c):
         out.append(f"<pre>{_esc(c['detail'])}</pre>")
+    elif c.get("detail"):
+        out.append("<p>Its bytes and events: results.json.</p>")  # a known deviation: the page stays light
     out.append("</details>")
     return out
 
 
+def _conforming(c):
+    return c["verdict"] == "conforms" and not problem(c) and not c.get("known")
+
+
+def _folded(cases):
+    """The cases of a cell that conform, folded, a line each: the page
+    stays light (their bytes and events are in results.json)."""
+    items = "".join(f'<li data-outcome="{c["outcome"]}">{_esc(case_name(c))} ({c.get("duration_s", 0):.2f} s)</li>'
+                    for c in cases)
+    return [f'<details class="passing"><summary>{STATES["conforms"][0]} {len(cases)} conform</summary>'
+            f"<ul>{items}</ul></details>"]
+
+
+def _cell_block(rule_id, transport, mode, here, anchors):
+    out = [f'<div class="cell-cases" id="{_cell_id(rule_id, transport, mode)}" data-cases="{len(here)}">'
+           f"<b>{_esc(_col_name(transport, mode))}</b>"]
+    for c in here:
+        if not _conforming(c):
+            out += _case(c, anchors[(rule_id, c["id"])], rule_id)
+    plain = [c for c in here if _conforming(c)]
+    if plain:
+        out += _folded(plain)
+    out.append("</div>")
+    return out
+
+
 def _cases(by_rule, cols, catalog, anchors):
-    out = ["<h2>Cases, by rule and cell</h2>"]
+    """Per rule, the cells with something to read (a problem, a known
+    deviation) open; the cells whose every case conforms folded into one
+    line, which a matrix link opens."""
+    out = ['<h2 id="cases">Cases, by rule and cell</h2>']
     for rule_id, mine in by_rule.items():
         out.append(f'<section id="cases-{rule_id}"><h3><span class=rid>{rule_id}</span></h3>')
         if rule_id in catalog:
-            out.append(f'<p class="statement">{_esc(catalog[rule_id].promise)}</p>')
+            out.append(f'<p class="statement">{prose(catalog[rule_id].promise)}</p>')
+        quiet = []
         for transport, mode in cols:
             here = problems_first([c for c in mine if _in_cell(c, transport, mode)])
             if not here:
                 continue
-            out.append(f'<div class="cell-cases" id="{_cell_id(rule_id, transport, mode)}" '
-                       f'data-cases="{len(here)}"><b>{_esc(_col_name(transport, mode))}</b>')
-            for c in here:
-                out += _case(c, anchors[(rule_id, c["id"])], rule_id)
-            out.append("</div>")
+            if all(_conforming(c) for c in here):
+                quiet.append((transport, mode, here))
+            else:
+                out += _cell_block(rule_id, transport, mode, here, anchors)
+        if quiet:
+            out.append(f'<details class="cells"><summary>{STATES["conforms"][0]} {len(quiet)} cell'
+                       f'{"s" if len(quiet) != 1 else ""} where every case conforms '
+                       f"({sum(len(h) for _, _, h in quiet)} cases)</summary>")
+            for transport, mode, here in quiet:
+                out += _cell_block(rule_id, transport, mode, here, anchors)
+            out.append("</details>")
         out.append("</section>")
     return out
+
+
+# A link to a cell inside a folded part opens it (Chromium does so itself;
+# other browsers need this).
+OPEN_TARGET = ("<script>function openTarget() { for (let e = document.getElementById(location.hash.slice(1)); e; "
+               "e = e.parentElement) if (e.tagName === 'DETAILS') e.open = true; }\n"
+               "addEventListener('hashchange', openTarget); addEventListener('load', openTarget);</script>")
 
 
 def render(results, catalog):
     cases = results["cases"]
     by_rule = {rule_id: [c for c in cases if rule_id in c["rules"]] for rule_id in selected(results["rules"], cases)}
     anchors = {(rule_id, c["id"]): f"case-{i}-{rule_id}" for i, c in enumerate(cases) for rule_id in c["rules"]}
+    cols = _columns(cases)
     mhd = results.get("mhd") or {}
     verdict = results.get("gate") or gate(cases, results.get("interrupted"), results.get("baseline"))
     passed = verdict["passed"]
@@ -290,11 +423,14 @@ def render(results, catalog):
                    "the gate stays the run's):<ul>" + "".join(f"<li>{_esc(line)}</li>" for line in
                                                             confirmation_lines(results["confirmation"]))
                    + "</ul></div>")
+    found = facts.html(results, catalog, prose)
+    out += _toc(results, by_rule, bool(found))
+    out += _failing_cells(by_rule, cols)
     out += _findings(results, catalog, by_rule, anchors)
-    cols = _columns(cases)
     out += _matrix(by_rule, cols)
     out += _interop(results)
-    out += facts.html(results, catalog, _esc)
+    out += found
     out += _cases(by_rule, cols, catalog, anchors)
+    out.append(OPEN_TARGET)
     out.append("</body></html>")
     return "\n".join(out) + "\n"

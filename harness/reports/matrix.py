@@ -11,7 +11,7 @@ import sys
 
 from .. import catalog, outcome
 from . import interop
-from .html_report import STYLE  # one look for both pages
+from .html_report import STYLE, prose  # one look for both pages
 
 MARK = {"conforms": "ok", "deviates": "DEVIATES", "untested": "-", "measured": "measured"}
 VALUE_TEXT = 40  # characters of one measured value in a cell
@@ -103,30 +103,44 @@ def markdown(table):
     return "\n".join(lines) + "\n"
 
 
+PROMISE_TEXT = 110  # characters of a rule's promise in matrix.html (all of it on hover)
+
+
 def html_page(table):
-    """matrix.html: the same table in colours, each cell linking to that
-    version's report.html at the rule."""
+    """matrix.html: the same table in colours, each rule with its promise,
+    each cell linking to that version's report.html at the rule."""
     labels = [r["label"] for r in table["runs"]]
     reports = {r["label"]: r.get("report") or f"{r['label']}/report.html" for r in table["runs"]}
+    rules = {r.id: r for r in catalog.load().values()}
     out = ["<!DOCTYPE html>", "<html lang=en><head><meta charset=utf-8>",
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
            "<title>Upgrade conformance across MHD versions</title>", f"<style>{STYLE}</style></head><body>",
-           "<h1>Upgrade conformance across MHD versions</h1>", '<table class="matrix"><tr><th class="rule">rule</th>']
+           "<h1>Upgrade conformance across MHD versions</h1>",
+           "<p>Each row is a rule of MHD's upgrade API, as the manual promises it; each column an MHD version. A "
+           "cell says whether that version keeps the promise, over every mode and transport that ran (per "
+           "transport where they differ), and leads to that version's report at the rule. Rules in bold differ "
+           "between versions; a measure rule's cell shows the values it measured.</p>",
+           '<p class=legend>' + "".join(f'<span class="s s-{k}">{sym}</span>{html.escape(words)}'
+                                        for k, (sym, words) in outcome.STATES.items()) + "</p>",
+           "<p>" + "; ".join(f'<a href="{html.escape(reports[r["label"]])}">MHD {html.escape(r["label"])}</a> '
+                             f"({html.escape(r['prefix'] or 'system')}): exit status {r['exit_status']}"
+                             for r in table["runs"]) + "</p>",
+           '<div class="wrap"><table class="matrix versions"><tr><th class="rule">rule</th><th>promise</th>']
     out += [f"<th>MHD {html.escape(x)}</th>" for x in labels]
     out.append("</tr>")
     for rule, cells, changed in _rows(table):
-        out.append(f'<tr><th class="rule">{"<b>" + rule + "</b>" if changed else rule}</th>')
+        promise = rules[rule].promise if rule in rules else ""
+        short = promise if len(promise) <= PROMISE_TEXT else promise[:PROMISE_TEXT - 3] + "..."
+        out.append(f'<tr data-rule="{rule}"><th class="rule">{"<b>" + rule + "</b>" if changed else rule}</th>'
+                   f'<td class="promise" title="{html.escape(promise)}">{prose(short)}</td>')
         for label, text in zip(labels, cells):
             entry = table["rules"][rule].get(label)
             key = entry["state"] if entry and entry.get("state") in outcome.STATES else "untested"
             symbol, words = outcome.STATES[key]
-            out.append(f'<td class="cell s-{key}" title="{html.escape(words)}"><a href="{html.escape(reports[label])}'
-                       f'#rule-{rule}">{symbol} {html.escape(text)}</a></td>')
+            out.append(f'<td class="cell s-{key}" data-state="{key}" title="{html.escape(words)}">'
+                       f'<a href="{html.escape(reports[label])}#rule-{rule}">{symbol} {html.escape(text)}</a></td>')
         out.append("</tr>")
-    out.append("</table>")
-    out.append('<p class=legend>' + "".join(f'<span class="s s-{k}">{sym}</span>{html.escape(words)}'
-                                            for k, (sym, words) in outcome.STATES.items()) + "</p>")
-    out.append("<p>Rules in bold differ between versions; a measure rule's cell shows the values it measured. "
-               "Each cell leads to that version's report.</p>")
+    out.append("</table></div>")
     if table.get("interop"):
         out += ['<h2 id="interop">Real clients (U-WS-6)</h2>', '<table class="matrix interop"><tr><th class="rule">'
                 "client</th>"] + [f"<th>MHD {html.escape(x)}</th>" for x in labels] + ["</tr>"]

@@ -8,7 +8,7 @@ import pathlib
 import shlex
 from xml.sax.saxutils import quoteattr
 
-from .. import outcome
+from .. import modes, outcome
 from ..deadlines import FACTOR_ENV
 from ..outcome import STATES, case_name, problem, problems_first, reason
 from . import facts, html_report, interop
@@ -144,6 +144,7 @@ def summary_markdown(results, catalog):
         if len(bad) > 200:
             lines.append(f"| ... | | {len(bad) - 200} more: see results.json |")
         lines.append("")
+    lines += known_markdown(results)
     lines += interop.markdown(results)
     lines += facts.markdown(results, catalog)
     if results.get("confirmation"):
@@ -167,6 +168,32 @@ def summary_markdown(results, catalog):
                   f"chance of that for a race within its recorded rates is at most "
                   f"{results.get('false_alarm', {}).get('per_run', outcome.RUN_FALSE_ALARM):.1%} per run."]
     return "\n".join(lines) + "\n"
+
+
+def known_markdown(results):
+    """The known deviations this run met, each baseline entry once: what
+    MHD does, what an application does about it, and where it was seen."""
+    entries = {}
+    for c in results["cases"]:
+        known = c.get("known")
+        if known and c["verdict"] == "deviates":
+            key = (known.get("race") or known.get("rule"), known.get("observed", ""))
+            entries.setdefault(key, (known, []))[1].append(c)
+    if not entries:
+        return []
+    lines = [f"## Known deviations, and what to do about them ({len(entries)})", "",
+             "| Rule or race | What MHD does | Workaround | Cases |", "|---|---|---|---|"]
+    for (name, _), (known, cases) in entries.items():
+        cells = sorted({f"{c['mode'] and modes.lookup(c['mode']).name}-{c['transport']}" if c.get("mode") else "API"
+                        for c in cases})
+        where = ", ".join(cells[:6]) + (f" (+{len(cells) - 6} more)" if len(cells) > 6 else "")
+        lines.append(f"| {name} | {_cell_text(known.get('observed', ''))} | "
+                     f"{_cell_text(known.get('workaround') or 'not recorded')} | {len(cases)}: {where} |")
+    return lines + [""]
+
+
+def _cell_text(text):
+    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 class Unreadable(ValueError):
