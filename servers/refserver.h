@@ -109,10 +109,6 @@ void
 upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,
                  const char *extra_in, size_t extra_in_size,
                  MHD_socket sock, struct MHD_UpgradeResponseHandle *urh);
-/* Frees a request and what it holds. */
-void request_free (struct request *r);
-/* scenarios.c: the headers and arguments MHD lists for @a c now. */
-void request_view (struct MHD_Connection *c, struct request_view *view);
 /* Waits (bounded) until every upgraded-socket thread has finished. */
 bool upgraded_wait_idle (struct server *srv, int timeout_ms);
 /* GET /release?of=RID: ends the current read hold of the pressure script
@@ -122,6 +118,12 @@ bool upgraded_wait_idle (struct server *srv, int timeout_ms);
  * ends after N bytes. False if there is no such script. */
 bool upgraded_release (struct server *srv, const char *rid, bool write_hold,
                        uint64_t step, uint64_t input_end);
+
+/* request.c (calls nothing of the others): frees a request and what it
+ * holds. */
+void request_free (struct request *r);
+/* request.c: the headers and arguments MHD lists for @a c now. */
+void request_view (struct MHD_Connection *c, struct request_view *view);
 
 /* context.c (calls nothing of the others): the request whose callback runs
  * on this thread (the access handler, the upgrade handler, a script), or
