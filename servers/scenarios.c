@@ -657,12 +657,12 @@ static const struct scenario scenarios[] = {
   { "/upgrade", &scenario_upgrade,
     " then proto conn del_conn rf status icy twice thread shared suspend"
     " nofallback n until idle sockbuf pauses hold inoff at_stop pad " },
-  { "/plain-101", &scenario_plain_101, " " },
+  { "/plain-101", &scenario_plain_101, " nofallback " },
   { "/null-handler", &scenario_null_handler, " " },
   { "/hello", &scenario_hello, " " },
   { "/stats", &scenario_stats, " " },
   { "/release", &scenario_release, " of hold n sent " },
-  { "/ws", &scenario_ws, " idle rid " },
+  { "/ws", &scenario_ws, " idle rid nofallback " },
 };
 
 
