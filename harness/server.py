@@ -10,6 +10,7 @@ import subprocess
 import threading
 from collections import deque
 
+from . import urls
 from .deadlines import Deadline
 from .tracebacks import hidden as _hidden
 
@@ -86,6 +87,11 @@ class RefServer:
 
     def __repr__(self):
         return f"RefServer({self.mode.id}, {self.transport}, {self.options})"
+
+    def url(self, path, **query):
+        """`path` with `query` as its query string; a key the path does not
+        accept raises urls.UnknownKey (see harness/urls.py)."""
+        return urls.upgrade_url(self.binary, path, **query)
 
     # -- life cycle ---------------------------------------------------------
     def command(self):

@@ -94,6 +94,7 @@ usage (FILE *out)
   fprintf (out,
            "usage: refserver --mode MODE [options]\n"
            "       refserver --version\n"
+           "       refserver --keys      the query keys, as JSON\n"
            "Serves the upgrade-conformance scenarios on 127.0.0.1 and\n"
            "reports each MHD call as one JSON object per line.\n\n"
            "  --mode MODE              select poll epoll pool pool-select\n"
@@ -184,6 +185,7 @@ parse_args (int argc, char **argv, struct config *cfg)
     { "idle-ms", required_argument, NULL, 'i' },
     { "raw-echo", no_argument, NULL, 'R' },
     { "version", no_argument, NULL, 'V' },
+    { "keys", no_argument, NULL, 'K' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -273,8 +275,12 @@ parse_args (int argc, char **argv, struct config *cfg)
               MHD_YES == MHD_is_feature_supported (MHD_FEATURE_TLS)
               ? "true" : "false");
       exit (0);
+    case 'K':
+      query_keys_json (stdout);
+      exit (0);
     case 'h':
       usage (stdout);
+      query_keys_usage (stdout);
       exit (0);
     default:
       usage (stderr);

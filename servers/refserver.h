@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Request header by which a client names its request; every event about
  * that request carries the value as "rid". */
@@ -17,17 +18,18 @@
 struct script;
 struct scenario;
 
-/* What a request asks of the script on its upgraded socket: query
- * parameters of /upgrade (scenarios.c lists them). */
+/* What a request asks of the script on its upgraded socket: the query
+ * keys of the same names, read by the parsers of querykeys.c's table,
+ * which says what each means. A key left out is 0. */
 struct script_params
 {
-  size_t n;            /* n=: bytes the script sends (pressure: between holds) */
-  uint64_t until;      /* until=: input bytes after which it stops reading */
-  int idle_ms;         /* idle=: the script's wait for the socket (-1: none) */
-  unsigned int pauses; /* pauses=: pressure: how many times it holds */
-  unsigned int hold;   /* hold=: pressure: HOLD_READ, HOLD_WRITE or both */
-  int sockbuf;         /* sockbuf=: SO_SNDBUF and SO_RCVBUF of sock (0: as given) */
-  uint64_t inoff;      /* inoff=: pressure: origin of the client's counted stream */
+  size_t n;
+  uint64_t until;
+  int idle_ms;         /* -1: no limit */
+  unsigned int pauses;
+  unsigned int hold;   /* HOLD_READ, HOLD_WRITE or both */
+  int sockbuf;         /* 0: as MHD gave the socket */
+  uint64_t inoff;
 };
 #define HOLD_READ 1u  /* the application stops reading at each hold point */
 #define HOLD_WRITE 2u /* the client stops reading at each hold point */
@@ -109,10 +111,6 @@ void
 upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,
                  const char *extra_in, size_t extra_in_size,
                  MHD_socket sock, struct MHD_UpgradeResponseHandle *urh);
-/* Frees a request and what it holds. */
-void request_free (struct request *r);
-/* scenarios.c: the headers and arguments MHD lists for @a c now. */
-void request_view (struct MHD_Connection *c, struct request_view *view);
 /* Waits (bounded) until every upgraded-socket thread has finished. */
 bool upgraded_wait_idle (struct server *srv, int timeout_ms);
 /* GET /release?of=RID: ends the current read hold of the pressure script
@@ -122,6 +120,23 @@ bool upgraded_wait_idle (struct server *srv, int timeout_ms);
  * ends after N bytes. False if there is no such script. */
 bool upgraded_release (struct server *srv, const char *rid, bool write_hold,
                        uint64_t step, uint64_t input_end);
+
+/* querykeys.c (calls nothing of the others): whether a request to @a path
+ * may carry the query key @a key. */
+bool query_key_accepted (const char *path, const char *key);
+/* querykeys.c: the script's parameters from the query of @a c, for
+ * @a path; idle= absent or 0: @a default_idle_ms. */
+void script_params_read (struct MHD_Connection *c, const char *path,
+                         int default_idle_ms, struct script_params *p);
+/* querykeys.c: the keys, for refserver --help and, as JSON, --keys. */
+void query_keys_usage (FILE *out);
+void query_keys_json (FILE *out);
+
+/* request.c (calls nothing of the others): frees a request and what it
+ * holds. */
+void request_free (struct request *r);
+/* request.c: the headers and arguments MHD lists for @a c now. */
+void request_view (struct MHD_Connection *c, struct request_view *view);
 
 /* context.c (calls nothing of the others): the request whose callback runs
  * on this thread (the access handler, the upgrade handler, a script), or

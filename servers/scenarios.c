@@ -23,9 +23,7 @@ struct scenario
 {
   const char *path;
   enum MHD_Result (*run) (struct request *r, struct MHD_Connection *c);
-  /* The query keys it reads, space-separated, each between spaces; "at"
-   * (read by the access handler) goes with every scenario. */
-  const char *keys;
+  /* The query keys it reads: querykeys.c's table, by path. */
 };
 
 
@@ -175,15 +173,6 @@ queue_or_refused (struct request *r, struct MHD_Connection *c,
 }
 
 
-/* The idle= parameter of a script, or the server's --idle-ms. */
-static int
-idle_arg (struct request *r, struct MHD_Connection *c)
-{
-  int ms = (int) num_arg (c, "idle", 0);
-  return ms > 0 ? ms : r->srv->idle_ms;
-}
-
-
 /* An upgrade response whose handler is upgrade_handler with a cls of its
  * own (the connection's handler_cls: neither the socket context nor
  * req_cls, which MHD also holds, so that a mix-up shows), reported; NULL
@@ -307,10 +296,10 @@ suspend_then_upgrade (struct request *r, struct MHD_Connection *c,
 /* U-QUEUE-9: holds the access handler until MHD's stop shows on this
  * connection's thread: MHD_stop_daemon shuts the connection's socket down
  * (thread per connection) or the listening socket (a thread pool), after it
- * marked the daemon as stopping. Bounded by idle=. Reports when it was
- * released and why. */
+ * marked the daemon as stopping. Bounded by @a idle_ms (idle=). Reports
+ * when it was released and why. */
 static void
-hold_until_stop (struct request *r, struct MHD_Connection *c)
+hold_until_stop (struct request *r, struct MHD_Connection *c, int idle_ms)
 {
   const union MHD_ConnectionInfo *ci =
     MHD_get_connection_info (c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -324,7 +313,7 @@ hold_until_stop (struct request *r, struct MHD_Connection *c)
   int n;
   ev_begin (&e, "held_for_stop", r->rid);
   ev_end (&e);
-  n = poll (p, 2, idle_arg (r, c));
+  n = poll (p, 2, idle_ms);
   ev_begin (&e, "stop_seen", r->rid);
   ev_bool (&e, "seen", n > 0);
   ev_bool (&e, "connection_shut", n > 0 && 0 != (p[0].revents & (POLLRDHUP | POLLHUP)));
@@ -370,33 +359,9 @@ add_padding (struct request *r, struct MHD_Response *resp, size_t n)
 }
 
 
-/* GET /upgrade?... : queue a 101 made with MHD_create_response_for_upgrade.
- *   proto=V     Upgrade header value; "-" leaves the header out
- *   conn=V      add "Connection: V" as well
- *   del_conn=1  MHD_del_response_header (Connection: Upgrade)
- *   rf=http10   MHD_RF_HTTP_1_0_COMPATIBLE_STRICT | MHD_RF_HTTP_1_0_SERVER
- *   status=N    queue with status N instead of 101; icy=1 adds MHD_ICY_FLAG
- *   twice=1     queue a second response after the first
- *   thread=1    queue from another thread
- *   shared=1    queue the server's one shared upgrade response
- *   suspend=1   suspend, queue from another thread, resume (U-SUSP-1)
- *   at_stop=1   hold the access handler until the daemon's stop shows,
- *               then queue (U-QUEUE-9)
- *   nofallback=1  after a refusal return MHD_NO instead of answering 500
- *   then=S      script on the upgraded socket (default echo); n=N its bytes
- *   until=N     echo: CLOSE after N input bytes (extra_in counts), without
- *               waiting for the client's end of stream
- *   idle=MS     a script's wait for the socket gives up after MS ms
- *               (default: the server's --idle-ms)
- *   sockbuf=B   SO_SNDBUF and SO_RCVBUF the script sets on sock first
- *   pad=N       N bytes more in the 101's head: headers X-Pad-1.. of at
- *               most PAD_VALUE bytes each (U-CB-1, a head larger than one
- *               TLS record and the socket buffer)
- *   pressure (then=pressure, U-SOCK-4; see run_pressure in upgraded.c):
- *   hold=read|write|both  which side stops reading at each hold
- *   pauses=P    holds of each kind; n=N bytes each stream moves between
- *               them; inoff=N origin of the client's stream
- */
+/* GET /upgrade?... : queue a 101 made with MHD_create_response_for_upgrade,
+ * as the query asks: querykeys.c's table says what each key does (and
+ * `refserver --help` lists them). */
 static enum MHD_Result
 scenario_upgrade (struct request *r, struct MHD_Connection *c)
 {
@@ -416,19 +381,7 @@ scenario_upgrade (struct request *r, struct MHD_Connection *c)
   if (NULL == cc->then)
     return queue_text (r, c, "bad-request", MHD_HTTP_BAD_REQUEST,
                        "unknown script\n", NULL);
-  cc->p.n = num_arg (c, "n", 0);
-  cc->p.until = num_arg (c, "until", 0);
-  cc->p.idle_ms = idle_arg (r, c);
-  cc->p.pauses = (unsigned int) num_arg (c, "pauses", 0);
-  cc->p.sockbuf = (int) num_arg (c, "sockbuf", 0);
-  cc->p.inoff = num_arg (c, "inoff", 0);
-  {
-    const char *hold = arg (c, "hold");
-    cc->p.hold = NULL == hold ? 0
-                 : 0 == strcmp (hold, "read") ? HOLD_READ
-                 : 0 == strcmp (hold, "write") ? HOLD_WRITE
-                 : 0 == strcmp (hold, "both") ? HOLD_READ | HOLD_WRITE : 0;
-  }
+  script_params_read (c, r->scenario->path, r->srv->idle_ms, &cc->p);
   if (flag_arg (c, "icy"))
     status |= MHD_ICY_FLAG;
 
@@ -466,7 +419,7 @@ scenario_upgrade (struct request *r, struct MHD_Connection *c)
   if (flag_arg (c, "suspend") && ! shared)
     return suspend_then_upgrade (r, c, resp); /* it owns resp now */
   if (flag_arg (c, "at_stop"))
-    hold_until_stop (r, c);
+    hold_until_stop (r, c, cc->p.idle_ms);
   if (flag_arg (c, "thread"))
     ret = queue_from_other_thread (r, c, status, resp);
   else
@@ -565,9 +518,7 @@ scenario_stats (struct request *r, struct MHD_Connection *c)
  * a wrong version 426 with Sec-WebSocket-Version: 13; anything else 400.
  * Neither of those is upgraded. A subprotocol the client offers and the
  * server speaks is answered (Sec-WebSocket-Protocol, ws_choose_protocol).
- *   idle=MS   as for /upgrade
- *   rid=ID    the request id, for a client that cannot add the id's header
- *             (a browser): see request_new */
+ * Its query keys (idle=, rid=, nofallback=): querykeys.c. */
 static enum MHD_Result
 scenario_ws (struct request *r, struct MHD_Connection *c)
 {
@@ -607,7 +558,7 @@ scenario_ws (struct request *r, struct MHD_Connection *c)
                        : MHD_HTTP_BAD_REQUEST, resp);
   }
   cc->then = script_find ("ws");
-  cc->p.idle_ms = idle_arg (r, c);
+  script_params_read (c, r->scenario->path, r->srv->idle_ms, &cc->p);
   resp = upgrade_response (r, cc);
   if (NULL == resp)
     return refused (r, c);
@@ -654,22 +605,20 @@ scenario_hello (struct request *r, struct MHD_Connection *c)
 
 
 static const struct scenario scenarios[] = {
-  { "/upgrade", &scenario_upgrade,
-    " then proto conn del_conn rf status icy twice thread shared suspend"
-    " nofallback n until idle sockbuf pauses hold inoff at_stop pad " },
-  { "/plain-101", &scenario_plain_101, " " },
-  { "/null-handler", &scenario_null_handler, " " },
-  { "/hello", &scenario_hello, " " },
-  { "/stats", &scenario_stats, " " },
-  { "/release", &scenario_release, " of hold n sent " },
-  { "/ws", &scenario_ws, " idle rid " },
+  { "/upgrade", &scenario_upgrade },
+  { "/plain-101", &scenario_plain_101 },
+  { "/null-handler", &scenario_null_handler },
+  { "/hello", &scenario_hello },
+  { "/stats", &scenario_stats },
+  { "/release", &scenario_release },
+  { "/ws", &scenario_ws },
 };
 
 
 struct key_check
 {
   const struct scenario *scenario;
-  const char *unknown; /* the first key the scenario does not read */
+  const char *unknown; /* the first key the scenario's path does not accept */
 };
 
 
@@ -678,19 +627,12 @@ check_key (void *cls, enum MHD_ValueKind kind, const char *key,
            const char *value)
 {
   struct key_check *kc = cls;
-  char word[64];
   (void) kind;
   (void) value;
-  if (0 == strcmp (key, "at") || 0 == strncmp (key, "x-", 2))
-    return MHD_YES; /* x-...: free, for cases that need odd arguments (U-CB-7) */
-  snprintf (word, sizeof (word), " %s ", key);
-  if (strlen (key) + 2 >= sizeof (word) || NULL == strstr (kc->scenario->keys,
-                                                           word))
-  {
-    kc->unknown = key;
-    return MHD_NO; /* stops the iteration */
-  }
-  return MHD_YES;
+  if (query_key_accepted (kc->scenario->path, key))
+    return MHD_YES;
+  kc->unknown = key;
+  return MHD_NO; /* stops the iteration */
 }
 
 
@@ -712,62 +654,6 @@ scenario_find (const char *url)
     if (0 == strcmp (scenarios[i].path, url))
       return &scenarios[i];
   return NULL;
-}
-
-
-struct view_hash
-{
-  gnutls_hash_hd_t h;
-  unsigned int count;
-};
-
-
-static enum MHD_Result
-hash_value (void *cls, enum MHD_ValueKind kind, const char *key,
-            const char *value)
-{
-  struct view_hash *vh = cls;
-  (void) kind;
-  /* Key and value, each with its terminating NUL: no two lists hash alike. */
-  gnutls_hash (vh->h, key, strlen (key) + 1);
-  gnutls_hash (vh->h, NULL == value ? "" : value,
-               NULL == value ? 1 : strlen (value) + 1);
-  vh->count++;
-  return MHD_YES;
-}
-
-
-static void
-hash_values (struct MHD_Connection *c, enum MHD_ValueKind kind,
-             unsigned char digest[32], unsigned int *count)
-{
-  struct view_hash vh = { NULL, 0 };
-  memset (digest, 0, 32);
-  if (0 != gnutls_hash_init (&vh.h, GNUTLS_DIG_SHA256))
-    return;
-  MHD_get_connection_values (c, kind, &hash_value, &vh);
-  gnutls_hash_deinit (vh.h, digest);
-  *count = vh.count;
-}
-
-
-void
-request_view (struct MHD_Connection *c, struct request_view *view)
-{
-  hash_values (c, MHD_HEADER_KIND, view->headers, &view->header_count);
-  hash_values (c, MHD_GET_ARGUMENT_KIND, view->args, &view->arg_count);
-}
-
-
-void
-request_free (struct request *r)
-{
-  if (NULL == r)
-    return;
-  free (r->url_copy);
-  if (NULL != r->body_hash)
-    gnutls_hash_deinit (r->body_hash, NULL);
-  free (r);
 }
 
 
