@@ -291,7 +291,9 @@ def next_steps(data, rerun):
              else "--last-failed --last-failed-no-failures none")
     sep = " " if " -- " in f"{rerun} " else " -- "  # the cases go after the command's own --
     out = [f"next: rerun exactly the {len(ids)} case{'s' if len(ids) != 1 else ''} that did not behave: "
-           f"{rerun}{sep}{again}"]
+           f"{rerun}{sep}{again}",
+           "next: what each one sent, received and what the server's events said: report.html, at the case "
+           "(pytest's whole traceback: add --tb=long after the --)"]
     waited_out = [c for c in bad if c.get("failure_kind") in WAITED]
     if waited_out:
         kinds = ", ".join(sorted({c["failure_kind"] for c in waited_out}))

@@ -194,6 +194,9 @@ def selection_run(args, prefix, report):
     return proc.returncode, data, proc.stdout + proc.stderr
 
 
+TRACEBACK = "--tb=line"
+
+
 def pytest_command(args, prefix, report, passthrough):
     # Options as --opt=VALUE, and pytest.ini named: a value that is an
     # existing folder (e.g. --report /tmp/x) must not be taken for a test
@@ -217,6 +220,11 @@ def pytest_command(args, prefix, report, passthrough):
         cmd.append("--update-baseline")
     if args.sanitize:
         cmd.append("--sanitize")
+    if not any(a.startswith("--tb") for a in passthrough):
+        # One line per failure on the console (the case's line and the
+        # rule's words); the end of the run repeats each reason, and
+        # report.html has the bytes and events. `-- --tb=long` for pytest's.
+        cmd.append(TRACEBACK)
     return cmd + passthrough
 
 
