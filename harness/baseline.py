@@ -235,7 +235,8 @@ class Baseline:
             return None
         rule, entry = known
         return outcome.Expectation(rule=rule, version=self.version, observed=entry.get("observed", ""),
-                                   evidence=entry.get("evidence", ""), signatures=entry.get("signatures") or [])
+                                   evidence=entry.get("evidence", ""), signatures=entry.get("signatures") or [],
+                                   workaround=entry.get("workaround", ""))
 
     def race(self, rules, cell):
         """The outcome.Race a case of `rules` in `cell` can meet, or None."""
@@ -257,7 +258,7 @@ def race_of(name, entry, version):
     return outcome.Race(name=name, version=version, cells=entry.get("cells", []), rules=entry.get("rules", []),
                         signatures=entry.get("signatures", []), low=rates.get("low", 0.0),
                         high=rates.get("high", 1.0), observed=entry.get("observed", ""),
-                        evidence=entry.get("evidence", ""))
+                        evidence=entry.get("evidence", ""), workaround=entry.get("workaround", ""))
 
 
 def signature_for(kind, summary):

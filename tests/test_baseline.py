@@ -267,3 +267,10 @@ def test_writing_a_new_entry_names_the_workaround_to_write(tmp_path):
     with pytest.raises(baseline.BaselineError, match="U-QUEUE-1 has no 'workaround'"):
         baseline.Baseline.load(b.path)
     baseline.Baseline.load(b.path, migrate=True)  # a later rewrite still reads it
+
+
+def test_the_workaround_reaches_the_gate_s_expectation_and_race():
+    b = make({"U-HDR-1": {"observed": "o", "workaround": "add the header", "signatures": SIG, "cases": ["t[*]"]}},
+             races={"stall": RACE})
+    assert b.expectation("t[epoll-plain]", ["U-HDR-1"]).workaround == "add the header"
+    assert b.race(["U-ACT-1"], "epoll-https").workaround == "w"
