@@ -9,11 +9,12 @@ File: baselines/<MHD version>.json (schema 3)
   {"schema": 3, "mhd_version": "0.9.75",
    "deviations": {"U-HDR-1": {
        "observed": "one line: what MHD does",
+       "workaround": "what an application should do about it",
        "evidence": "what the suite saw, and where in MHD",
        "signatures": [{"kind": "assertion", "pattern": "MHD sent 'HTTP/1.1 101"}],
        "cases": ["test_name[*-plain]", ...]}},
    "races": {"tls-close-stall": {
-       "observed": "...", "evidence": "...",
+       "observed": "...", "workaround": "...", "evidence": "...",
        "cells": ["epoll-https", "pool-https", "tpc-https"],
        "rules": ["U-ACT-1", "U-ACT-2", "U-NOTIFY-1"],
        "signatures": [{"kind": "stall", "pattern": "no end of the stream"}],
@@ -23,6 +24,11 @@ File: baselines/<MHD version>.json (schema 3)
 A rule's deviation value may also be a list of entries, when its cases
 deviate in different ways. A signature is a failure kind (outcome.KINDS)
 and a regular expression that the failure's one-line summary must contain.
+Every entry, deviation or race, has a reviewed `workaround`: what an
+application using that MHD version should do about it (which call, which
+flag or mode to prefer or avoid, what not to rely on), or "None in the
+application: ..." and what that means; a new entry gets an empty one
+(WORKAROUND_TO_WRITE), which only a rewrite (`migrate`) reads.
 A race's cells are MODE-TRANSPORT patterns; its rates, the range of its
 rate per attempt that the runs in `runs` (failures, attempts of the race's
 cases, one pair per run) support. Case patterns are the test name with its
@@ -42,6 +48,7 @@ BASELINES = ROOT / "baselines"
 SCHEMA = 3
 RANGE_CONFIDENCE = 0.99  # each run's rate interval, for the proposed range of a race
 MAX_RUNS_KEPT = 30
+WORKAROUND_TO_WRITE = ""  # a new entry's workaround, until someone writes it
 
 
 class BaselineError(Exception):
@@ -96,6 +103,36 @@ def check_race(name, race, where):
                             f"0 <= l <= h <= 1, not {rates!r}")
 
 
+def check_workaround(what, entry, where):
+    """Raises BaselineError unless an entry of a version baseline says
+    what an application should do about it (not asked of
+    baselines/clients.json: a client's behaviour is not the
+    application's to work around)."""
+    if not has_workaround(entry):
+        raise BaselineError(f"{where}: {what} has no 'workaround': write one (a non-empty string, after "
+                            "'observed': what an application using this MHD version should do about it, or "
+                            "'None in the application: ...'), then review it")
+
+
+def has_workaround(entry):
+    text = entry.get("workaround")
+    return isinstance(text, str) and bool(text.strip())
+
+
+def with_workaround(entry):
+    """The entry with a 'workaround' after 'observed' (WORKAROUND_TO_WRITE
+    if it had none), its other fields in their order."""
+    if "workaround" in entry:
+        return entry
+    out = {}
+    for key, value in entry.items():
+        out[key] = value
+        if key == "observed":
+            out["workaround"] = WORKAROUND_TO_WRITE
+    out.setdefault("workaround", WORKAROUND_TO_WRITE)
+    return out
+
+
 def _cells_of(patterns):
     """The MODE-TRANSPORT cells named by case patterns ('test_x[epoll-https]'
     -> 'epoll-https'; 'test_x[*-https-*]' -> '*-https')."""
@@ -122,7 +159,9 @@ def _migrated(data, schema):
             if bound:
                 high = bound.get("max_failure_rate", 1.0) if isinstance(bound, dict) else 1.0
                 races[f"{rule.lower()}-{i + 1}"] = {
-                    "observed": entry.get("observed", ""), "evidence": entry.get("evidence", ""),
+                    "observed": entry.get("observed", ""),
+                    "workaround": entry.get("workaround", WORKAROUND_TO_WRITE),
+                    "evidence": entry.get("evidence", ""),
                     "cells": _cells_of(entry.get("cases", [])), "rules": [rule],
                     "signatures": entry["signatures"], "rates": {"low": 0.0, "high": high}, "runs": []}
             else:
@@ -148,7 +187,8 @@ class Baseline:
     @classmethod
     def load(cls, path, migrate=False):
         """Reads and checks a baseline file; with `migrate`, an older schema
-        is read for --update-baseline to rewrite."""
+        (and entries whose workaround is still to write) is read for
+        --update-baseline to rewrite."""
         path = pathlib.Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -171,8 +211,12 @@ class Baseline:
         for rule, value in data.get("deviations", {}).items():
             for entry in entries(value):
                 check_entry(rule, entry, path)
+                if not migrate:
+                    check_workaround(rule, entry, path)
         for name, race in data.get("races", {}).items():
             check_race(name, race, path)
+            if not migrate:
+                check_workaround(f"race {name}", race, path)
         return cls(data, path)
 
     def expected_deviation(self, name, rules):
@@ -191,7 +235,8 @@ class Baseline:
             return None
         rule, entry = known
         return outcome.Expectation(rule=rule, version=self.version, observed=entry.get("observed", ""),
-                                   evidence=entry.get("evidence", ""), signatures=entry.get("signatures") or [])
+                                   evidence=entry.get("evidence", ""), signatures=entry.get("signatures") or [],
+                                   workaround=entry.get("workaround", ""))
 
     def race(self, rules, cell):
         """The outcome.Race a case of `rules` in `cell` can meet, or None."""
@@ -213,7 +258,7 @@ def race_of(name, entry, version):
     return outcome.Race(name=name, version=version, cells=entry.get("cells", []), rules=entry.get("rules", []),
                         signatures=entry.get("signatures", []), low=rates.get("low", 0.0),
                         high=rates.get("high", 1.0), observed=entry.get("observed", ""),
-                        evidence=entry.get("evidence", ""))
+                        evidence=entry.get("evidence", ""), workaround=entry.get("workaround", ""))
 
 
 def signature_for(kind, summary):
@@ -245,8 +290,10 @@ def updated(baseline, runs):
     """The baseline data that `runs` (each a list of results.json case
     records of one run of the same MHD) call for. Entries about cases no
     run executed are kept as they were, and so are the reviewed text
-    (observed, evidence), the signatures that still match, the races'
-    cells, rules and signatures. A case that deviated (not as a known race)
+    (observed, workaround, evidence), the signatures that still match, the
+    races' cells, rules and signatures; an entry without a workaround (a
+    new one too) gets WORKAROUND_TO_WRITE, which Baseline.load refuses
+    until someone writes one. A case that deviated (not as a known race)
     in every run that executed it is a known deviation; one that deviated
     in some runs only becomes a proposed race of its own (review its cells
     and rules). Each race's rates are proposed from its runs, these ones
@@ -256,7 +303,8 @@ def updated(baseline, runs):
     everything = [c for run in runs for c in run]
     ran = {_name(c) for c in everything if c["outcome"] not in ("skipped", "error")}
     measures = {k: v for k, v in baseline.measures.items() if k not in ran}
-    races = {name: dict(entry, runs=list(entry.get("runs") or [])) for name, entry in baseline.races.items()}
+    races = {name: with_workaround(dict(entry, runs=list(entry.get("runs") or [])))
+             for name, entry in baseline.races.items()}
     decided = {}  # case name -> [case record per run that decided it], outside the known races
     for case in everything:
         name = _name(case)
@@ -285,15 +333,15 @@ def updated(baseline, runs):
                 seen = [always[n] for n in always if any(matches(n, p) for p in cases)]
                 sigs = [sig for sig in entry.get("signatures") or []
                         if not seen or any(_names([sig], f) for c in seen for f in _found(c))]
-                deviations.setdefault(rule, []).append(dict(entry, cases=cases, signatures=sigs))
+                deviations.setdefault(rule, []).append(with_workaround(dict(entry, cases=cases, signatures=sigs)))
     for name, case in sorted(always.items()):
         for rule in case["rules"]:
             mine = deviations.setdefault(rule, [])
             entry = (next((e for e in mine if any(matches(name, p) for p in e["cases"])), None)
                      or next((e for e in mine if _matches_case(e["signatures"], case)), None))
             if entry is None:
-                entry = {"observed": case.get("summary", ""), "evidence": f"{name}: {case.get('summary', '')}",
-                         "signatures": [], "cases": []}
+                entry = {"observed": case.get("summary", ""), "workaround": WORKAROUND_TO_WRITE,
+                         "evidence": f"{name}: {case.get('summary', '')}", "signatures": [], "cases": []}
                 mine.append(entry)
             if not any(matches(name, p) for p in entry["cases"]):
                 entry["cases"].append(name)
@@ -306,7 +354,7 @@ def updated(baseline, runs):
             continue
         case, rule = bad[0], bad[0]["rules"][0]
         entry = proposed.setdefault(rule, {
-            "observed": f"now and then: {case.get('summary', '')}",
+            "observed": f"now and then: {case.get('summary', '')}", "workaround": WORKAROUND_TO_WRITE,
             "evidence": f"{name}: deviated in {len(bad)} of {len(seen)} runs: {case.get('summary', '')}",
             "cells": [], "rules": [rule], "signatures": [], "rates": {}, "runs": []})
         cell = outcome.cell_of(case)
@@ -390,4 +438,16 @@ def write_updated(baseline, runs, out=print):
     baseline.path.parent.mkdir(parents=True, exist_ok=True)
     baseline.path.write_text(new_text)
     out(f"baseline written: {baseline.path} (review it, then commit it)")
+    todo = to_write(new)
+    if todo:
+        out(f"{len(todo)} entries have no workaround yet ({', '.join(todo)}): write each one's 'workaround' "
+            "(what an application should do about it) before the baseline can gate a run")
     return True
+
+
+def to_write(data):
+    """The deviations (rule) and races (race NAME) of baseline data whose
+    workaround is still WORKAROUND_TO_WRITE."""
+    todo = [rule for rule, value in data.get("deviations", {}).items() for entry in entries(value)
+            if not has_workaround(entry)]
+    return todo + [f"race {name}" for name, race in data.get("races", {}).items() if not has_workaround(race)]

@@ -95,6 +95,7 @@ class Expectation:
     evidence: str = ""
     signatures: list = field(default_factory=list)  # [{"kind": ..., "pattern": ...}]
     whose: str = "MHD"  # or "client NAME": a real client's known behaviour (harness/interop/known.py)
+    workaround: str = ""  # what an application should do about it (a version baseline's entries)
 
     def matches(self, kind, summary):
         return _matches(self.signatures, kind, summary)
@@ -117,6 +118,7 @@ class Race:
     high: float = 1.0
     observed: str = ""
     evidence: str = ""
+    workaround: str = ""
 
     def matches(self, kind, summary):
         return _matches(self.signatures, kind, summary)

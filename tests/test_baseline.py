@@ -45,8 +45,8 @@ def case(name, rules, verdict, outcome, observed=None, kind="promise", failure_k
 
 
 def test_update_keeps_unrun_cases_and_reviewed_text():
-    b = make({"U-HDR-1": {"observed": "reviewed", "evidence": "reviewed ev", "signatures": SIG,
-                          "cases": ["test_h[a]", "test_h[b]", "test_h[c]"]}},
+    b = make({"U-HDR-1": {"observed": "reviewed", "workaround": "reviewed wa", "evidence": "reviewed ev",
+                          "signatures": SIG, "cases": ["test_h[a]", "test_h[b]", "test_h[c]"]}},
              {"test_m[a]": 1, "test_m[b]": 2})
     new = baseline.updated(b, [
         case("test_h[a]", ["U-HDR-1"], "deviates", "expected-deviation"),   # still deviates
@@ -54,9 +54,15 @@ def test_update_keeps_unrun_cases_and_reviewed_text():
         case("test_q[a]", ["U-QUEUE-1"], "deviates", "failed"),             # new deviation
         case("test_m[a]", ["U-EXTRA-3"], "deviates", "failed", observed=5, kind="measure", failure_kind="measure"),
     ])
-    assert new["deviations"]["U-HDR-1"] == {"observed": "reviewed", "evidence": "reviewed ev", "signatures": SIG,
+    assert new["deviations"]["U-HDR-1"] == {"observed": "reviewed", "workaround": "reviewed wa",
+                                            "evidence": "reviewed ev", "signatures": SIG,
                                             "cases": ["test_h[a]", "test_h[c]"]}
     assert new["deviations"]["U-QUEUE-1"]["cases"] == ["test_q[a]"]
+    # The new deviation's workaround is left for someone to write: a file
+    # holding it is read only to be rewritten.
+    assert list(new["deviations"]["U-QUEUE-1"])[:2] == ["observed", "workaround"]
+    assert new["deviations"]["U-QUEUE-1"]["workaround"] == baseline.WORKAROUND_TO_WRITE
+    assert baseline.to_write(new) == ["U-QUEUE-1"]
     # The new deviation's signature is proposed from its summary, numbers left open.
     [sig] = new["deviations"]["U-QUEUE-1"]["signatures"]
     assert sig["kind"] == "assertion"
@@ -85,7 +91,7 @@ def test_update_records_only_measure_values():
     assert new["measures"] == {"test_m[a]": 7}
 
 
-RACE = {"observed": "o", "evidence": "e", "cells": ["epoll-https", "pool*-https"], "rules": ["U-ACT-1", "U-ACT-2"],
+RACE = {"observed": "o", "workaround": "w", "evidence": "e", "cells": ["epoll-https", "pool*-https"], "rules": ["U-ACT-1", "U-ACT-2"],
         "signatures": [{"kind": "stall", "pattern": "no end"}], "rates": {"low": 0.1, "high": 0.5}, "runs": [[5, 50]]}
 
 
@@ -111,7 +117,8 @@ def test_update_proposes_a_race_s_rates_from_every_run_it_is_given():
     new = baseline.updated(b, runs)
     entry = new["races"]["stall"]
     assert entry["runs"] == [[5, 50], [10, 80], [30, 40]]
-    assert (entry["cells"], entry["signatures"], entry["observed"]) == (RACE["cells"], RACE["signatures"], "o")
+    assert (entry["cells"], entry["signatures"], entry["observed"], entry["workaround"]) == (
+        RACE["cells"], RACE["signatures"], "o", "w")
     lows, highs = zip(*(outcome.rate_interval(f, a, baseline.RANGE_CONFIDENCE) for f, a in entry["runs"]))
     assert entry["rates"] == {"low": round(min(lows), 4), "high": round(max(highs), 4)}
     assert entry["rates"]["low"] < 5 / 50 and entry["rates"]["high"] > 30 / 40
@@ -127,6 +134,7 @@ def test_a_case_that_deviated_in_some_runs_only_becomes_a_proposed_race():
     assert name == "u-notify-1-now-and-then"
     assert (race["cells"], race["rules"], race["runs"]) == (["epoll-https"], ["U-NOTIFY-1"], [[1, 1], [0, 1], [0, 1]])
     assert race["signatures"][0]["kind"] == "timeout"
+    assert race["workaround"] == baseline.WORKAROUND_TO_WRITE
     assert "U-NOTIFY-1" not in new["deviations"]
 
 
@@ -181,12 +189,12 @@ def test_schema_1_is_read_only_to_be_rewritten(tmp_path):
 
 
 def test_a_pattern_narrows_to_the_cases_that_still_deviate_and_keeps_its_text():
-    b = make({"U-HALF-1": {"observed": "reviewed", "evidence": "ev", "signatures": SIG,
+    b = make({"U-HALF-1": {"observed": "reviewed", "workaround": "wa", "evidence": "ev", "signatures": SIG,
                            "cases": ["test_h[*-https]"]}})
     new = baseline.updated(b, [case("test_h[epoll-https]", ["U-HALF-1"], "deviates", "expected-deviation"),
                                case("test_h[tpc-https]", ["U-HALF-1"], "conforms", "failed")])
-    assert new["deviations"]["U-HALF-1"] == {"observed": "reviewed", "evidence": "ev", "signatures": SIG,
-                                             "cases": ["test_h[epoll-https]"]}
+    assert new["deviations"]["U-HALF-1"] == {"observed": "reviewed", "workaround": "wa", "evidence": "ev",
+                                             "signatures": SIG, "cases": ["test_h[epoll-https]"]}
     still = baseline.updated(b, [case("test_h[epoll-https]", ["U-HALF-1"], "deviates", "expected-deviation")])
     assert still["deviations"]["U-HALF-1"]["cases"] == ["test_h[*-https]"]
 
@@ -198,3 +206,71 @@ def test_a_signature_that_no_longer_matches_is_dropped_and_a_new_one_proposed():
                 summary="no byte and no end of the stream for 2.0 s after all 64 bytes")
     [sig] = baseline.updated(b, [seen])["deviations"]["U-HALF-1"]["signatures"]
     assert sig["kind"] == "stall" and re.search(sig["pattern"], seen["summary"])
+
+
+SHIPPED = sorted(baseline.BASELINES.glob("[0-9]*.json"))
+
+
+def test_the_three_version_baselines_are_shipped():
+    assert [p.name for p in SHIPPED] == ["0.9.75.json", "1.0.1.json", "1.0.10.json"]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_entry_has_a_workaround(path):
+    b = baseline.Baseline.load(path)  # refuses an entry without one
+    data = json.loads(path.read_text())
+    assert baseline.to_write(data) == []
+    for rule, value in b.deviations.items():
+        for entry in baseline.entries(value):
+            assert list(entry).index("workaround") == list(entry).index("observed") + 1, rule
+    for name, race in b.races.items():
+        assert list(race).index("workaround") == list(race).index("observed") + 1, name
+
+
+@pytest.mark.parametrize("workaround", [None, "", "  ", 3])
+def test_load_refuses_an_entry_without_a_workaround(tmp_path, workaround):
+    entry = {"observed": "o", "evidence": "e", "signatures": SIG, "cases": ["t[*]"]}
+    if workaround is not None:
+        entry["workaround"] = workaround
+    p = tmp_path / "b.json"
+    p.write_text(json.dumps({"schema": 3, "mhd_version": "9.9", "deviations": {"U-ACT-1": [
+        dict(entry, workaround="w"), entry]}}))
+    with pytest.raises(baseline.BaselineError, match=rf"^{re.escape(str(p))}: U-ACT-1 has no 'workaround': write one"):
+        baseline.Baseline.load(p)
+    assert baseline.Baseline.load(p, migrate=True).deviations["U-ACT-1"][1] == entry  # to be rewritten
+
+
+def test_load_refuses_a_race_without_a_workaround(tmp_path):
+    race = {k: v for k, v in RACE.items() if k != "workaround"}
+    p = tmp_path / "b.json"
+    p.write_text(json.dumps({"schema": 3, "mhd_version": "9.9", "races": {"stall": race}}))
+    with pytest.raises(baseline.BaselineError, match=r"race stall has no 'workaround'"):
+        baseline.Baseline.load(p)
+    # A rewrite gives it the field to write, after 'observed'.
+    new = baseline.updated(baseline.Baseline.load(p, migrate=True), [])
+    assert list(new["races"]["stall"])[:2] == ["observed", "workaround"]
+    assert baseline.to_write(new) == ["race stall"]
+
+
+def test_a_rewrite_keeps_every_shipped_workaround():
+    for path in SHIPPED:
+        b = baseline.Baseline.load(path)
+        new = baseline.updated(b, [])  # no case ran: every entry kept as it is
+        assert new["deviations"] == b.deviations and new["races"] == b.races, path.name
+
+
+def test_writing_a_new_entry_names_the_workaround_to_write(tmp_path):
+    b = baseline.Baseline.empty("9.9", tmp_path / "9.9.json")
+    said = []
+    baseline.write_updated(b, [case("test_q[a]", ["U-QUEUE-1"], "deviates", "failed")], out=said.append)
+    assert said[-1].startswith("1 entries have no workaround yet (U-QUEUE-1): write each one's 'workaround'")
+    with pytest.raises(baseline.BaselineError, match="U-QUEUE-1 has no 'workaround'"):
+        baseline.Baseline.load(b.path)
+    baseline.Baseline.load(b.path, migrate=True)  # a later rewrite still reads it
+
+
+def test_the_workaround_reaches_the_gate_s_expectation_and_race():
+    b = make({"U-HDR-1": {"observed": "o", "workaround": "add the header", "signatures": SIG, "cases": ["t[*]"]}},
+             races={"stall": RACE})
+    assert b.expectation("t[epoll-plain]", ["U-HDR-1"]).workaround == "add the header"
+    assert b.race(["U-ACT-1"], "epoll-https").workaround == "w"

@@ -3,8 +3,10 @@ that several runs of one MHD call for (harness/baseline.py, updated): the
 deviations every run showed, each known race's rates proposed from all the
 runs (runs under load included: `selftest --repeat N --load ...` leaves
 one results.json per run), and a proposed race for a case that deviated
-in some runs only. Prints the diff, then writes the file; review it, then
-commit it. A RUN is a results.json or the report folder holding one.
+in some runs only. Prints the diff, then writes the file; review it (and
+write the `workaround` of each new entry: until then the file gates no
+run), then commit it. A RUN is a results.json or the report folder
+holding one.
 
 Exit status: 0 written (or unchanged); 2 a run cannot be read, the runs
 are of different MHD versions, or one ran against a mutant; 3 the
