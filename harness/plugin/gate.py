@@ -125,14 +125,16 @@ def _known(expected, race, rules):
     """What the baseline says of the case, for its record and its report."""
     if expected is not None:
         return ({"baseline": "deviation", "known": {"rule": expected.rule, "observed": expected.observed,
-                                                   "evidence": expected.evidence, "whose": expected.whose}},
+                                                   "evidence": expected.evidence, "whose": expected.whose,
+                                                   **({"workaround": expected.workaround}
+                                                      if expected.workaround else {})}},
                 f"baseline {expected.version}: {expected.rule} "
                 + (f"(known behaviour of the {expected.whose}) " if expected.whose != "MHD" else "")
                 + expected.observed)
     if race is not None:
         return ({"baseline": "intermittent", "known": {"rule": next((r for r in rules if r in race.rules), rules[0]),
                                                       "race": race.name, "observed": race.observed,
-                                                      "evidence": race.evidence}},
+                                                      "evidence": race.evidence, "workaround": race.workaround}},
                 f"baseline {race.version}: race {race.name}: {race.observed}")
     return {}, ""
 

@@ -291,14 +291,14 @@ def next_steps(data, rerun):
              else "--last-failed --last-failed-no-failures none")
     sep = " " if " -- " in f"{rerun} " else " -- "  # the cases go after the command's own --
     out = [f"next: rerun exactly the {len(ids)} case{'s' if len(ids) != 1 else ''} that did not behave: "
-           f"{rerun}{sep}{again}",
-           "next: what each one sent, received and what the server's events said: report.html, at the case "
-           "(pytest's whole traceback: add --tb=long after the --)"]
+           f"{rerun}{sep}{again}"]
     waited_out = [c for c in bad if c.get("failure_kind") in WAITED]
     if waited_out:
         kinds = ", ".join(sorted({c["failure_kind"] for c in waited_out}))
         out.append(f"next: {len(waited_out)} of them waited out a deadline ({kinds}); on a slow or busy machine, "
                    f"give every wait more time: {FACTOR_ENV}=2 {rerun}{sep}{again}")
+    out.append("next: what each one sent and received, and the server's events: report.html, at the case "
+               "(pytest's whole traceback: add --tb=long after the --)")
     return out
 
 
