@@ -16,7 +16,7 @@ from _pytest import junitxml  # its stash key: the verdict as a testsuite proper
 from .. import baseline as baselines
 from .. import ROOT, deadlines, durations, leaks, outcome, streams, transfer
 from ..client import WireError
-from ..reports import results
+from ..reports import junit, results
 from ..server import EventTimeout, ServerDied, StopFailure
 from ..tracebacks import hidden as _hidden
 from . import state as shared
@@ -130,12 +130,13 @@ def _known(expected, race, rules):
                                                       if expected.workaround else {})}},
                 f"baseline {expected.version}: {expected.rule} "
                 + (f"(known behaviour of the {expected.whose}) " if expected.whose != "MHD" else "")
-                + expected.observed)
+                + expected.observed + (f" Workaround: {expected.workaround}" if expected.workaround else ""))
     if race is not None:
         return ({"baseline": "intermittent", "known": {"rule": next((r for r in rules if r in race.rules), rules[0]),
                                                       "race": race.name, "observed": race.observed,
                                                       "evidence": race.evidence, "workaround": race.workaround}},
-                f"baseline {race.version}: race {race.name}: {race.observed}")
+                f"baseline {race.version}: race {race.name}: {race.observed}"
+                + (f" Workaround: {race.workaround}" if race.workaround else ""))
     return {}, ""
 
 
@@ -331,3 +332,11 @@ def pytest_sessionfinish(session, exitstatus):
         tr = config.pluginmanager.get_plugin("terminalreporter")
         baselines.write_updated(state.baseline, [cases], out=(tr.write_line if tr else print))
 
+
+def junit_known_apart(config):
+    """After junitxml wrote its file (at the session's finish): known
+    deviations apart from skips."""
+    path = config.getoption("xmlpath", None)
+    if hasattr(config, "workerinput") or not path or not os.path.exists(path) or not os.path.getsize(path):
+        return
+    junit.known_apart(path)

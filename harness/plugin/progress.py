@@ -69,7 +69,7 @@ def start(config):
     _progress = Progress(write)
 
 
-def pytest_unconfigure(config):
+def stop(config):
     global _progress
     if _progress is not None:
         _progress.stop.set()
