@@ -307,7 +307,9 @@ def main(argv=None):
     if argv[:1] == ["baseline"]:
         from .tools import rebaseline  # standard library only
         return rebaseline.main(argv[1:])
-    if argv[:1] in (["bisect"], ["coverage"]):
+    if argv[:1] in (["bisect"], ["coverage"], ["bench"]):
+        # Their modules import the suite's Python modules (h11, pytest, ...):
+        # imported only once the check has found them, or named what is missing.
         try:
             deps.ensure(None, allow_install="--no-install" not in argv)
             ensure_python(argv)
@@ -317,16 +319,10 @@ def main(argv=None):
         if argv[0] == "bisect":
             from .tools import bisect
             return bisect.main(argv[1:])
-        from .tools import coverage
-        return coverage.main(argv[1:])
-    if argv[:1] == ["bench"]:
-        from .tools import bench  # needs the client modules: after the dependency check
-        try:
-            deps.ensure(None, allow_install=True)
-            ensure_python(argv)
-        except (deps.DepsError, Fail) as e:
-            say(str(e))
-            return e.code
+        if argv[0] == "coverage":
+            from .tools import coverage
+            return coverage.main(argv[1:])
+        from .tools import bench
         return bench.main(argv[1:])
     signal.signal(signal.SIGTERM, _terminated)  # run_pytest takes it over while pytest runs
     parser = make_parser()
