@@ -68,7 +68,8 @@ def pytest_configure(config):
             raise pytest.UsageError(str(e))
     else:
         config.conformance_modes = list(modes.MODES)
-    if getattr(config.option, "xmlpath", None) is None and not hasattr(config, "workerinput"):
+    if (getattr(config.option, "xmlpath", None) is None and not hasattr(config, "workerinput")
+            and collects_cases(config.args, config.invocation_params.dir)):  # tests/ must not overwrite a run's
         config.option.xmlpath = str(pathlib.Path(config.getoption("report")) / "junit.xml")
     config.conformance_transports = tuple(config.getoption("transport")) or modes.TRANSPORTS
     asked = f"{config.getoption('markexpr', '') or ''} {config.getoption('keyword', '') or ''}"
@@ -96,6 +97,8 @@ def pytest_sessionstart(session):
     state = session.config.conformance
     if not hasattr(session.config, "workerinput"):
         (state.report_dir / STOP_FAILURES).unlink(missing_ok=True)
+    if not collects_cases(session.config.args, session.config.invocation_params.dir):
+        return  # the harness's own tests (tests/): no case, so no server, MHD or baseline to set up
     try:
         state.binary = build.ensure_server(state.prefix, state.sanitize)
         info = build.server_version(state.binary, server_env(session.config, state))
@@ -144,6 +147,18 @@ def pytest_sessionstart(session):
         "feature_upgrade": info["feature_upgrade"],
         "feature_tls": info["feature_tls"],
     }
+
+
+def collects_cases(args, invocation_dir):
+    """True if pytest's paths `args` (relative to `invocation_dir`; with
+    none given, pytest.ini's testpaths) reach cases/, whose cases run the
+    reference server. A name that is no path (--pyargs) counts as a case."""
+    cases = ROOT / "cases"
+    for arg in args:
+        path = (pathlib.Path(invocation_dir) / str(arg).split("::")[0]).resolve()
+        if not path.exists() or path == cases or cases in path.parents or path in cases.parents:
+            return True
+    return False
 
 
 def pytest_report_header(config):
