@@ -161,6 +161,15 @@ def test_readme_names_every_package_the_suite_installs():
     assert [p for p in deps.BASE_PACKAGES if p not in readme] == []
 
 
+def test_the_launcher_reads_the_python_modules_from_deps():
+    """./conformance picks a Python that imports deps.MODULES; it keeps no
+    list of its own, which would miss one (it missed trustme)."""
+    from harness.tools import deps
+    launcher = (ROOT / "conformance").read_text()
+    assert "deps.IMPORT_CHECK" in launcher
+    assert [m for m in deps.MODULES if re.search(rf"import [\w, ]*\b{m}\b", launcher)] == []
+
+
 # -- what runs before any third-party module is installed -----------------
 # The CLI checks the Debian packages (and installs them) before it imports
 # anything else; so do compare, mhd and the server build. Their imports, and

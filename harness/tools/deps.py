@@ -7,20 +7,26 @@ import shutil
 import subprocess
 import sys
 
-BASE_PACKAGES = (
-    "cmake", "gcc", "make", "pkg-config", "libgnutls28-dev", "libwslay-dev",
-    "python3-pytest", "python3-h11", "python3-pytest-xdist", "python3-pytest-timeout", "python3-trustme",
-    "python3-websockets",
-)
+# The Python modules the run imports, each with the Debian package that
+# provides it: the one list (./conformance's launcher reads it too).
+PYTHON_MODULES = {
+    "pytest": "python3-pytest",
+    "h11": "python3-h11",
+    "xdist": "python3-pytest-xdist",
+    "pytest_timeout": "python3-pytest-timeout",
+    "trustme": "python3-trustme",  # the test CA of every HTTPS cell
+    "websockets": "python3-websockets",
+}
+MODULES = tuple(PYTHON_MODULES)
+IMPORT_CHECK = "import " + ", ".join(MODULES)
+
+BASE_PACKAGES = ("cmake", "gcc", "make", "pkg-config", "libgnutls28-dev", "libwslay-dev",
+                 *PYTHON_MODULES.values())
 # Only for --interop (U-WS-6): the real clients (node-ws brings Debian's
 # nodejs) and iproute2's ss, which reads their connections' byte counters.
 INTEROP_PACKAGES = ("chromium", "node-ws", "python3-aiohttp", "python3-wsproto", "iproute2")
 # Only needed to test the system's MHD; --mhd PREFIX brings its own.
 SYSTEM_MHD_PACKAGE = "libmicrohttpd-dev"
-
-# The Python modules the run imports, and the packages that provide them.
-MODULES = ("pytest", "h11", "xdist", "pytest_timeout", "websockets")
-IMPORT_CHECK = "import " + ", ".join(MODULES)
 
 DEBIAN_PYTHON = "/usr/bin/python3"
 
@@ -115,8 +121,8 @@ def ensure(prefix=None, allow_install=True, interop=False):
                  f"({' '.join(pkgs)}); the Python modules import, so going on")
             return []
         raise DepsError(f"dpkg-query not found (not a Debian system?), and {sys.executable} cannot "
-                        f"import {', '.join(MODULES)}: install pytest, h11, pytest-xdist, websockets and "
-                        "pytest-timeout for it (or set CONFORMANCE_PYTHON to a Python that has them), "
+                        f"import {', '.join(MODULES)}: install them for it (Debian's packages: "
+                        f"{' '.join(PYTHON_MODULES.values())}; or set CONFORMANCE_PYTHON to a Python that has them), "
                         "plus cmake, a C compiler, pkg-config, GnuTLS, wslay and libmicrohttpd headers")
     why = "the suite needs" + ("" if prefix else
                                f" ({SYSTEM_MHD_PACKAGE}: no --mhd given, so the system's MHD is tested)")

@@ -139,7 +139,7 @@ def ensure_python(argv):
     suite's Python modules (e.g. a pyenv Python that does not see them)."""
     if deps.imports_work():
         return
-    need = " ".join(p for p in deps.BASE_PACKAGES if p.startswith("python3-"))
+    need = " ".join(deps.PYTHON_MODULES.values())
     usable = (os.path.exists(deps.DEBIAN_PYTHON)
               and os.path.realpath(deps.DEBIAN_PYTHON) != os.path.realpath(sys.executable)
               and not os.environ.get(REEXEC_ENV)
