@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 
-from . import ROOT, catalog, modes, shards
+from . import ROOT, catalog, modes, options, shards
 from .reports import killmatrix, matrix, results
 from .tools import build, confirm, deps, mhd, selection, selftest
 from .tools.runner import (DEFAULT_JOBS, JOBS_PER_CORE, Fail, Interrupted, check_environment, check_modes, checked_prefix, clear_reports,
@@ -81,25 +81,14 @@ def make_parser():
                                       "       %(prog)s baseline RUN [RUN ...] [--baseline FILE]   (see: %(prog)s baseline --help)\n"
                                       "       %(prog)s bisect --git DIR GOOD BAD --rule ID ...   (see: %(prog)s bisect --help)\n"
                                       "       %(prog)s coverage VERSION|--git DIR|--tarball FILE ...   (see: %(prog)s coverage --help)")
-    p.add_argument("--mhd", metavar="PREFIX", action="append", default=[],
-                   help="install prefix of the MHD to test (its ./configure --prefix, after make install); "
-                        "default: the system's MHD, found by pkg-config (package libmicrohttpd-dev). "
-                        "Repeat it for a matrix: one run per MHD, each with its own reference server "
-                        "build, baseline and report folder (REPORT/<version>), then a rules x versions "
-                        "table (REPORT/matrix.md, matrix.json)")
+    options.add_mhd(p.add_argument, action="append", default=[],
+                    more_help=". Repeat it for a matrix: one run per MHD, each with its own reference server "
+                              "build, baseline and report folder (REPORT/<version>), then a rules x versions "
+                              "table (REPORT/matrix.md, matrix.json)")
     p.add_argument("--report", metavar="DIR", default=None,
                    help="folder for results.json, summary.md, junit.xml and report.html "
                         f"(default: {DEFAULT_REPORT.relative_to(ROOT)} in the suite's folder)")
-    p.add_argument("--rule", metavar="PATTERN", action="append", default=[],
-                   help="run only the cases checking a rule whose ID matches PATTERN: an ID "
-                        "(U-EXTRA-1, or EXTRA-1), a family (U-EXTRA), a shell pattern ('U-FLAG-*'), "
-                        "any case, or a comma list of them; repeatable")
-    p.add_argument("--mode", metavar="MODE", action="append", default=[],
-                   help="run only in this threading mode, by name or catalogue ID: "
-                        + ", ".join(m.name for m in modes.MODES) + " (or M-EPOLL, ...); repeatable; "
-                        "default: all")
-    p.add_argument("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                   help="run over this transport only: plain or https (repeatable; default: both)")
+    options.add_selection(p.add_argument)
     p.add_argument("-j", "--jobs", metavar="N", type=positive_int, default=DEFAULT_JOBS,
                    help=f"parallel pytest-xdist workers (default: {DEFAULT_JOBS}, {JOBS_PER_CORE} per core: most "
                         "cases wait on the network or on a deadline; 1: no xdist, one process); a selection gets "

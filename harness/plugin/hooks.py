@@ -11,7 +11,7 @@ import re
 import pytest
 from _pytest import junitxml  # its stash key: the mutant as a testsuite property
 
-from .. import ROOT, catalog, modes, outcome, shards, transfer
+from .. import ROOT, catalog, modes, options, outcome, shards, transfer
 from .. import baseline as baselines
 from ..interop import known as known_clients
 from ..deadlines import scaled
@@ -26,16 +26,10 @@ BACKSTOP_SECONDS = 300  # scaled, per call of a case
 
 def pytest_addoption(parser):
     g = parser.getgroup("conformance", "MHD upgrade conformance")
-    g.addoption("--mhd", metavar="PREFIX", default=os.environ.get("CONFORMANCE_MHD") or None,
-                help="MHD install prefix to test (default: the system's MHD, found by pkg-config)")
+    options.add_mhd(g.addoption, default=os.environ.get("CONFORMANCE_MHD") or None)
     g.addoption("--report", metavar="DIR", default=str(ROOT / "reports" / "latest"),
                 help="folder for results.json, summary.md and junit.xml (default: reports/latest)")
-    g.addoption("--rule", metavar="PATTERN", action="append", default=[],
-                help="run only cases checking a matching rule ID, e.g. U-EXTRA-* (repeatable)")
-    g.addoption("--mode", metavar="MODE", action="append", default=[],
-                help="run only in this mode: M-EPOLL or epoll, ... (repeatable)")
-    g.addoption("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                help="run over this transport: plain, https (repeatable; default: both)")
+    options.add_selection(g.addoption)
     g.addoption("--volume", metavar="N", type=int,
                 help="multiply every transfer by N, for a thorough run (default 1; CONFORMANCE_VOLUME)")
     g.addoption("--baseline", metavar="FILE",
@@ -69,7 +63,7 @@ def pytest_configure(config):
     else:
         config.conformance_modes = list(modes.MODES)
     if (getattr(config.option, "xmlpath", None) is None and not hasattr(config, "workerinput")
-            and collects_cases(config.args, config.invocation_params.dir)):  # tests/ must not overwrite a run's
+            and collects_cases(getattr(config, "args", ()), config.invocation_params.dir)):  # not tests/ (nor --help)
         config.option.xmlpath = str(pathlib.Path(config.getoption("report")) / "junit.xml")
     config.conformance_transports = tuple(config.getoption("transport")) or modes.TRANSPORTS
     asked = f"{config.getoption('markexpr', '') or ''} {config.getoption('keyword', '') or ''}"

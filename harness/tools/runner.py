@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from .. import ROOT, deadlines, modes, transfer
+from .. import ROOT, deadlines, modes, options, transfer
 from . import build, deps
 
 PYTEST = [sys.executable, "-m", "pytest", "-c", str(ROOT / "pytest.ini"), "--rootdir", str(ROOT)]
@@ -168,11 +168,7 @@ def selection_options(args):
 def add_selection_arguments(parser, report_help):
     """--rule, --mode, --transport, -j, --report and --no-install, for the
     commands that run a selection of the suite (bisect, coverage)."""
-    parser.add_argument("--rule", metavar="PATTERN", action="append", default=[],
-                        help="only these rules (as ./conformance --rule; repeatable)")
-    parser.add_argument("--mode", metavar="MODE", action="append", default=[], help="only this mode (repeatable)")
-    parser.add_argument("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                        help="only this transport (repeatable)")
+    options.add_selection(parser.add_argument)
     parser.add_argument("-j", "--jobs", metavar="N", type=positive_int, default=DEFAULT_JOBS,
                         help=f"pytest-xdist workers per run (default {DEFAULT_JOBS})")
     parser.add_argument("--report", metavar="DIR", required=False, help=report_help)

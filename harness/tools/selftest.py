@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 
-from .. import ROOT, catalog, modes, shards
+from .. import ROOT, catalog, options, shards
 from ..reports import flake, killmatrix
 from . import build, citest, deps, load
 from .runner import (DEFAULT_JOBS, PYTEST, Fail, Interrupted, check_modes, checked_prefix, ensure_python, positive_int,
@@ -85,11 +85,9 @@ def selftest_parser():
                    help="with --mutants or --repeat: run the real-client cases too (U-WS-6); with --mutants, "
                         "each mutant whose own rules name U-WS-6 (all of those, when no NAME is given) must "
                         "then be caught by every client that can see it")
-    p.add_argument("--mhd", metavar="PREFIX", help="MHD install prefix (default: the system's MHD)")
-    p.add_argument("--mode", action="append", default=[], metavar="MODE",
-                   help="only this threading mode (repeatable; default: all)")
-    p.add_argument("--transport", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                   help="plain or https only (repeatable; default: both)")
+    options.add_mhd(p.add_argument)
+    options.add_mode(p.add_argument)
+    options.add_transport(p.add_argument)
     p.add_argument("-j", "--jobs", type=positive_int, default=DEFAULT_JOBS,
                    help=f"pytest-xdist workers per run (default: {DEFAULT_JOBS})")
     p.add_argument("--report", metavar="DIR", help="folder for the runs' reports (default: reports/selftest)")
