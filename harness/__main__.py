@@ -302,7 +302,7 @@ def main(argv=None):
         try:
             deps.ensure(None, allow_install="--no-install" not in argv)
             ensure_python(argv)
-        except (deps.DepsError, Fail) as e:
+        except Fail as e:  # deps.DepsError is one
             say(str(e))
             return e.code
         if argv[0] == "bisect":
@@ -326,10 +326,7 @@ def main(argv=None):
             rc, _ = run_one(args, args.mhd[0] if args.mhd else None, args.report, passthrough)
             return rc
         return run_matrix(args, passthrough)
-    except deps.DepsError as e:
-        say(str(e))
-        return e.code
-    except Fail as e:
+    except Fail as e:  # deps.DepsError is one
         say(str(e))
         return e.code
     except Interrupted as e:

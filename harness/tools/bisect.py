@@ -27,7 +27,6 @@ import pathlib
 import re
 import shutil
 import subprocess
-import sys
 
 from .. import ROOT, outcome
 from . import build, mhd
@@ -207,9 +206,9 @@ def main(argv):
     args.report = args.report or str(DEFAULT_REPORT)
     try:
         return Bisection(args).run()
-    except (Fail, mhd.MhdError) as e:
-        print(f"conformance bisect: {e}", file=sys.stderr)
+    except Fail as e:  # mhd's errors are Fail too
+        say(str(e), "bisect")
         return e.code
     except KeyboardInterrupt:
-        print("conformance bisect: interrupted", file=sys.stderr)
+        say("interrupted", "bisect")
         return 130

@@ -36,7 +36,6 @@ import os
 import pathlib
 import re
 import subprocess
-import sys
 
 from .. import ROOT, baseline
 from . import deps, mhd
@@ -323,9 +322,9 @@ def main(argv):
     args.report = args.report or str(DEFAULT_REPORT)
     try:
         return run(args)
-    except (Fail, mhd.MhdError, deps.DepsError) as e:
-        print(f"conformance coverage: {e}", file=sys.stderr)
+    except Fail as e:  # mhd's and deps' errors are Fail too
+        say(str(e), "coverage")
         return e.code
     except KeyboardInterrupt:
-        print("conformance coverage: interrupted", file=sys.stderr)
+        say("interrupted", "coverage")
         return 130

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 
+from .failure import Fail, say
+
 # The Python modules the run imports, each with the Debian package that
 # provides it: the one list (./conformance's launcher reads it too).
 PYTHON_MODULES = {
@@ -31,13 +33,12 @@ SYSTEM_MHD_PACKAGE = "libmicrohttpd-dev"
 DEBIAN_PYTHON = "/usr/bin/python3"
 
 
-class DepsError(Exception):
+class DepsError(Fail):
     """A dependency is missing and cannot be installed here; the message
-    names the fix. Exit status: `code`."""
+    names the fix. Exit status: `code`, 2 unless said."""
 
     def __init__(self, message, code=2):
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code)
 
 
 def required(prefix=None, interop=False):
@@ -75,10 +76,6 @@ def install_command(pkgs, sudo=True):
     return ("sudo " if sudo else "") + "apt-get install -y " + " ".join(pkgs)
 
 
-def _say(text):
-    print(f"conformance: {text}", file=sys.stderr, flush=True)
-
-
 def _apt(args):
     """Runs apt-get with its output on stderr; returns its exit status."""
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -93,7 +90,7 @@ def _apt(args):
 def install(pkgs, why):
     """apt-get update, then apt-get install `pkgs` (as root)."""
     sys.stdout.flush()
-    _say(f"installing Debian packages {why}: {' '.join(pkgs)}")
+    say(f"installing Debian packages {why}: {' '.join(pkgs)}")
     rc = _apt(["update"])
     if rc != 0:
         raise DepsError(f"'apt-get update' failed (exit status {rc}, output above): fix the APT "
@@ -106,7 +103,7 @@ def install(pkgs, why):
     if still:
         raise DepsError("apt-get finished but these packages are still not installed: "
                         f"{' '.join(still)}; install them by hand: {install_command(still, sudo=False)}")
-    _say("Debian packages installed")
+    say("Debian packages installed")
 
 
 def ensure(prefix=None, allow_install=True, interop=False):
@@ -117,7 +114,7 @@ def ensure(prefix=None, allow_install=True, interop=False):
     pkgs = required(prefix, interop)
     if not have_dpkg():
         if imports_work():
-            _say("dpkg-query not found (not a Debian system?): cannot check the system packages "
+            say("dpkg-query not found (not a Debian system?): cannot check the system packages "
                  f"({' '.join(pkgs)}); the Python modules import, so going on")
             return []
         raise DepsError(f"dpkg-query not found (not a Debian system?), and {sys.executable} cannot "

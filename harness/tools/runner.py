@@ -16,6 +16,7 @@ import time
 
 from .. import ROOT, deadlines, modes, options, transfer
 from . import build, deps
+from .failure import Fail, say  # noqa: F401 (the commands take them from here)
 
 PYTEST = [sys.executable, "-m", "pytest", "-c", str(ROOT / "pytest.ini"), "--rootdir", str(ROOT)]
 REEXEC_ENV = "CONFORMANCE_REEXEC"
@@ -23,18 +24,6 @@ JOBS_PER_CORE = 4
 DEFAULT_JOBS = JOBS_PER_CORE * (os.cpu_count() or 1)
 STOP_GRACE_SECONDS = 30  # for pytest, its workers and their servers to stop on SIGINT
 WAIT_STEP_SECONDS = 0.5  # how often the wait for pytest looks whether a signal came
-
-
-class Fail(Exception):
-    """An expected failure: one message naming the fix, and an exit status."""
-
-    def __init__(self, message, code):
-        super().__init__(message)
-        self.code = code
-
-
-def say(text):
-    print(f"conformance: {text}", file=sys.stderr, flush=True)
 
 
 def split_argv(argv):

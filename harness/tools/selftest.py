@@ -243,7 +243,7 @@ def selftest(argv):
         report = ROOT / "reports" / "selftest"
         rc = run_pytest([*PYTEST, "tests", "--baseline=none", f"--report={report}", f"--junitxml={report / 'junit.xml'}",
                          *passthrough])
-    except (deps.DepsError, Fail) as e:
+    except Fail as e:  # deps.DepsError is one
         say(str(e))
         return e.code
     except Interrupted as e:
