@@ -38,3 +38,13 @@ def test_a_pure_unit_test_runs_without_cmake(tmp_path):
                           cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "junit.xml" not in proc.stdout  # nor does it overwrite a run's reports/latest/junit.xml
+
+
+def test_an_mhd_without_tls_has_its_https_cells_deselected_with_one_warning():
+    from harness import modes
+    assert modes.servable(("plain", "https"), True) == (("plain", "https"), None)
+    transports, warning = modes.servable(("plain", "https"), False)
+    assert transports == ("plain",)
+    assert "without TLS" in warning and "HTTPS cells are deselected" in warning
+    assert modes.servable(("plain",), False) == (("plain",), None)  # nothing left out: nothing to say
+    assert modes.servable(("https",), False)[0] == ()  # --transport https alone: no case (exit 5), and the warning

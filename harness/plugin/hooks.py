@@ -135,6 +135,9 @@ def pytest_sessionstart(session):
     if xml is not None and state.mutant:
         xml.add_global_property("mutant", state.mutant)
     progress.start(session.config)
+    session.config.conformance_transports, no_tls = modes.servable(session.config.conformance_transports,
+                                                                   info["feature_tls"])
+    state.warnings += [no_tls] if no_tls else []
     state.mhd = {
         "version": info["mhd_version"],
         "prefix": state.build_value("MHD_PREFIX") or state.prefix,

@@ -77,19 +77,6 @@ def writable_folder(path, what):
     return path
 
 
-def writable_file(path, what):
-    """Makes sure a file can be written (appended to), before any work."""
-    path = pathlib.Path(path)
-    if path.is_dir():
-        raise Fail(f"{what} {path}: is a folder, not a file", 2)
-    try:
-        with open(path, "a"):
-            pass
-    except OSError as e:
-        raise Fail(f"{what} {path}: cannot write it ({e.strerror or e})", 2) from None
-    return path
-
-
 def check_environment():
     """The environment variables the run reads, checked once, before it."""
     for check in (deadlines.factor, transfer.volume):
