@@ -17,9 +17,10 @@ import sys
 from . import ROOT, catalog, modes, options, shards
 from .reports import killmatrix, matrix, results
 from .tools import build, confirm, deps, mhd, selection, selftest
-from .tools.runner import (DEFAULT_JOBS, JOBS_PER_CORE, Fail, Interrupted, check_environment, check_modes, checked_prefix, clear_reports,
-                           ensure_python, lock_report, positive_int, pytest_command, run_pytest, say, split_argv,
-                           writable_folder)
+from .tools.failure import Fail, say
+from .tools.inputs import check_environment, check_modes, checked_prefix, lock_report, positive_int, writable_folder
+from .tools.runner import (DEFAULT_JOBS, JOBS_PER_CORE, Interrupted, clear_reports, ensure_python, pytest_command,
+                           run_pytest, split_argv)
 
 DEFAULT_REPORT = ROOT / "reports" / "latest"
 DESCRIPTION = "Checks the installed libmicrohttpd against the upgrade rule catalogue (spec/upgrade-rules.md)."

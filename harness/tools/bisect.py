@@ -30,8 +30,9 @@ import subprocess
 
 from .. import ROOT, outcome
 from . import build, mhd
-from .runner import (Fail, add_selection_arguments, check_modes, positive_int, say, selection_run,
-                     writable_folder)
+from .failure import Fail, say
+from .inputs import check_modes, positive_int, writable_folder
+from .runner import add_selection_arguments, selection_run
 
 BISECT_ROOT = build.BUILD_ROOT / "bisect"
 DEFAULT_REPORT = ROOT / "reports" / "bisect"

@@ -39,7 +39,9 @@ import subprocess
 
 from .. import ROOT, baseline
 from . import deps, mhd
-from .runner import Fail, add_selection_arguments, check_modes, say, selection_run, writable_folder
+from .failure import Fail, say
+from .inputs import check_modes, writable_folder
+from .runner import add_selection_arguments, selection_run
 
 DEFAULT_REPORT = ROOT / "reports" / "coverage"
 # Per MHD version: why each line the suite does not reach stays unreached.

@@ -13,8 +13,9 @@ import sys
 from .. import ROOT, catalog, options, shards
 from ..reports import flake, killmatrix
 from . import build, citest, deps, load
-from .runner import (DEFAULT_JOBS, PYTEST, Fail, Interrupted, check_modes, checked_prefix, ensure_python, positive_int,
-                     pytest_command, run_pytest, say, split_argv)
+from .failure import Fail, say
+from .inputs import check_modes, checked_prefix, positive_int
+from .runner import DEFAULT_JOBS, PYTEST, Interrupted, ensure_python, pytest_command, run_pytest, split_argv
 
 SELFTEST_EPILOG = """\
 --mutants runs the suite once per mutant MHD (servers/mutants.c, loaded into
