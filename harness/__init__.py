@@ -5,7 +5,8 @@ checks, WebSocket helpers (ws), the reference server's process (server),
 deadlines and the findings about a stream judged by progress (streams),
 certificates, transfer sizes and the backpressure driver, plus the
 catalogue, modes, baselines and every verdict (outcome) they share with
-the rest. Below it, by audience:
+the rest, and the options that choose what a run tests (options: --mhd,
+--rule, --mode, --transport, declared once for the CLI and the plugin). Below it, by audience:
   plugin/   the pytest machinery: hooks, fixtures, the per-case gate plumbing
   interop/  the real WebSocket clients of U-WS-6 (Chromium, Node's ws,
             aiohttp, wsproto, websockets) behind one interface

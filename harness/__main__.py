@@ -14,12 +14,13 @@ import signal
 import subprocess
 import sys
 
-from . import ROOT, catalog, modes, shards
+from . import ROOT, catalog, modes, options, shards
 from .reports import killmatrix, matrix, results
 from .tools import build, confirm, deps, mhd, selection, selftest
-from .tools.runner import (DEFAULT_JOBS, JOBS_PER_CORE, Fail, Interrupted, check_environment, check_modes, checked_prefix, clear_reports,
-                           ensure_python, lock_report, positive_int, pytest_command, run_pytest, say, split_argv,
-                           writable_folder)
+from .tools.failure import Fail, say
+from .tools.inputs import check_environment, check_modes, checked_prefix, lock_report, positive_int, writable_folder
+from .tools.runner import (DEFAULT_JOBS, JOBS_PER_CORE, Interrupted, clear_reports, ensure_python, pytest_command,
+                           run_pytest, split_argv)
 
 DEFAULT_REPORT = ROOT / "reports" / "latest"
 DESCRIPTION = "Checks the installed libmicrohttpd against the upgrade rule catalogue (spec/upgrade-rules.md)."
@@ -81,25 +82,14 @@ def make_parser():
                                       "       %(prog)s baseline RUN [RUN ...] [--baseline FILE]   (see: %(prog)s baseline --help)\n"
                                       "       %(prog)s bisect --git DIR GOOD BAD --rule ID ...   (see: %(prog)s bisect --help)\n"
                                       "       %(prog)s coverage VERSION|--git DIR|--tarball FILE ...   (see: %(prog)s coverage --help)")
-    p.add_argument("--mhd", metavar="PREFIX", action="append", default=[],
-                   help="install prefix of the MHD to test (its ./configure --prefix, after make install); "
-                        "default: the system's MHD, found by pkg-config (package libmicrohttpd-dev). "
-                        "Repeat it for a matrix: one run per MHD, each with its own reference server "
-                        "build, baseline and report folder (REPORT/<version>), then a rules x versions "
-                        "table (REPORT/matrix.md, matrix.json)")
+    options.add_mhd(p.add_argument, action="append", default=[],
+                    more_help=". Repeat it for a matrix: one run per MHD, each with its own reference server "
+                              "build, baseline and report folder (REPORT/<version>), then a rules x versions "
+                              "table (REPORT/matrix.md, matrix.json)")
     p.add_argument("--report", metavar="DIR", default=None,
                    help="folder for results.json, summary.md, junit.xml and report.html "
                         f"(default: {DEFAULT_REPORT.relative_to(ROOT)} in the suite's folder)")
-    p.add_argument("--rule", metavar="PATTERN", action="append", default=[],
-                   help="run only the cases checking a rule whose ID matches PATTERN: an ID "
-                        "(U-EXTRA-1, or EXTRA-1), a family (U-EXTRA), a shell pattern ('U-FLAG-*'), "
-                        "any case, or a comma list of them; repeatable")
-    p.add_argument("--mode", metavar="MODE", action="append", default=[],
-                   help="run only in this threading mode, by name or catalogue ID: "
-                        + ", ".join(m.name for m in modes.MODES) + " (or M-EPOLL, ...); repeatable; "
-                        "default: all")
-    p.add_argument("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                   help="run over this transport only: plain or https (repeatable; default: both)")
+    options.add_selection(p.add_argument)
     p.add_argument("-j", "--jobs", metavar="N", type=positive_int, default=DEFAULT_JOBS,
                    help=f"parallel pytest-xdist workers (default: {DEFAULT_JOBS}, {JOBS_PER_CORE} per core: most "
                         "cases wait on the network or on a deadline; 1: no xdist, one process); a selection gets "
@@ -307,26 +297,22 @@ def main(argv=None):
     if argv[:1] == ["baseline"]:
         from .tools import rebaseline  # standard library only
         return rebaseline.main(argv[1:])
-    if argv[:1] in (["bisect"], ["coverage"]):
+    if argv[:1] in (["bisect"], ["coverage"], ["bench"]):
+        # Their modules import the suite's Python modules (h11, pytest, ...):
+        # imported only once the check has found them, or named what is missing.
         try:
             deps.ensure(None, allow_install="--no-install" not in argv)
             ensure_python(argv)
-        except (deps.DepsError, Fail) as e:
+        except Fail as e:  # deps.DepsError is one
             say(str(e))
             return e.code
         if argv[0] == "bisect":
             from .tools import bisect
             return bisect.main(argv[1:])
-        from .tools import coverage
-        return coverage.main(argv[1:])
-    if argv[:1] == ["bench"]:
-        from .tools import bench  # needs the client modules: after the dependency check
-        try:
-            deps.ensure(None, allow_install=True)
-            ensure_python(argv)
-        except (deps.DepsError, Fail) as e:
-            say(str(e))
-            return e.code
+        if argv[0] == "coverage":
+            from .tools import coverage
+            return coverage.main(argv[1:])
+        from .tools import bench
         return bench.main(argv[1:])
     signal.signal(signal.SIGTERM, _terminated)  # run_pytest takes it over while pytest runs
     parser = make_parser()
@@ -341,10 +327,7 @@ def main(argv=None):
             rc, _ = run_one(args, args.mhd[0] if args.mhd else None, args.report, passthrough)
             return rc
         return run_matrix(args, passthrough)
-    except deps.DepsError as e:
-        say(str(e))
-        return e.code
-    except Fail as e:
+    except Fail as e:  # deps.DepsError is one
         say(str(e))
         return e.code
     except Interrupted as e:

@@ -15,11 +15,10 @@ _ROW = re.compile(
 
 
 class Rule:
-    def __init__(self, rule_id, promise, source, kind):
+    def __init__(self, rule_id, promise, kind):
         self.id = rule_id
         self.family = rule_id.split("-")[1]
         self.promise = promise
-        self.source = source
         self.kind = kind
 
     def __repr__(self):
@@ -37,9 +36,7 @@ def load(path=SPEC):
     for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines():
         m = _ROW.match(line)
         if m:
-            rules[m.group(1)] = Rule(
-                m.group(1), m.group("promise").strip(), m.group("source").strip(), m.group("kind")
-            )
+            rules[m.group(1)] = Rule(m.group(1), m.group("promise").strip(), m.group("kind"))
     if not rules:
         raise RuntimeError(f"no rules found in {path}")
     return rules

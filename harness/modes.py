@@ -27,6 +27,17 @@ TRANSPORTS = ("plain", "https")
 KNOWN_TRANSPORTS = TRANSPORTS
 
 
+def servable(transports, feature_tls):
+    """(the transports of `transports` an MHD can serve, a warning or None):
+    HTTPS needs an MHD built with TLS (MHD_FEATURE_TLS). Like curl's test
+    suite with a build that lacks a feature, the run leaves those cells out
+    and says so once, rather than failing them all."""
+    if feature_tls or "https" not in transports:
+        return tuple(transports), None
+    return (tuple(t for t in transports if t != "https"),
+            "this MHD was built without TLS (MHD_FEATURE_TLS is off): its HTTPS cells are deselected")
+
+
 def lookup(text):
     """A mode by catalogue ID or short name, case-insensitively."""
     for mode in MODES:

@@ -161,6 +161,15 @@ def test_readme_names_every_package_the_suite_installs():
     assert [p for p in deps.BASE_PACKAGES if p not in readme] == []
 
 
+def test_the_launcher_reads_the_python_modules_from_deps():
+    """./conformance picks a Python that imports deps.MODULES; it keeps no
+    list of its own, which would miss one (it missed trustme)."""
+    from harness.tools import deps
+    launcher = (ROOT / "conformance").read_text()
+    assert "deps.IMPORT_CHECK" in launcher
+    assert [m for m in deps.MODULES if re.search(rf"import [\w, ]*\b{m}\b", launcher)] == []
+
+
 # -- what runs before any third-party module is installed -----------------
 # The CLI checks the Debian packages (and installs them) before it imports
 # anything else; so do compare, mhd and the server build. Their imports, and
@@ -223,3 +232,14 @@ def test_the_walk_sees_a_third_party_import(tmp_path):
     """The check above can fail: a module importing h11 is an offender."""
     external, _ = _imports(ROOT / "harness" / "client.py")
     assert "h11" in external
+
+
+def test_the_options_that_choose_what_a_run_tests_are_declared_once():
+    """--mhd, --rule, --mode, --transport: harness/options.py declares them
+    for every command and the pytest plugin, with one help text each."""
+    # The benchmarks' options (tools/refecho.py) are left to the change that
+    # owns the benchmarks: they take options.add_mhd/add_mode/add_transport next.
+    not_yet = {"harness/tools/refecho.py"}
+    declaring = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "harness").rglob("*.py")
+                       if re.search(r'\b(add|add_argument|addoption)\(\s*"--(mhd|rule|mode|transport)"', p.read_text()))
+    assert [p for p in declaring if p not in not_yet] == ["harness/options.py"]

@@ -11,7 +11,7 @@ import re
 import pytest
 from _pytest import junitxml  # its stash key: the mutant as a testsuite property
 
-from .. import ROOT, catalog, modes, outcome, shards, transfer
+from .. import ROOT, catalog, modes, options, outcome, shards, transfer
 from .. import baseline as baselines
 from ..interop import known as known_clients
 from ..deadlines import scaled
@@ -26,16 +26,10 @@ BACKSTOP_SECONDS = 300  # scaled, per call of a case
 
 def pytest_addoption(parser):
     g = parser.getgroup("conformance", "MHD upgrade conformance")
-    g.addoption("--mhd", metavar="PREFIX", default=os.environ.get("CONFORMANCE_MHD") or None,
-                help="MHD install prefix to test (default: the system's MHD, found by pkg-config)")
+    options.add_mhd(g.addoption, default=os.environ.get("CONFORMANCE_MHD") or None)
     g.addoption("--report", metavar="DIR", default=str(ROOT / "reports" / "latest"),
                 help="folder for results.json, summary.md and junit.xml (default: reports/latest)")
-    g.addoption("--rule", metavar="PATTERN", action="append", default=[],
-                help="run only cases checking a matching rule ID, e.g. U-EXTRA-* (repeatable)")
-    g.addoption("--mode", metavar="MODE", action="append", default=[],
-                help="run only in this mode: M-EPOLL or epoll, ... (repeatable)")
-    g.addoption("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                help="run over this transport: plain, https (repeatable; default: both)")
+    options.add_selection(g.addoption)
     g.addoption("--volume", metavar="N", type=int,
                 help="multiply every transfer by N, for a thorough run (default 1; CONFORMANCE_VOLUME)")
     g.addoption("--baseline", metavar="FILE",
@@ -68,7 +62,8 @@ def pytest_configure(config):
             raise pytest.UsageError(str(e))
     else:
         config.conformance_modes = list(modes.MODES)
-    if getattr(config.option, "xmlpath", None) is None and not hasattr(config, "workerinput"):
+    if (getattr(config.option, "xmlpath", None) is None and not hasattr(config, "workerinput")
+            and collects_cases(getattr(config, "args", ()), config.invocation_params.dir)):  # not tests/ (nor --help)
         config.option.xmlpath = str(pathlib.Path(config.getoption("report")) / "junit.xml")
     config.conformance_transports = tuple(config.getoption("transport")) or modes.TRANSPORTS
     asked = f"{config.getoption('markexpr', '') or ''} {config.getoption('keyword', '') or ''}"
@@ -96,6 +91,8 @@ def pytest_sessionstart(session):
     state = session.config.conformance
     if not hasattr(session.config, "workerinput"):
         (state.report_dir / STOP_FAILURES).unlink(missing_ok=True)
+    if not collects_cases(session.config.args, session.config.invocation_params.dir):
+        return  # the harness's own tests (tests/): no case, so no server, MHD or baseline to set up
     try:
         state.binary = build.ensure_server(state.prefix, state.sanitize)
         info = build.server_version(state.binary, server_env(session.config, state))
@@ -138,12 +135,27 @@ def pytest_sessionstart(session):
     if xml is not None and state.mutant:
         xml.add_global_property("mutant", state.mutant)
     progress.start(session.config)
+    session.config.conformance_transports, no_tls = modes.servable(session.config.conformance_transports,
+                                                                   info["feature_tls"])
+    state.warnings += [no_tls] if no_tls else []
     state.mhd = {
         "version": info["mhd_version"],
         "prefix": state.build_value("MHD_PREFIX") or state.prefix,
         "feature_upgrade": info["feature_upgrade"],
         "feature_tls": info["feature_tls"],
     }
+
+
+def collects_cases(args, invocation_dir):
+    """True if pytest's paths `args` (relative to `invocation_dir`; with
+    none given, pytest.ini's testpaths) reach cases/, whose cases run the
+    reference server. A name that is no path (--pyargs) counts as a case."""
+    cases = ROOT / "cases"
+    for arg in args:
+        path = (pathlib.Path(invocation_dir) / str(arg).split("::")[0]).resolve()
+        if not path.exists() or path == cases or cases in path.parents or path in cases.parents:
+            return True
+    return False
 
 
 def pytest_report_header(config):

@@ -1,7 +1,8 @@
 """The commands around the suite: building the reference server (build)
 and MHD from Debian's source packages, git or a tarball (mhd), the Debian
-packages a run needs (deps), running pytest and checking the input first
-(runner), sizing a selection and saying why it is empty (selection), the
+packages a run needs (deps), checking a command's input first (inputs),
+how a command says it cannot go on and with what exit status (failure),
+running pytest (runner), sizing a selection and saying why it is empty (selection), the
 reruns of --confirm-failures (confirm), the project's own tests, the kill
 matrix and the flake check with its load profiles (selftest, load), the
 whole test command's steps (citest), a baseline from several runs

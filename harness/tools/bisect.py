@@ -27,12 +27,12 @@ import pathlib
 import re
 import shutil
 import subprocess
-import sys
 
 from .. import ROOT, outcome
 from . import build, mhd
-from .runner import (Fail, add_selection_arguments, check_modes, positive_int, say, selection_run,
-                     writable_folder)
+from .failure import Fail, say
+from .inputs import check_modes, positive_int, writable_folder
+from .runner import add_selection_arguments, selection_run
 
 BISECT_ROOT = build.BUILD_ROOT / "bisect"
 DEFAULT_REPORT = ROOT / "reports" / "bisect"
@@ -207,9 +207,9 @@ def main(argv):
     args.report = args.report or str(DEFAULT_REPORT)
     try:
         return Bisection(args).run()
-    except (Fail, mhd.MhdError) as e:
-        print(f"conformance bisect: {e}", file=sys.stderr)
+    except Fail as e:  # mhd's errors are Fail too
+        say(str(e), "bisect")
         return e.code
     except KeyboardInterrupt:
-        print("conformance bisect: interrupted", file=sys.stderr)
+        say("interrupted", "bisect")
         return 130

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 
 from .. import ROOT
+from .failure import tail
 
 BUILD_ROOT = ROOT / "build"
 
@@ -58,10 +59,6 @@ def _run(cmd, log):
     return proc
 
 
-def _tail(text, lines=25):
-    return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
 def ensure_server(prefix=None, sanitize=False):
     """Returns the path of an up-to-date reference server for `prefix`;
     with `sanitize`, one built with AddressSanitizer and UBSan."""
@@ -87,11 +84,11 @@ def ensure_server(prefix=None, sanitize=False):
             if proc.returncode != 0:
                 shutil.rmtree(bdir / "CMakeFiles", ignore_errors=True)
                 (bdir / "CMakeCache.txt").unlink(missing_ok=True)
-                raise BuildError("configuring the reference server failed:\n" + _tail(proc.stdout))
+                raise BuildError("configuring the reference server failed:\n" + tail(proc.stdout, 25))
         proc = _run(["cmake", "--build", str(bdir)], bdir / "build.log")
         if proc.returncode != 0:
             raise BuildError(
-                f"compiling the reference server failed (full log: {bdir / 'build.log'}):\n" + _tail(proc.stdout)
+                f"compiling the reference server failed (full log: {bdir / 'build.log'}):\n" + tail(proc.stdout, 25)
             )
     binary = bdir / "servers" / "refserver"
     if not binary.is_file():

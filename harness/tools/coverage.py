@@ -36,11 +36,12 @@ import os
 import pathlib
 import re
 import subprocess
-import sys
 
 from .. import ROOT, baseline
 from . import deps, mhd
-from .runner import Fail, add_selection_arguments, check_modes, say, selection_run, writable_folder
+from .failure import Fail, say
+from .inputs import check_modes, writable_folder
+from .runner import add_selection_arguments, selection_run
 
 DEFAULT_REPORT = ROOT / "reports" / "coverage"
 # Per MHD version: why each line the suite does not reach stays unreached.
@@ -323,9 +324,9 @@ def main(argv):
     args.report = args.report or str(DEFAULT_REPORT)
     try:
         return run(args)
-    except (Fail, mhd.MhdError, deps.DepsError) as e:
-        print(f"conformance coverage: {e}", file=sys.stderr)
+    except Fail as e:  # mhd's and deps' errors are Fail too
+        say(str(e), "coverage")
         return e.code
     except KeyboardInterrupt:
-        print("conformance coverage: interrupted", file=sys.stderr)
+        say("interrupted", "coverage")
         return 130

@@ -7,31 +7,38 @@ import shutil
 import subprocess
 import sys
 
-BASE_PACKAGES = (
-    "cmake", "gcc", "make", "pkg-config", "libgnutls28-dev", "libwslay-dev",
-    "python3-pytest", "python3-h11", "python3-pytest-xdist", "python3-pytest-timeout", "python3-trustme",
-    "python3-websockets",
-)
+from .failure import Fail, say
+
+# The Python modules the run imports, each with the Debian package that
+# provides it: the one list (./conformance's launcher reads it too).
+PYTHON_MODULES = {
+    "pytest": "python3-pytest",
+    "h11": "python3-h11",
+    "xdist": "python3-pytest-xdist",
+    "pytest_timeout": "python3-pytest-timeout",
+    "trustme": "python3-trustme",  # the test CA of every HTTPS cell
+    "websockets": "python3-websockets",
+}
+MODULES = tuple(PYTHON_MODULES)
+IMPORT_CHECK = "import " + ", ".join(MODULES)
+
+BASE_PACKAGES = ("cmake", "gcc", "make", "pkg-config", "libgnutls28-dev", "libwslay-dev",
+                 *PYTHON_MODULES.values())
 # Only for --interop (U-WS-6): the real clients (node-ws brings Debian's
 # nodejs) and iproute2's ss, which reads their connections' byte counters.
 INTEROP_PACKAGES = ("chromium", "node-ws", "python3-aiohttp", "python3-wsproto", "iproute2")
 # Only needed to test the system's MHD; --mhd PREFIX brings its own.
 SYSTEM_MHD_PACKAGE = "libmicrohttpd-dev"
 
-# The Python modules the run imports, and the packages that provide them.
-MODULES = ("pytest", "h11", "xdist", "pytest_timeout", "websockets")
-IMPORT_CHECK = "import " + ", ".join(MODULES)
-
 DEBIAN_PYTHON = "/usr/bin/python3"
 
 
-class DepsError(Exception):
+class DepsError(Fail):
     """A dependency is missing and cannot be installed here; the message
-    names the fix. Exit status: `code`."""
+    names the fix. Exit status: `code`, 2 unless said."""
 
     def __init__(self, message, code=2):
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code)
 
 
 def required(prefix=None, interop=False):
@@ -69,10 +76,6 @@ def install_command(pkgs, sudo=True):
     return ("sudo " if sudo else "") + "apt-get install -y " + " ".join(pkgs)
 
 
-def _say(text):
-    print(f"conformance: {text}", file=sys.stderr, flush=True)
-
-
 def _apt(args):
     """Runs apt-get with its output on stderr; returns its exit status."""
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -87,7 +90,7 @@ def _apt(args):
 def install(pkgs, why):
     """apt-get update, then apt-get install `pkgs` (as root)."""
     sys.stdout.flush()
-    _say(f"installing Debian packages {why}: {' '.join(pkgs)}")
+    say(f"installing Debian packages {why}: {' '.join(pkgs)}")
     rc = _apt(["update"])
     if rc != 0:
         raise DepsError(f"'apt-get update' failed (exit status {rc}, output above): fix the APT "
@@ -100,7 +103,7 @@ def install(pkgs, why):
     if still:
         raise DepsError("apt-get finished but these packages are still not installed: "
                         f"{' '.join(still)}; install them by hand: {install_command(still, sudo=False)}")
-    _say("Debian packages installed")
+    say("Debian packages installed")
 
 
 def ensure(prefix=None, allow_install=True, interop=False):
@@ -111,12 +114,12 @@ def ensure(prefix=None, allow_install=True, interop=False):
     pkgs = required(prefix, interop)
     if not have_dpkg():
         if imports_work():
-            _say("dpkg-query not found (not a Debian system?): cannot check the system packages "
+            say("dpkg-query not found (not a Debian system?): cannot check the system packages "
                  f"({' '.join(pkgs)}); the Python modules import, so going on")
             return []
         raise DepsError(f"dpkg-query not found (not a Debian system?), and {sys.executable} cannot "
-                        f"import {', '.join(MODULES)}: install pytest, h11, pytest-xdist, websockets and "
-                        "pytest-timeout for it (or set CONFORMANCE_PYTHON to a Python that has them), "
+                        f"import {', '.join(MODULES)}: install them for it (Debian's packages: "
+                        f"{' '.join(PYTHON_MODULES.values())}; or set CONFORMANCE_PYTHON to a Python that has them), "
                         "plus cmake, a C compiler, pkg-config, GnuTLS, wslay and libmicrohttpd headers")
     why = "the suite needs" + ("" if prefix else
                                f" ({SYSTEM_MHD_PACKAGE}: no --mhd given, so the system's MHD is tested)")

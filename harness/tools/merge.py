@@ -6,11 +6,11 @@ Standard library only."""
 import argparse
 import json
 import pathlib
-import sys
 import xml.etree.ElementTree as ET
 
 from .. import ROOT, catalog
 from ..reports import results
+from .failure import Fail, say
 
 DEFAULT_REPORT = ROOT / "reports" / "merged"
 
@@ -33,40 +33,34 @@ one run (one missing or given twice, different MHD versions or options);
 3 a shard's results.json cannot be read."""
 
 
-class Refused(Exception):
-    def __init__(self, message, code):
-        super().__init__(message)
-        self.code = code
-
-
 def _load(arg):
     try:
         return results.read(arg)
     except results.Unreadable as e:
-        raise Refused(str(e), 3) from None
+        raise Fail(str(e), 3) from None
 
 
 def _check(shards):
-    """The shards as one run, or Refused naming what to fix."""
+    """The shards as one run, or Fail naming what to fix."""
     specs = []
     for path, data in shards:
         spec = data.get("shard")
         if not spec:
-            raise Refused(f"{path}: not a shard (its run had no --shard K/N); merge takes the shards of one run", 2)
+            raise Fail(f"{path}: not a shard (its run had no --shard K/N); merge takes the shards of one run", 2)
         k, n = (int(x) for x in spec.split("/"))
         specs.append((k, n, path))
     counts = {n for _, n, _ in specs}
     if len(counts) != 1:
-        raise Refused(f"the shards come from splits into different numbers of parts: {sorted(counts)}", 2)
+        raise Fail(f"the shards come from splits into different numbers of parts: {sorted(counts)}", 2)
     n = counts.pop()
     seen = {}
     for k, _, path in specs:
         if k in seen:
-            raise Refused(f"shard {k}/{n} given twice: {seen[k]} and {path}", 2)
+            raise Fail(f"shard {k}/{n} given twice: {seen[k]} and {path}", 2)
         seen[k] = path
     missing = [f"{k}/{n}" for k in range(1, n + 1) if k not in seen]
     if missing:
-        raise Refused(f"shard {', '.join(missing)} missing: run ./conformance --shard K/{n} with the same "
+        raise Fail(f"shard {', '.join(missing)} missing: run ./conformance --shard K/{n} with the same "
                       "options for each, then give every shard's report folder", 2)
     first_path, first = shards[0]
     for what, key in (("MHD version", lambda d: (d.get("mhd") or {}).get("version")),
@@ -75,23 +69,23 @@ def _check(shards):
                       ("transports", lambda d: sorted(d.get("transports") or []))):
         for path, data in shards[1:]:
             if key(data) != key(first):
-                raise Refused(f"the shards are not of one run: {what} {key(first)!r} in {first_path}, "
+                raise Fail(f"the shards are not of one run: {what} {key(first)!r} in {first_path}, "
                               f"{key(data)!r} in {path}", 2)
     plans = {json.dumps(d.get("shard_plan"), sort_keys=True) for _, d in shards}
     if len(plans) != 1:
-        raise Refused("the shards were cut differently (another selection, or other durations in "
+        raise Fail("the shards were cut differently (another selection, or other durations in "
                       "build/durations/): give every shard the same options and the same durations file, "
                       "or none", 2)
     ids = {}
     for path, data in shards:
         for case in data["cases"]:
             if case["id"] in ids:
-                raise Refused(f"{case['id']} ran in two shards ({ids[case['id']]} and {path}): the shards "
+                raise Fail(f"{case['id']} ran in two shards ({ids[case['id']]} and {path}): the shards "
                               "were not cut from one selection", 2)
             ids[case["id"]] = path
     plan = first.get("shard_plan") or {}
     if plan.get("cases") is not None and len(ids) != plan["cases"]:
-        raise Refused(f"the shards hold {len(ids)} cases of a selection of {plan['cases']}: a shard "
+        raise Fail(f"the shards hold {len(ids)} cases of a selection of {plan['cases']}: a shard "
                       "stopped before its collection ended, or its results.json is not its last", 2)
 
 
@@ -144,8 +138,8 @@ def main(argv):
     try:
         shards = [_load(a) for a in args.shard]
         data = merged(shards)
-    except Refused as e:
-        print(f"conformance merge: {e}", file=sys.stderr)
+    except Fail as e:
+        say(str(e), "merge")
         return e.code
     report = pathlib.Path(args.report).resolve()
     try:
@@ -159,7 +153,7 @@ def main(argv):
         tree.getroot().append(suite)
         tree.write(report / "junit.xml", encoding="utf-8", xml_declaration=True)
     except OSError as e:
-        print(f"conformance merge: cannot write {report}: {e} (give a writable --report)", file=sys.stderr)
+        say(f"cannot write {report}: {e} (give a writable --report)", "merge")
         return 2
     results.print_summary(data, report, 0 if data["gate"]["passed"] else 1)
     return 0 if data["gate"]["passed"] else 1

@@ -12,6 +12,7 @@ source stays under build/ and is never part of the repository.
 Standard library only: runs before pytest is installed."""
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -20,11 +21,11 @@ import pwd
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 import time
 
-from . import build, deps
+from . import build, deps, failure
+from .failure import Fail, tail
 
 MHD_ROOT = build.BUILD_ROOT / "mhd"
 APT_DIR = MHD_ROOT / "apt"
@@ -37,19 +38,19 @@ PACKAGE = "libmicrohttpd"
 BUILD_PACKAGES = ("dpkg-dev", "autoconf", "automake", "libtool", "autopoint", "make", "gcc",
                   "pkg-config", "libgnutls28-dev")
 LISTS_MAX_AGE = 24 * 3600  # seconds before the package lists are fetched again
+TAIL_LINES = 15  # of apt-get's or the build's output, in a message
 MARKER = ".conformance-mhd.json"  # in a finished prefix: what was built, how
 
 
-class MhdError(Exception):
-    """One message naming the cause and the fix; exit status `code`."""
+class MhdError(Fail):
+    """One message naming the cause and the fix; exit status `code`, 3
+    unless said."""
 
     def __init__(self, message, code=3):
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code)
 
 
-def say(text):
-    print(f"conformance mhd: {text}", file=sys.stderr, flush=True)
+say = functools.partial(failure.say, command="mhd")
 
 
 # -- the private APT configuration -------------------------------------------
@@ -133,10 +134,6 @@ def _run(cmd, cwd=None, log=None):
         raise MhdError(f"{cmd[0]} is not installed: apt-get install {' '.join(BUILD_PACKAGES)}", 2) from None
 
 
-def _tail(text, lines=15):
-    return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
 def update_lists(force=False):
     """Fetches the source package lists of SUITES, unless fetched recently."""
     _apt_setup()
@@ -147,7 +144,7 @@ def update_lists(force=False):
     proc = _run(["apt-get", *apt_options(), "update"])
     if proc.returncode != 0 or re.search(r"^(E:|Err:)", proc.stdout + proc.stderr, re.M):
         raise MhdError(f"cannot fetch Debian's package lists from {mirror()} (no network to the archive? "
-                       f"set {MIRROR_ENV} to a reachable mirror):\n" + _tail(proc.stdout + proc.stderr))
+                       f"set {MIRROR_ENV} to a reachable mirror):\n" + tail(proc.stdout + proc.stderr, TAIL_LINES))
     stamp.touch()
 
 
@@ -169,7 +166,7 @@ def available():
             found.setdefault(parts[1], suite)
     if not found:
         raise MhdError(f"no {PACKAGE} source package in the lists of {', '.join(SUITES)} "
-                       f"({mirror()}); try again with --refresh:\n" + _tail(proc.stdout + proc.stderr))
+                       f"({mirror()}); try again with --refresh:\n" + tail(proc.stdout + proc.stderr, TAIL_LINES))
     return sorted(((upstream(d), d, s) for d, s in found.items()), key=lambda t: _key(t[1]))
 
 
@@ -224,7 +221,7 @@ def fetch_source(debian_version):
     proc = _run(["apt-get", *apt_options(), "source", f"{PACKAGE}={debian_version}"], cwd=scratch)
     trees = [p for p in scratch.iterdir() if p.is_dir()]
     if proc.returncode != 0 or len(trees) != 1:
-        raise MhdError(f"'apt-get source {PACKAGE}={debian_version}' failed:\n" + _tail(proc.stdout + proc.stderr))
+        raise MhdError(f"'apt-get source {PACKAGE}={debian_version}' failed:\n" + tail(proc.stdout + proc.stderr, TAIL_LINES))
     shutil.rmtree(tree, ignore_errors=True)
     trees[0].rename(tree)
     shutil.rmtree(scratch, ignore_errors=True)
@@ -285,7 +282,7 @@ def build_tree(tree, prefix, meta, variant, rebuild=False, allow_install=True):
         proc = _run(cmd, cwd=work, log=log)
         if proc.returncode != 0:
             raise MhdError(f"building MHD {name}: '{' '.join(cmd[:2])}' failed (exit status {proc.returncode}); "
-                           f"the build tree and its logs are kept: {log}\n" + _tail(log.read_text()))
+                           f"the build tree and its logs are kept: {log}\n" + tail(log.read_text(), TAIL_LINES))
     build.check_prefix(str(prefix))
     info = dict(meta, **variant, configure=args, seconds=round(time.monotonic() - started, 1))
     if variant.get("coverage"):
@@ -462,7 +459,7 @@ def main(argv):
         if getattr(args, "refresh", False):
             update_lists(force=True)
         return args.run(args)
-    except (MhdError, deps.DepsError, build.BuildError) as e:
+    except (Fail, build.BuildError) as e:  # MhdError and deps.DepsError are Fail
         say(str(e))
         return getattr(e, "code", 3)
     except KeyboardInterrupt:

@@ -1,11 +1,10 @@
-"""Running pytest for the CLI and selftest, and checking their input
-before any long work: one message naming the fix (Fail) and a documented
-exit status. pytest runs in a process group of its own, which Ctrl-C and
-SIGTERM reach. Standard library only: this runs before pytest may be
-installed."""
+"""Running pytest for the CLI and its commands: the command line (the
+selection's options, the reports), its environment, and the wait for it.
+pytest runs in a process group of its own, which Ctrl-C and SIGTERM reach.
+Also: running the CLI again with Debian's Python when this one lacks the
+suite's modules. (Checking the input first: inputs.py.) Standard library
+only: this runs before pytest may be installed."""
 
-import argparse
-import fcntl
 import json
 import os
 import pathlib
@@ -14,8 +13,10 @@ import subprocess
 import sys
 import time
 
-from .. import ROOT, deadlines, modes, transfer
-from . import build, deps
+from .. import ROOT, options
+from . import deps
+from .failure import Fail, say
+from .inputs import positive_int
 
 PYTEST = [sys.executable, "-m", "pytest", "-c", str(ROOT / "pytest.ini"), "--rootdir", str(ROOT)]
 REEXEC_ENV = "CONFORMANCE_REEXEC"
@@ -23,18 +24,6 @@ JOBS_PER_CORE = 4
 DEFAULT_JOBS = JOBS_PER_CORE * (os.cpu_count() or 1)
 STOP_GRACE_SECONDS = 30  # for pytest, its workers and their servers to stop on SIGINT
 WAIT_STEP_SECONDS = 0.5  # how often the wait for pytest looks whether a signal came
-
-
-class Fail(Exception):
-    """An expected failure: one message naming the fix, and an exit status."""
-
-    def __init__(self, message, code):
-        super().__init__(message)
-        self.code = code
-
-
-def say(text):
-    print(f"conformance: {text}", file=sys.stderr, flush=True)
 
 
 def split_argv(argv):
@@ -53,80 +42,6 @@ def child_env(**extra):
     return env
 
 
-def check_modes(parser, names):
-    for m in names:
-        try:
-            modes.lookup(m)
-        except ValueError as e:
-            parser.error(f"--mode {m}: {e}")
-
-
-def checked_prefix(prefix, source="--mhd"):
-    """An --mhd prefix made absolute, or Fail (3) naming what is wrong with
-    it, and where it came from (--mhd, or CONFORMANCE_MHD)."""
-    try:
-        build.check_prefix(prefix)
-    except build.BuildError as e:
-        raise Fail(str(e).replace("--mhd ", f"{source}=" if source != "--mhd" else "--mhd ", 1), 3) from None
-    return os.path.abspath(prefix)
-
-
-def writable_folder(path, what):
-    """Makes sure a report folder can be written, before any work: one line
-    and exit 2 if not (a traceback after the run would read as "MHD
-    deviates", and lose the results)."""
-    path = pathlib.Path(path)
-    if path.exists() and not path.is_dir():
-        raise Fail(f"{what} {path}: exists and is not a folder", 2)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-check-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise Fail(f"{what} {path}: cannot write there ({e.strerror or e}); give a folder you can write", 2) from None
-    return path
-
-
-def writable_file(path, what):
-    """Makes sure a file can be written (appended to), before any work."""
-    path = pathlib.Path(path)
-    if path.is_dir():
-        raise Fail(f"{what} {path}: is a folder, not a file", 2)
-    try:
-        with open(path, "a"):
-            pass
-    except OSError as e:
-        raise Fail(f"{what} {path}: cannot write it ({e.strerror or e})", 2) from None
-    return path
-
-
-def check_environment():
-    """The environment variables the run reads, checked once, before it."""
-    for check in (deadlines.factor, transfer.volume):
-        try:
-            check()
-        except SystemExit as e:
-            raise Fail(f"{e}; unset it or fix it", 2) from None
-
-
-def lock_report(report):
-    """Holds REPORT/.lock for the run: two runs must not write into the
-    same report folder. Returns the open lock file (keep it)."""
-    lock = open(report / ".lock", "a+")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.seek(0)
-        holder = lock.read().strip() or "another run"
-        raise Fail(f"--report {report}: {holder} is writing there; wait for it or give another --report", 2) from None
-    lock.seek(0)
-    lock.truncate()
-    lock.write(f"the run of pid {os.getpid()}")
-    lock.flush()
-    return lock
-
-
 def clear_reports(report):
     """A run starts with no report of an earlier one in its folder: a run
     that selects nothing, or stops early, leaves no half-old folder."""
@@ -139,7 +54,7 @@ def ensure_python(argv):
     suite's Python modules (e.g. a pyenv Python that does not see them)."""
     if deps.imports_work():
         return
-    need = " ".join(p for p in deps.BASE_PACKAGES if p.startswith("python3-"))
+    need = " ".join(deps.PYTHON_MODULES.values())
     usable = (os.path.exists(deps.DEBIAN_PYTHON)
               and os.path.realpath(deps.DEBIAN_PYTHON) != os.path.realpath(sys.executable)
               and not os.environ.get(REEXEC_ENV)
@@ -168,11 +83,7 @@ def selection_options(args):
 def add_selection_arguments(parser, report_help):
     """--rule, --mode, --transport, -j, --report and --no-install, for the
     commands that run a selection of the suite (bisect, coverage)."""
-    parser.add_argument("--rule", metavar="PATTERN", action="append", default=[],
-                        help="only these rules (as ./conformance --rule; repeatable)")
-    parser.add_argument("--mode", metavar="MODE", action="append", default=[], help="only this mode (repeatable)")
-    parser.add_argument("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                        help="only this transport (repeatable)")
+    options.add_selection(parser.add_argument)
     parser.add_argument("-j", "--jobs", metavar="N", type=positive_int, default=DEFAULT_JOBS,
                         help=f"pytest-xdist workers per run (default {DEFAULT_JOBS})")
     parser.add_argument("--report", metavar="DIR", required=False, help=report_help)
@@ -288,13 +199,3 @@ def run_pytest(cmd, log=None):
     if stop:
         raise Interrupted(128 + stop[0][0])
     return rc
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is less than 1")
-    return value

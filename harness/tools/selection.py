@@ -5,8 +5,9 @@ holds nothing, why. Standard library only."""
 import re
 import subprocess
 
-from .. import modes
-from .runner import PYTEST, ROOT, Fail, child_env, selection_options
+from .. import ROOT, modes
+from .failure import Fail
+from .runner import PYTEST, child_env, selection_options
 
 CASES_PER_WORKER = 10  # a worker's start (a Python, the plugin, the servers) costs more than ten short cases
 _CELL = re.compile(r"\[([a-z-]+-(?:plain|https))(?:-[^\]]*)?\]")

@@ -10,11 +10,12 @@ import signal
 import subprocess
 import sys
 
-from .. import ROOT, catalog, modes, shards
+from .. import ROOT, catalog, options, shards
 from ..reports import flake, killmatrix
 from . import build, citest, deps, load
-from .runner import (DEFAULT_JOBS, PYTEST, Fail, Interrupted, check_modes, checked_prefix, ensure_python, positive_int,
-                     pytest_command, run_pytest, say, split_argv)
+from .failure import Fail, say
+from .inputs import check_modes, checked_prefix, positive_int
+from .runner import DEFAULT_JOBS, PYTEST, Interrupted, ensure_python, pytest_command, run_pytest, split_argv
 
 SELFTEST_EPILOG = """\
 --mutants runs the suite once per mutant MHD (servers/mutants.c, loaded into
@@ -85,11 +86,9 @@ def selftest_parser():
                    help="with --mutants or --repeat: run the real-client cases too (U-WS-6); with --mutants, "
                         "each mutant whose own rules name U-WS-6 (all of those, when no NAME is given) must "
                         "then be caught by every client that can see it")
-    p.add_argument("--mhd", metavar="PREFIX", help="MHD install prefix (default: the system's MHD)")
-    p.add_argument("--mode", action="append", default=[], metavar="MODE",
-                   help="only this threading mode (repeatable; default: all)")
-    p.add_argument("--transport", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                   help="plain or https only (repeatable; default: both)")
+    options.add_mhd(p.add_argument)
+    options.add_mode(p.add_argument)
+    options.add_transport(p.add_argument)
     p.add_argument("-j", "--jobs", type=positive_int, default=DEFAULT_JOBS,
                    help=f"pytest-xdist workers per run (default: {DEFAULT_JOBS})")
     p.add_argument("--report", metavar="DIR", help="folder for the runs' reports (default: reports/selftest)")
@@ -245,7 +244,7 @@ def selftest(argv):
         report = ROOT / "reports" / "selftest"
         rc = run_pytest([*PYTEST, "tests", "--baseline=none", f"--report={report}", f"--junitxml={report / 'junit.xml'}",
                          *passthrough])
-    except (deps.DepsError, Fail) as e:
+    except Fail as e:  # deps.DepsError is one
         say(str(e))
         return e.code
     except Interrupted as e:
