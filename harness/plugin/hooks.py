@@ -261,15 +261,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not data or hasattr(config, "workerinput") or os.environ.get("CONFORMANCE_CLI"):
         return  # ./conformance prints its own summary
     terminalreporter.section("upgrade conformance")
-    terminalreporter.write_line(f"MHD {data['mhd']['version']} ({data['mhd']['prefix']}), "
-                                f"baseline: {data['baseline'] or 'none'}")
-    for line in results.terminal_lines(data):
-        terminalreporter.write_line(line)
-    for line in data.get("warnings", []):
-        terminalreporter.write_line(f"WARNING: {line}", yellow=True)
-    terminalreporter.write_line(f"reports: {state.report_dir}/results.json, summary.md, junit.xml, report.html")
-    terminalreporter.write_line(data["gate"]["headline"], bold=True, red=not data["gate"]["passed"],
-                                green=data["gate"]["passed"])
-    for line in results.misbehaving_lines(data):
-        terminalreporter.write_line(line)
+    passed = data["gate"]["passed"]
+    for line, what in results.summary_lines(data, state.report_dir):
+        terminalreporter.write_line(line, yellow=what == "warning", bold=what == "verdict",
+                                    red=what == "verdict" and not passed, green=what == "verdict" and passed)
 

@@ -302,39 +302,45 @@ def next_steps(data, rerun):
     return out
 
 
-def print_summary(data, report, rc, rerun=None):
-    """The console's end of a run (and of merged shards): totals, rules by
-    state, where the reports are, the verdict, what did not behave."""
+def summary_lines(data, report, rc=None, rerun=None):
+    """The console's end of a run (and of merged shards), as (line, what):
+    totals, rules by state, where the reports are, the verdict ("verdict"),
+    what did not behave, what to do next; "warning" lines stand out.
+    `rc`: pytest's exit status when ./conformance ran it."""
     mhd = data.get("mhd") or {}
     totals = data.get("totals") or {}
     counts = ", ".join(f"{n} {o}" for o, n in totals.items() if n) or "no cases"
-    print()
-    print(f"conformance: MHD {mhd.get('version')} ({mhd.get('prefix')}), "
-          f"baseline: {data.get('baseline') or 'none'}")
+    yield f"conformance: MHD {mhd.get('version')} ({mhd.get('prefix')}), baseline: {data.get('baseline') or 'none'}", ""
     if data.get("mutant"):
-        print(f"  MUTANT: {data['mutant']} (a self-test run: its failures are the mutant's, not MHD's)")
-    print(f"  {sum(totals.values())} cases over {transports_text(data)}"
-          + (f" (volume x{data['volume']})" if data.get("volume", 1) != 1 else "") + f": {counts}")
+        yield f"  MUTANT: {data['mutant']} (a self-test run: its failures are the mutant's, not MHD's)", ""
+    yield (f"  {sum(totals.values())} cases over {transports_text(data)}"
+           + (f" (volume x{data['volume']})" if data.get("volume", 1) != 1 else "") + f": {counts}"), ""
     if data.get("shard"):
-        print(f"  shard {data['shard']} of the selection: its gate is this part's only; "
-              "./conformance merge joins the shards' reports into the run's")
+        yield (f"  shard {data['shard']} of the selection: its gate is this part's only; "
+               "./conformance merge joins the shards' reports into the run's"), ""
     if data.get("shards"):
-        print(f"  merged from {len(data['shards'])} shards: {', '.join(s['shard'] for s in data['shards'])}")
+        yield f"  merged from {len(data['shards'])} shards: {', '.join(s['shard'] for s in data['shards'])}", ""
     for line in terminal_lines(data):
-        print(line)
+        yield line, ""
     for line in data.get("warnings", []):
-        print(f"WARNING: {line}")
-    print("reports:")
+        yield f"WARNING: {line}", "warning"
+    yield "reports:", ""
     for name in ("results.json", "summary.md", "junit.xml", "report.html"):
-        print(f"  {report / name}")
+        yield f"  {pathlib.Path(report) / name}", ""
     verdict = verdict_of(data)
-    if rc in (0, 1) or data.get("interrupted"):
-        print(f"conformance: {verdict['headline']}")
+    if rc in (None, 0, 1) or data.get("interrupted"):
+        yield f"conformance: {verdict['headline']}", "verdict"
     else:
-        print(f"conformance: pytest exited with status {rc}; {verdict['headline']}")
+        yield f"conformance: pytest exited with status {rc}; {verdict['headline']}", "verdict"
     for line in misbehaving_lines(data):
-        print(line)
+        yield line, ""
     for line in confirmation_lines(data.get("confirmation")):
-        print(f"confirmed: {line}")
+        yield f"confirmed: {line}", ""
     for line in next_steps(data, rerun) if rerun else []:
+        yield line, ""
+
+
+def print_summary(data, report, rc, rerun=None):
+    print()
+    for line, _ in summary_lines(data, report, rc, rerun):
         print(line)
