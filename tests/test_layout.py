@@ -59,10 +59,10 @@ def test_every_event_written_is_documented_with_its_fields():
 
 # -- every rule has a case, for each transport it applies to -------------------
 CASES = ROOT / "cases"
-# A case is run over the transports when it takes one of these (they are
+# A case is run over the transports when it takes one of these (they are,
 # parametrized by mode and transport); the API family checks the header
 # alone, with no transport.
-TRANSPORT_FIXTURES = {"server", "connect", "make_server", "private_server", "ws_session", "mode", "transport"}
+TRANSPORT_FIXTURES = {"server", "make_server", "private_server", "mode", "transport"}  # not connect, ws_session: no mode
 
 
 def case_transports(sources):
