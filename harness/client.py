@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import h11
 
+from . import events
 from .codec import PlainCodec, TLSCodec
 from .deadlines import Deadline
 from .streams import CAP_SECONDS, QUIET_SECONDS, Loss, Progress, Slow, Stall, WireError, waited
@@ -21,6 +22,9 @@ RID_HEADER = "X-Conformance-Id"
 # Scaled: the quiet period of every wait for bytes MHD should send (no byte
 # for this long is a stall); a wait that sees bytes moving goes on.
 READ_SECONDS = QUIET_SECONDS
+# An exchange's findings name the path the bytes took, not the harness's call;
+# baselines' signatures match this prefix.
+THROUGH_MHD = "sending and receiving through MHD: "
 # The largest response head read_head takes (h11 stops at 16 KiB by
 # default): U-CB-1 sends a 101 of 200 KB.
 MAX_HEAD = 1 << 20
@@ -113,7 +117,7 @@ class Tagged:
         def pred(e):
             return e.get("rid") == self.rid and e["ev"] == ev and all(e.get(k) == v for k, v in match.items())
         what = f"'{ev}' event" + (f" with {match}" if match else "") + f" for rid {self.rid}"
-        return self.server.wait_event(pred, seconds, what)
+        return self.server.wait_event(pred, seconds, what, means=events.meaning(ev))
 
 
 class Conn(Tagged):
@@ -494,13 +498,13 @@ class Conn(Tagged):
                             if progress.stalled() else
                             f"still moving after {progress.elapsed():.0f} s, the cap")
                     cls = Stall if progress.stalled() else Slow
-                    raise cls(f"exchange: {what}: sent {sent} of {len(wire)} bytes (on the wire), received "
+                    raise cls(f"{THROUGH_MHD}{what}: sent {sent} of {len(wire)} bytes (on the wire), received "
                               f"{len(got)} of {expect}\n" + self.describe())
             if self._eof and (len(got) < expect or view):
                 # The peer ended the stream (or reset it) before it took
                 # everything, or before everything expected came back.
                 raise (Reset if self._end == "rst" else Loss)(
-                    f"exchange: the stream ended ({self._end}) after {len(got)} of {expect} bytes received, "
+                    f"{THROUGH_MHD}the stream ended ({self._end}) after {len(got)} of {expect} bytes received, "
                     f"with {len(view)} bytes (on the wire) still to send\n" + self.describe())
         finally:
             sel.close()

@@ -289,9 +289,10 @@ class RefServer:
         with self._cond:
             return [e for e in self._events if rid is None or e.get("rid") == rid]
 
-    def wait_event(self, predicate, seconds, what, exc=EventTimeout, died=ServerDied):
+    def wait_event(self, predicate, seconds, what, exc=EventTimeout, died=ServerDied, means=""):
         """The first event (old or new) matching `predicate`; raises `exc`
-        after `seconds` (scaled), `died` if the server dies first."""
+        after `seconds` (scaled), `died` if the server dies first. `means`:
+        what the event would have said, in MHD's terms, for the message."""
         deadline = Deadline(seconds)
         with self._cond:
             seen = 0
@@ -306,7 +307,8 @@ class RefServer:
                                f"{describe_exit(self.proc.returncode)} while waiting for {what}"
                                + (f": {crash}" if crash else "") + "\n" + self._last_lines_locked())
                 if deadline.expired():
-                    raise exc(f"no {what} from the reference server within {deadline.seconds:.1f} s")
+                    raise exc(f"no {what} from the reference server within {deadline.seconds:.1f} s"
+                              + (f" (it would say: {means})" if means else ""))
                 self._cond.wait(min(deadline.remaining(), 0.5))
 
     def _last_lines_locked(self, events=12, stderr=60):
