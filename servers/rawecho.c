@@ -112,10 +112,9 @@ static void *
 echo_thread (void *arg)
 {
   struct echo_conn *c = arg;
+  int one = 1;
   gnutls_hash_hd_t h;
-  /* No TCP_NODELAY: MHD leaves Nagle on for the upgraded connection's TCP
-   * socket (0.9.75 and 1.0.x: its "sockopts" event), and the reference must
-   * only lack MHD, not have other socket options (issue 24). */
+  setsockopt (c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
   if (0 == gnutls_hash_init (&h, GNUTLS_DIG_SHA256))
   {
     if (NULL == c->cred)

@@ -1,18 +1,23 @@
 """./conformance bench: how fast MHD's upgraded connections are, next to
 the same work without MHD. Not a test: it judges nothing, it measures.
 
-Per transport (plain, https) and mode it measures, each the median of
---runs runs:
+Per transport (plain, https) and mode it measures, MHD and the reference
+taken in turn (so that a change of load hits both), each figure as the
+median and spread of its samples:
   - latency: from sending the upgrade request to having the whole 101 head
     (the TCP and TLS handshakes are not counted); the reference is the
     round trip of a request-sized message through the echo without MHD;
   - throughput of one upgraded connection echoing --size MiB each way at
     once, and of 16 such connections at once (MB/s each way, summed over
     the connections); a transfer not done within --max-seconds counts what
-    it moved by then (marked '>').
+    it moved by then, and the line says how much that was.
 The reference (raw TCP loopback, and TLS with GnuTLS, MHD's TLS library)
-is the reference server's --raw-echo: the same C echo with no MHD. Every
-MHD figure is also printed as a ratio to its reference."""
+is the reference server's --raw-echo: the same C echo with no MHD, on a
+socket with the same options. Each MHD figure is compared with the
+reference's in words ('1.30x slower'). --json keeps every sample; --svg
+(by default next to --json) plots MB/s per mode, MHD against the
+reference. Exit status: 0, 2 bad usage, 3 the server cannot be built,
+130 interrupted."""
 
 import argparse
 import pathlib
@@ -129,8 +134,7 @@ class Target:
 
     def settle(self, conns):
         if self.upgrade:
-            for conn in conns:
-                settle(self.server, conn.rid)
+            settle(self.server, [conn.rid for conn in conns])
 
 
 def throughput_figure(runs, wanted):

@@ -2,15 +2,18 @@
 the same bytes echoed without MHD or WebSocket. Not a test: it measures.
 
 Per transport (ws:// on plain, wss:// on https), mode and message size
-(64 B, 16 KiB, 1 MiB), each the median of --runs runs:
+(64 B, 16 KiB, 1 MiB), MHD and the reference taken in turn, each figure as
+the median and spread of its samples:
   - round trip: one message sent, its echo received (ms);
   - throughput: --mib MiB each way in messages of that size, sent and
     received at once (MB/s each way; messages/s); a transfer not done
-    within --max-seconds counts what it moved by then (marked '>').
+    within --max-seconds counts what it moved by then, and the line says
+    how much that was.
 Client: the websockets library (asyncio). Reference: the reference
 server's --raw-echo (raw TCP, and TLS with GnuTLS), the same sizes as plain
-bytes through asyncio streams. Every MHD figure is also printed as a ratio
-to its reference."""
+bytes through asyncio streams. Each MHD figure is compared with the
+reference's in words. --json keeps every sample; --svg (by default next
+to --json) plots MB/s per mode and size, MHD against the reference."""
 
 import argparse
 import asyncio
@@ -64,7 +67,7 @@ class WsEcho:
                     await conn.recv()
                 yield trip
         finally:
-            await asyncio.to_thread(settle, self.server, rid)
+            await asyncio.to_thread(settle, self.server, [rid])
 
     async def transfer(self, size, count, max_seconds):
         message = pattern(size)
@@ -81,7 +84,7 @@ class WsEcho:
                 for _ in range(count):
                     got += len(await conn.recv())
             elapsed = await both_ways(send_all, receive_all, max_seconds)
-        await asyncio.to_thread(settle, self.server, rid)
+        await asyncio.to_thread(settle, self.server, [rid])
         return got, elapsed
 
 
