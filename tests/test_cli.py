@@ -129,6 +129,12 @@ def test_bench_json_that_cannot_be_written(tmp_path):
     one_clear_line(proc, "--json")
 
 
+def test_bench_svg_that_cannot_be_written(tmp_path):
+    proc = run("bench", "--ws", "--svg", str(tmp_path / "x" / "y.svg"))
+    assert proc.returncode == 2
+    one_clear_line(proc, "--svg")
+
+
 @pytest.mark.parametrize("args, words", [
     (["selftest", "--load", "hog"], ["--load goes with --repeat"]),
     (["selftest", "--repeat", "1", "--load", "two-cores"], ["not a load profile", "one-core"]),

@@ -7,5 +7,5 @@ reruns of --confirm-failures (confirm), the project's own tests, the kill
 matrix and the flake check with its load profiles (selftest, load), the
 whole test command's steps (citest), a baseline from several runs
 (rebaseline), bisect, coverage, and the benchmarks (bench, wsbench, with
-what they share in refecho). What the CLI runs before any third-party
+what they share in refecho, and their plot in benchplot). What the CLI runs before any third-party
 module is installed uses the standard library only."""

@@ -1,21 +1,25 @@
 """./conformance bench: how fast MHD's upgraded connections are, next to
 the same work without MHD. Not a test: it judges nothing, it measures.
 
-Per transport (plain, https) and mode it measures, each the median of
---runs runs:
+Per transport (plain, https) and mode it measures, MHD and the reference
+taken in turn (so that a change of load hits both), each figure as the
+median and spread of its samples:
   - latency: from sending the upgrade request to having the whole 101 head
     (the TCP and TLS handshakes are not counted); the reference is the
     round trip of a request-sized message through the echo without MHD;
   - throughput of one upgraded connection echoing --size MiB each way at
     once, and of 16 such connections at once (MB/s each way, summed over
     the connections); a transfer not done within --max-seconds counts what
-    it moved by then (marked '>').
+    it moved by then, and the line says how much that was.
 The reference (raw TCP loopback, and TLS with GnuTLS, MHD's TLS library)
-is the reference server's --raw-echo: the same C echo with no MHD. Every
-MHD figure is also printed as a ratio to its reference."""
+is the reference server's --raw-echo: the same C echo with no MHD, on a
+socket with the same options. Each MHD figure is compared with the
+reference's in words ('1.30x slower'). --json keeps every sample; --svg
+(by default next to --json) plots MB/s per mode, MHD against the
+reference. Exit status: 0, 2 bad usage, 3 the server cannot be built,
+130 interrupted."""
 
 import argparse
-import json
 import pathlib
 import selectors
 import statistics
@@ -26,14 +30,14 @@ from .. import certs
 from ..client import Conn, build_request, pattern
 from ..server import RefServer, ServerError
 from . import build
-from .refecho import REFERENCE, WARMUP, RawEcho, fmt, parse_and_run
+from .refecho import REFERENCE, WARMUP, RawEcho, moved, parse_and_run, settle, spread, taken_in_turn, versus, write_outputs
 
 CONCURRENT = 16
 
 
 def pump(conns, size, max_seconds):
     """Sends `size` bytes on each connection while reading the echo, all at
-    once; returns (bytes echoed back in all, seconds, done)."""
+    once; returns (bytes echoed back in all, seconds)."""
     sel = selectors.DefaultSelector()
     state = {}
     payload = pattern(size)
@@ -72,8 +76,7 @@ def pump(conns, size, max_seconds):
         sel.close()
         for conn in conns:
             conn.sock.setblocking(True)
-    got = sum(s["got"] for s in state.values())
-    return got, elapsed, got >= size * len(conns)
+    return sum(s["got"] for s in state.values()), elapsed
 
 
 class Target:
@@ -100,80 +103,120 @@ class Target:
         conn = self.connect()
         try:
             message = build_request("/upgrade?then=close", conn.rid)
+            if not self.upgrade:
+                # The echo's answer to a request-sized message, once its
+                # thread for the connection runs: creating that thread is
+                # not a cost MHD's event loop has, and it made the
+                # reference's latency 0.05 to 1.4 ms on a loaded machine.
+                conn.send(message)
+                conn.read_exact(len(message))
             started = time.monotonic()
             conn.send(message)
             if self.upgrade:
                 conn.read_head()
             else:
-                conn.read_exact(len(message))  # the echo's answer to a request-sized message
+                conn.read_exact(len(message))
             return time.monotonic() - started
         finally:
             conn.close()
+            self.settle([conn])
 
     def throughput(self, size, count, max_seconds):
+        """(bytes echoed back in all, seconds)"""
         conns = [self.open_stream(size) for _ in range(count)]
         try:
-            got, elapsed, done = pump(conns, size, max_seconds)
+            got, elapsed = pump(conns, size, max_seconds)
         finally:
             for conn in conns:
                 conn.close()
-        return got / elapsed / 1e6, done
+            self.settle(conns)
+        return got, elapsed
+
+    def settle(self, conns):
+        if self.upgrade:
+            settle(self.server, [conn.rid for conn in conns])
 
 
-def measure(target, args):
+def throughput_figure(runs, wanted):
+    """One side's throughput samples: (bytes echoed back, seconds) per run."""
+    mb_s = [got / seconds / 1e6 for got, seconds in runs]
+    return {"mb_s": statistics.median(mb_s), "mb_s_samples": mb_s, "bytes": [got for got, _ in runs],
+            "complete": all(got >= wanted for got, _ in runs)}
+
+
+def measure(mhd, ref, args):
+    """Every figure of MHD in a mode and of the reference, their samples
+    taken in turn; returns (MHD's figures, the reference's)."""
     for _ in range(WARMUP):
-        target.latency()
-    lat = statistics.median(target.latency() for _ in range(args.latency_runs))
-    one, many = [], []
-    for _ in range(args.runs):
-        one.append(target.throughput(args.size << 20, 1, args.max_seconds))
-    for _ in range(args.runs):
-        many.append(target.throughput(args.size << 20, CONCURRENT, args.max_seconds))
-    return {
-        "latency_ms": lat * 1000,
-        "one_mb_s": statistics.median(v for v, _ in one),
-        "one_complete": all(d for _, d in one),
-        "concurrent_mb_s": statistics.median(v for v, _ in many),
-        "concurrent_complete": all(d for _, d in many),
-    }
+        mhd.latency()
+        ref.latency()
+    size = args.size << 20
+    latency = taken_in_turn([mhd.latency, ref.latency], args.latency_runs)
+    one = taken_in_turn([lambda t=t: t.throughput(size, 1, args.max_seconds) for t in (mhd, ref)], args.runs)
+    many = taken_in_turn([lambda t=t: t.throughput(size, CONCURRENT, args.max_seconds) for t in (mhd, ref)],
+                         args.runs)
+    sides = []
+    for lat, o, m in zip(latency, one, many):
+        o, m = throughput_figure(o, size), throughput_figure(m, size * CONCURRENT)
+        sides.append({  # the first keys are those of the first bench files (medians only)
+            "latency_ms": statistics.median(lat) * 1000, "one_mb_s": o["mb_s"], "one_complete": o["complete"],
+            "concurrent_mb_s": m["mb_s"], "concurrent_complete": m["complete"],
+            "latency_ms_samples": [v * 1000 for v in lat],
+            "one_mb_s_samples": o["mb_s_samples"], "one_bytes": o["bytes"],
+            "concurrent_mb_s_samples": m["mb_s_samples"], "concurrent_bytes": m["bytes"]})
+    return sides
+
+
+def print_mode(transport, mode, r, ref, args):
+    size = args.size << 20
+    print(f"\n{transport} {mode.name}: MHD and the reference taken in turn\n"
+          f"  {'figure':<16} {'MHD':<26} {'reference':<26} {'MHD vs reference':<17} moved each way by MHD")
+    print(f"  {'101 latency ms':<16} {spread(r['latency_ms_samples']):<26} {spread(ref['latency_ms_samples']):<26} "
+          f"{versus(r['latency_ms'], ref['latency_ms'], higher_is_better=False)}")
+    for label, key, wanted in (("1 conn MB/s", "one", size), (f"{CONCURRENT} conns MB/s", "concurrent", size * CONCURRENT)):
+        print(f"  {label:<16} {spread(r[key + '_mb_s_samples']):<26} {spread(ref[key + '_mb_s_samples']):<26} "
+              f"{versus(r[key + '_mb_s'], ref[key + '_mb_s'], higher_is_better=True):<17} "
+              f"{moved(r[key + '_bytes'], wanted, args.max_seconds)}", flush=True)
 
 
 def run(args):
     binary = build.ensure_server(args.mhd)
     version = build.server_version(binary)["mhd_version"]
-    print(f"bench: MHD {version} ({args.mhd or 'system'}), {args.size} MiB each way, "
-          f"medians of {args.runs} run{'s' if args.runs != 1 else ''} ({args.latency_runs} for latency, after "
-          f"{WARMUP} to warm up), cap {args.max_seconds:g} s per transfer")
-    print("(x): the ratio to the reference; latency: lower is better, MB/s: higher is better")
+    print(f"bench: MHD {version} ({args.mhd or 'system'}), {args.size} MiB each way per connection; "
+          f"{args.latency_runs} requests (after {WARMUP} to warm up) and {args.runs} "
+          f"run{'s' if args.runs != 1 else ''} per figure; cap {args.max_seconds:g} s per transfer")
+    print("Each figure: the median, then its spread (IQR: the middle half of the samples; min-max: all of them).\n"
+          "Latency: lower is better; MB/s (each way, summed over the connections): higher is better.")
     out = {"mhd_version": version, "mhd": args.mhd, "size_mib": args.size, "runs": args.runs,
-           "max_seconds": args.max_seconds, "concurrent": CONCURRENT, "results": []}
+           "latency_runs": args.latency_runs, "max_seconds": args.max_seconds, "concurrent": CONCURRENT,
+           "results": []}
+    panels = []
     with tempfile.TemporaryDirectory() as tmp:
         for transport in args.transport:
             pki = certs.TestPKI(pathlib.Path(tmp)) if transport == "https" else None
-            print(f"\n{transport:<6} {'mode':<11} {'101 latency ms':>20} {'1 conn MB/s':>20} "
-                  f"{f'{CONCURRENT} conns MB/s':>20}")
-            ref = None
-            for mode in [REFERENCE, *args.mode]:
-                cls = RawEcho if mode is REFERENCE else RefServer
-                server = cls(binary, mode, transport, tls=pki).start()
-                try:
-                    r = measure(Target(server, pki, upgrade=mode is not REFERENCE), args)
-                except (OSError, RuntimeError, AssertionError, ServerError) as e:
-                    print(f"{transport:<6} {mode.name:<11} failed: {str(e).splitlines()[0]}")
-                    continue
-                finally:
-                    server.stop()
-                ref = ref or r
-                base = None if mode is REFERENCE else ref
-                print(f"{transport:<6} {mode.name:<11} "
-                      f"{fmt(r['latency_ms'], base and base['latency_ms'], digits=3):>20} "
-                      f"{fmt(r['one_mb_s'], base and base['one_mb_s'], r['one_complete']):>20} "
-                      f"{fmt(r['concurrent_mb_s'], base and base['concurrent_mb_s'], r['concurrent_complete']):>20}",
-                      flush=True)
-                out["results"].append(dict(r, transport=transport, mode=mode.id))
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
-        print(f"\nbench: figures in {args.json}")
+            reference = RawEcho(binary, REFERENCE, transport, tls=pki).start()
+            plots = {key: {"title": f"{transport}, {label}", "rows": []}
+                     for key, label in (("one", "1 connection"), ("concurrent", f"{CONCURRENT} connections"))}
+            try:
+                ref = Target(reference, pki, upgrade=False)
+                for mode in args.mode:
+                    server = RefServer(binary, mode, transport, tls=pki).start()
+                    try:
+                        r, r_ref = measure(Target(server, pki, upgrade=True), ref, args)
+                    except (OSError, RuntimeError, AssertionError, ServerError) as e:
+                        print(f"\n{transport} {mode.name}: failed: {str(e).splitlines()[0]}")
+                        continue
+                    finally:
+                        server.stop()
+                    print_mode(transport, mode, r, r_ref, args)
+                    out["results"].append(dict(r, transport=transport, mode=mode.id, reference=r_ref))
+                    for key, plot in plots.items():
+                        plot["rows"].append({"label": mode.name, "mhd": r[key + "_mb_s_samples"],
+                                             "reference": r_ref[key + "_mb_s_samples"]})
+            finally:
+                reference.stop()
+            panels += [p for p in plots.values() if p["rows"]]
+    write_outputs(args, out, panels, f"bench: MHD {version}, {args.size} MiB each way per connection")
     return 0
 
 

@@ -1,12 +1,16 @@
 """What bench and wsbench share: the reference (the reference server's echo
-without MHD), warm-up, how a figure and its ratio are printed, and the
+without MHD), warm-up, taking MHD's and the reference's samples in turn,
+how a figure, its spread and its comparison are printed, and the
 command-line options of both."""
 
+import json
+import pathlib
+import statistics
 import sys
 
 from .. import modes
-from ..server import RefServer
-from . import build
+from ..server import EventTimeout, RefServer
+from . import benchplot, build
 
 REFERENCE = modes.Mode("reference", "reference")
 
@@ -24,12 +28,90 @@ class RawEcho(RefServer):
 WARMUP = 5  # round trips before the latency is measured: the first ones pay for caches and page faults
 
 
-def fmt(value, ref, complete=True, digits=1):
-    text = ("" if complete else ">") + f"{value:.{digits}f}"
-    if not ref:
-        return text
-    ratio = value / ref
-    return f"{text} ({ratio:.2f}x)" if ratio >= 0.01 else f"{text} ({ratio:.1e}x)"
+def taken_in_turn(measures, runs):
+    """`runs` samples of each measure, taken in turn (A B, then B A), so
+    that a change of the machine's load hits MHD and its reference alike:
+    measured one after the other, a loaded minute made the reference look
+    slower than MHD (issue 24). Returns one list of samples per measure."""
+    samples = [[] for _ in measures]
+    for i in range(runs):
+        order = list(zip(measures, samples))
+        for measure, out in order if i % 2 == 0 else reversed(order):
+            out.append(measure())
+    return samples
+
+
+def settle(server, rids):
+    """Waits (at most 10 s in all) until MHD has closed the connections
+    `rids` and their events are read: MHD's clean-up and the harness's
+    event reader (a thread: it takes the GIL from the client's loop) then
+    run before the next sample, not in the reference's, where they made
+    latencies of 3 to 7 ms out of 0.06. A close MHD takes longer over
+    (0.9.75 forwarding TLS at 1 MB/s) is not waited out."""
+    pending = set(rids)
+
+    def closed(event):
+        if event.get("ev") == "conn_closed":
+            pending.discard(event.get("rid"))
+        return not pending
+    try:
+        server.wait_event(closed, 10, "the end of the connections")
+    except EventTimeout:
+        pass
+
+
+def number(value, digits=None):
+    """A figure in plain notation (never 1.3e-03): three significant digits
+    below 1000, whole numbers above."""
+    if digits is None:
+        digits = 0 if value >= 100 else 1 if value >= 10 else 2 if value >= 1 else 3
+    return f"{value:.{digits}f}"
+
+
+def spread(samples, digits=None):
+    """The median and how far the samples spread: the middle half (IQR)
+    of 8 samples or more, else all of them (min-max)."""
+    median = number(statistics.median(samples), digits)
+    if len(samples) >= 8:
+        q1, _, q3 = statistics.quantiles(samples, n=4)
+        return f"{median} (IQR {number(q1, digits)}-{number(q3, digits)})"
+    return f"{median} (min-max {number(min(samples), digits)}-{number(max(samples), digits)})"
+
+
+def versus(mhd, ref, higher_is_better):
+    """MHD's median next to the reference's, in words: '770x slower',
+    '1.06x faster'."""
+    if mhd == ref:
+        return "same"
+    if not mhd or not ref:
+        return "nothing moved" if higher_is_better and not mhd else "-"
+    ratio = mhd / ref if higher_is_better else ref / mhd
+    return f"{number(ratio if ratio > 1 else 1 / ratio)}x {'faster' if ratio > 1 else 'slower'}"
+
+
+def mib(nbytes):
+    return f"{nbytes / (1 << 20):.{0 if nbytes % (1 << 20) == 0 else 1}f} MiB"
+
+
+def moved(got, wanted, max_seconds):
+    """What the transfers moved each way: per run (the median), whether the
+    cap cut them short, and in all."""
+    per_run = statistics.median(got)
+    capped = [g for g in got if g < wanted]
+    text = f"{mib(per_run)} per run" if not capped else f"{mib(per_run)} of {mib(wanted)} per run"
+    if capped:
+        text += f" ({len(capped)} of {len(got)} cut at {max_seconds:g} s)"
+    return f"{text}, {mib(sum(got))} in all"
+
+
+def write_outputs(args, figures, panels, title):
+    """The figures to --json, the plot to --svg (both optional)."""
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
+        print(f"\nfigures (every sample) in {args.json}")
+    if args.svg:
+        pathlib.Path(args.svg).write_text(benchplot.render(title, panels))
+        print(f"plot of MB/s per mode, MHD against the reference, in {args.svg}")
 
 
 def parse_and_run(p, argv, run_fn, latency_help):
@@ -44,18 +126,23 @@ def parse_and_run(p, argv, run_fn, latency_help):
     p.add_argument("--latency-runs", metavar="N", type=int, default=25, help=latency_help)
     p.add_argument("--max-seconds", metavar="S", type=float, default=10.0,
                    help="a transfer not done by then counts what it moved (10)")
-    p.add_argument("--json", metavar="FILE", help="also write the figures there")
+    p.add_argument("--json", metavar="FILE", help="also write the figures (every sample) there")
+    p.add_argument("--svg", metavar="FILE",
+                   help="plot MB/s per mode, MHD against the reference, there (default: next to --json, as .svg)")
     args = p.parse_args(argv)
+    if args.json and not args.svg:
+        args.svg = str(pathlib.Path(args.json).with_suffix(".svg"))
     try:
         args.mode = [modes.lookup(m) for m in args.mode] or list(modes.MODES)
     except ValueError as e:
         p.error(str(e))
-    if args.json:
+    for option, path in (("--json", args.json), ("--svg", args.svg)):
         try:  # before measuring: the figures would be lost at the end
-            with open(args.json, "a"):
-                pass
+            if path:
+                with open(path, "a"):
+                    pass
         except OSError as e:
-            print(f"{p.prog}: --json {args.json}: cannot write it ({e.strerror or e})", file=sys.stderr)
+            print(f"{p.prog}: {option} {path}: cannot write it ({e.strerror or e})", file=sys.stderr)
             return 2
     args.transport = args.transport or list(modes.KNOWN_TRANSPORTS)
     try:

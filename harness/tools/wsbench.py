@@ -2,19 +2,22 @@
 the same bytes echoed without MHD or WebSocket. Not a test: it measures.
 
 Per transport (ws:// on plain, wss:// on https), mode and message size
-(64 B, 16 KiB, 1 MiB), each the median of --runs runs:
+(64 B, 16 KiB, 1 MiB), MHD and the reference taken in turn, each figure as
+the median and spread of its samples:
   - round trip: one message sent, its echo received (ms);
   - throughput: --mib MiB each way in messages of that size, sent and
     received at once (MB/s each way; messages/s); a transfer not done
-    within --max-seconds counts what it moved by then (marked '>').
+    within --max-seconds counts what it moved by then, and the line says
+    how much that was.
 Client: the websockets library (asyncio). Reference: the reference
 server's --raw-echo (raw TCP, and TLS with GnuTLS), the same sizes as plain
-bytes through asyncio streams. Every MHD figure is also printed as a ratio
-to its reference."""
+bytes through asyncio streams. Each MHD figure is compared with the
+reference's in words. --json keeps every sample; --svg (by default next
+to --json) plots MB/s per mode and size, MHD against the reference."""
 
 import argparse
 import asyncio
-import json
+import contextlib
 import pathlib
 import statistics
 import tempfile
@@ -24,7 +27,8 @@ from .. import certs, ws
 from ..client import pattern
 from ..server import RefServer, ServerError
 from . import build
-from .refecho import REFERENCE, WARMUP, RawEcho, fmt, parse_and_run
+from .refecho import (REFERENCE, WARMUP, RawEcho, moved, number, parse_and_run, settle, spread, taken_in_turn,
+                      versus, write_outputs)
 
 SIZES = {"64B": 64, "16KiB": 16 << 10, "1MiB": 1 << 20}
 MAX_MESSAGES = 20000  # per throughput run: small messages are bounded by count
@@ -48,23 +52,29 @@ class WsEcho:
     """The WebSocket echo of a reference server in one mode."""
 
     def __init__(self, server, pki):
-        self.session = ws.Session(server, "wsbench", pki.client_context() if pki else None)
+        self.server, self.ctx = server, pki.client_context() if pki else None
+        self.count = 0
 
-    async def round_trips(self, size, times):
-        message = pattern(size)
-        out = []
-        async with self.session.connect() as conn:
-            for _ in range(times):
-                started = time.monotonic()
-                await conn.send(message)
-                await conn.recv()
-                out.append(time.monotonic() - started)
-        return out
+    @contextlib.asynccontextmanager
+    async def channel(self):
+        """A connection to the echo: trip(message) sends it and waits for its echo."""
+        self.count += 1
+        rid = f"wsbench-{self.count:07d}"
+        try:
+            async with ws.Session(self.server, rid, self.ctx).connect() as conn:
+                async def trip(message):
+                    await conn.send(message)
+                    await conn.recv()
+                yield trip
+        finally:
+            await asyncio.to_thread(settle, self.server, [rid])
 
     async def transfer(self, size, count, max_seconds):
         message = pattern(size)
         got = 0
-        async with self.session.connect() as conn:
+        self.count += 1
+        rid = f"wsbench-{self.count:07d}"
+        async with ws.Session(self.server, rid, self.ctx).connect() as conn:
             async def send_all():
                 for _ in range(count):
                     await conn.send(message)
@@ -74,6 +84,7 @@ class WsEcho:
                 for _ in range(count):
                     got += len(await conn.recv())
             elapsed = await both_ways(send_all, receive_all, max_seconds)
+        await asyncio.to_thread(settle, self.server, [rid])
         return got, elapsed
 
 
@@ -87,19 +98,16 @@ class RawStream:
         return await asyncio.open_connection("127.0.0.1" if self.ctx is None else "localhost", self.server.port,
                                              ssl=self.ctx)
 
-    async def round_trips(self, size, times):
-        message = pattern(size)
+    @contextlib.asynccontextmanager
+    async def channel(self):
         reader, writer = await self._open()
-        out = []
         try:
-            for _ in range(times):
-                started = time.monotonic()
+            async def trip(message):
                 writer.write(message)
-                await reader.readexactly(size)
-                out.append(time.monotonic() - started)
+                await reader.readexactly(len(message))
+            yield trip
         finally:
             writer.close()
-        return out
 
     async def transfer(self, size, count, max_seconds):
         message = pattern(size)
@@ -120,58 +128,97 @@ class RawStream:
         return got, elapsed
 
 
-def measure(target, size, args):
+async def round_trips(targets, size, times):
+    """`times` round trips of one message through each target, taken in
+    turn on one open connection each, after WARMUP untimed ones (they pay
+    for caches and page faults)."""
+    message = pattern(size)
+    async with contextlib.AsyncExitStack() as stack:
+        trips = [await stack.enter_async_context(t.channel()) for t in targets]
+
+        async def timed(trip):
+            started = time.monotonic()
+            await trip(message)
+            return time.monotonic() - started
+        for _ in range(WARMUP):
+            for trip in trips:
+                await trip(message)
+        out = [[] for _ in targets]
+        for i in range(times):
+            order = list(zip(trips, out))
+            for trip, samples in order if i % 2 == 0 else reversed(order):
+                samples.append(await timed(trip))
+    return out
+
+
+def measure(mhd, ref, size, args):
+    """(MHD's figures, the reference's) for one message size."""
     count = max(1, min(MAX_MESSAGES, (args.mib << 20) // size))
-    # The first round trips (WARMUP) pay for caches and page faults: not counted.
-    trips = asyncio.run(target.round_trips(size, WARMUP + args.latency_runs))[WARMUP:]
-    runs = [asyncio.run(target.transfer(size, count, args.max_seconds)) for _ in range(args.runs)]
-    mb_s = [got / elapsed / 1e6 for got, elapsed in runs]
-    return {"size": size, "messages": count, "rtt_ms": statistics.median(trips) * 1000,
-            "mb_s": statistics.median(mb_s), "msg_s": statistics.median(mb_s) * 1e6 / size,
-            "complete": all(got >= size * count for got, _ in runs)}
+    trips = asyncio.run(round_trips([mhd, ref], size, args.latency_runs))
+    runs = taken_in_turn([lambda t=t: asyncio.run(t.transfer(size, count, args.max_seconds)) for t in (mhd, ref)],
+                         args.runs)
+    sides = []
+    for trip, run_ in zip(trips, runs):
+        mb_s = [got / elapsed / 1e6 for got, elapsed in run_]
+        sides.append({"size": size, "messages": count, "rtt_ms": statistics.median(trip) * 1000,
+                      "mb_s": statistics.median(mb_s), "msg_s": statistics.median(mb_s) * 1e6 / size,
+                      "complete": all(got >= size * count for got, _ in run_),
+                      "rtt_ms_samples": [v * 1000 for v in trip], "mb_s_samples": mb_s,
+                      "bytes": [got for got, _ in run_]})
+    return sides
+
+
+def print_size(label, r, ref, args):
+    wanted = r["size"] * r["messages"]
+    print(f"  {label + ' round trip ms':<22} {spread(r['rtt_ms_samples']):<26} {spread(ref['rtt_ms_samples']):<26} "
+          f"{versus(r['rtt_ms'], ref['rtt_ms'], higher_is_better=False)}")
+    print(f"  {label + ' MB/s':<22} {spread(r['mb_s_samples']):<26} {spread(ref['mb_s_samples']):<26} "
+          f"{versus(r['mb_s'], ref['mb_s'], higher_is_better=True):<17} "
+          f"{moved(r['bytes'], wanted, args.max_seconds)} ({number(r['msg_s'])} messages/s)", flush=True)
 
 
 def run(args):
     binary = build.ensure_server(args.mhd)
     version = build.server_version(binary)["mhd_version"]
     print(f"bench --ws: MHD {version} ({args.mhd or 'system'}), up to {args.mib} MiB (at most {MAX_MESSAGES} "
-          f"messages) each way per figure, medians of {args.runs} run{'s' if args.runs != 1 else ''} "
-          f"({args.latency_runs} round trips after {WARMUP} to warm up), cap {args.max_seconds:g} s per transfer")
-    print("(x): the ratio to the reference; round trip: lower is better, MB/s and messages/s: higher is better")
-    out = {"mhd_version": version, "mhd": args.mhd, "mib": args.mib, "runs": args.runs, "results": []}
+          f"messages) each way per run; {args.latency_runs} round trips (after {WARMUP} to warm up) and "
+          f"{args.runs} run{'s' if args.runs != 1 else ''} per figure; cap {args.max_seconds:g} s per transfer")
+    print("Each figure: the median, then its spread (IQR: the middle half of the samples; min-max: all of them).\n"
+          "Round trip: lower is better; MB/s (each way): higher is better.")
+    out = {"mhd_version": version, "mhd": args.mhd, "mib": args.mib, "runs": args.runs,
+           "latency_runs": args.latency_runs, "max_seconds": args.max_seconds, "results": []}
+    panels = []
     with tempfile.TemporaryDirectory() as tmp:
         for transport in args.transport:
             pki = certs.TestPKI(pathlib.Path(tmp)) if transport == "https" else None
             scheme = "wss" if pki else "ws"
-            print(f"\n{scheme:<4} {'mode':<11} {'size':>6} {'round trip ms':>20} {'MB/s each way':>20} "
-                  f"{'messages/s':>20}")
-            refs = {}
-            for mode in [REFERENCE, *args.mode]:
-                cls = RawEcho if mode is REFERENCE else RefServer
-                server = cls(binary, mode, transport, tls=pki).start()
-                target = RawStream(server, pki) if mode is REFERENCE else WsEcho(server, pki)
-                try:
-                    for label, size in SIZES.items():
-                        try:
-                            r = measure(target, size, args)
-                        except (OSError, AssertionError, ServerError, asyncio.TimeoutError,
-                                ws.websockets.exceptions.WebSocketException) as e:
-                            print(f"{scheme:<4} {mode.name:<11} {label:>6} failed: {str(e).splitlines()[0]}")
-                            continue
-                        base = None if mode is REFERENCE else refs.get(size)
-                        if mode is REFERENCE:
-                            refs[size] = r
-                        print(f"{scheme:<4} {mode.name:<11} {label:>6} "
-                              f"{fmt(r['rtt_ms'], base and base['rtt_ms'], digits=3):>20} "
-                              f"{fmt(r['mb_s'], base and base['mb_s'], r['complete']):>20} "
-                              f"{fmt(r['msg_s'], base and base['msg_s'], r['complete'], digits=0):>20}",
-                              flush=True)
-                        out["results"].append(dict(r, transport=transport, mode=mode.id))
-                finally:
-                    server.stop()
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
-        print(f"\nbench --ws: figures in {args.json}")
+            plots = {size: {"title": f"{scheme}://, {label} messages", "rows": []} for label, size in SIZES.items()}
+            reference = RawEcho(binary, REFERENCE, transport, tls=pki).start()
+            try:
+                ref = RawStream(reference, pki)
+                for mode in args.mode:
+                    server = RefServer(binary, mode, transport, tls=pki).start()
+                    print(f"\n{scheme} {mode.name}: MHD and the reference taken in turn\n"
+                          f"  {'figure':<22} {'MHD':<26} {'reference':<26} {'MHD vs reference':<17} "
+                          "moved each way by MHD")
+                    try:
+                        for label, size in SIZES.items():
+                            try:
+                                r, r_ref = measure(WsEcho(server, pki), ref, size, args)
+                            except (OSError, AssertionError, ServerError, asyncio.TimeoutError,
+                                    ws.websockets.exceptions.WebSocketException) as e:
+                                print(f"  {label:<22} failed: {str(e).splitlines()[0]}")
+                                continue
+                            print_size(label, r, r_ref, args)
+                            out["results"].append(dict(r, transport=transport, mode=mode.id, reference=r_ref))
+                            plots[size]["rows"].append({"label": mode.name, "mhd": r["mb_s_samples"],
+                                                        "reference": r_ref["mb_s_samples"]})
+                    finally:
+                        server.stop()
+            finally:
+                reference.stop()
+            panels += [p for p in plots.values() if p["rows"]]
+    write_outputs(args, out, panels, f"bench --ws: MHD {version}, up to {args.mib} MiB each way per run")
     return 0
 
 
