@@ -168,6 +168,18 @@ die_usage (const char *msg, const char *what)
 }
 
 
+/* The value of a numeric option (@a bad names it in the message), at most
+ * @a max; exits with the usage when it is not such a number. */
+static unsigned long long
+uint_option (const char *bad, unsigned long long max)
+{
+  unsigned long long v;
+  if (! parse_uint (optarg, max, &v))
+    die_usage (bad, optarg);
+  return v;
+}
+
+
 static void
 parse_args (int argc, char **argv, struct config *cfg)
 {
@@ -219,24 +231,16 @@ parse_args (int argc, char **argv, struct config *cfg)
         die_usage ("unknown flag set", optarg);
       break;
     case 't':
-      if (! parse_uint (optarg, 86400, &v))
-        die_usage ("bad --timeout", optarg);
-      cfg->timeout = (unsigned int) v;
+      cfg->timeout = (unsigned int) uint_option ("bad --timeout", 86400);
       break;
     case 'M':
-      if (! parse_uint (optarg, SIZE_MAX, &v))
-        die_usage ("bad --memory-limit", optarg);
-      cfg->memory_limit = (size_t) v;
+      cfg->memory_limit = (size_t) uint_option ("bad --memory-limit", SIZE_MAX);
       break;
     case 'c':
-      if (! parse_uint (optarg, 1000000, &v))
-        die_usage ("bad --connection-limit", optarg);
-      cfg->conn_limit = (unsigned int) v;
+      cfg->conn_limit = (unsigned int) uint_option ("bad --connection-limit", 1000000);
       break;
     case 'p':
-      if (! parse_uint (optarg, 65535, &v))
-        die_usage ("bad --port", optarg);
-      cfg->port = (unsigned int) v;
+      cfg->port = (unsigned int) uint_option ("bad --port", 65535);
       break;
     case 'k':
     case 'C':

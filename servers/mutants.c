@@ -7,6 +7,9 @@
  * passes (MHD_set_response_options and MHD_upgrade_action are forwarded
  * without extra variadic arguments, as the server never passes any). */
 #define _GNU_SOURCE
+#define PRELOAD_NAME "mutants"
+#include "preload.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
@@ -233,21 +236,6 @@ choose (void)
 }
 
 
-#define REAL(fn) ((__typeof__ (&fn)) real (#fn))
-
-static void *
-real (const char *sym)
-{
-  void *p = dlsym (RTLD_NEXT, sym);
-  if (NULL == p)
-  {
-    fprintf (stderr, "mutants: %s not found\n", sym);
-    _exit (2);
-  }
-  return p;
-}
-
-
 /* Small tables: upgrade responses made through us, upgraded sockets and
  * their handles. Bounded; a mutant run has few at a time. */
 #define SLOTS 1024
@@ -288,7 +276,7 @@ static __thread bool in_handler;
 static volatile bool stopping; /* MHD_stop_daemon was called */
 static __thread bool upgraded_this_pass; /* M_SKIP_AFTER_UPGRADE */
 static __thread bool in_loop; /* inside MHD_run or MHD_run_from_select */
-static struct MHD_UpgradeResponseHandle *pending_close[SLOTS]; /* M_CLOSE_WAITS_FOR_LOOP */
+static const void *pending_close[SLOTS]; /* M_CLOSE_WAITS_FOR_LOOP: handles */
 static __thread bool in_close; /* inside MHD_upgrade_action (CLOSE) */
 static __thread int handler_sock = -1; /* the socket of the running handler */
 static unsigned long long sent_bytes[SLOTS]; /* per upgraded[] slot */
@@ -661,14 +649,7 @@ MHD_upgrade_action (struct MHD_UpgradeResponseHandle *urh,
     }
     if (M_CLOSE_WAITS_FOR_LOOP == active && ! in_handler && ! in_loop)
     {
-      pthread_mutex_lock (&lock);
-      for (size_t i = 0; i < SLOTS; i++)
-        if (NULL == pending_close[i])
-        {
-          pending_close[i] = urh;
-          break;
-        }
-      pthread_mutex_unlock (&lock);
+      table_put (pending_close, urh);
       return MHD_YES; /* done at the external loop's next MHD_run */
     }
     if (M_CLOSE_RST == active)
@@ -1500,7 +1481,7 @@ run_pending_closes (void)
   for (size_t i = 0; i < SLOTS; i++)
     if (NULL != pending_close[i])
     {
-      todo[n++] = pending_close[i];
+      todo[n++] = (struct MHD_UpgradeResponseHandle *) pending_close[i];
       pending_close[i] = NULL;
     }
   pthread_mutex_unlock (&lock);
