@@ -95,6 +95,8 @@ usage (FILE *out)
            "usage: refserver --mode MODE [options]\n"
            "       refserver --version\n"
            "       refserver --keys      the query keys, as JSON\n"
+           "       refserver --scripts   the scripts (then=NAME): name, a tab,\n"
+           "                             what it does\n"
            "Serves the upgrade-conformance scenarios on 127.0.0.1 and\n"
            "reports each MHD call as one JSON object per line.\n\n"
            "  --mode MODE              select poll epoll pool pool-select\n"
@@ -198,6 +200,7 @@ parse_args (int argc, char **argv, struct config *cfg)
     { "raw-echo", no_argument, NULL, 'R' },
     { "version", no_argument, NULL, 'V' },
     { "keys", no_argument, NULL, 'K' },
+    { "scripts", no_argument, NULL, 'L' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -282,9 +285,14 @@ parse_args (int argc, char **argv, struct config *cfg)
     case 'K':
       query_keys_json (stdout);
       exit (0);
+    case 'L':
+      scripts_print (stdout, "%s\t%s\n");
+      exit (0);
     case 'h':
       usage (stdout);
       query_keys_usage (stdout);
+      fprintf (stdout, "\nScripts for the upgraded socket (then=NAME):\n");
+      scripts_print (stdout, "  %-24s %s\n");
       exit (0);
     default:
       usage (stderr);

@@ -106,6 +106,8 @@ access_handler (void *cls, struct MHD_Connection *connection,
                 void **req_cls);
 /* scripts.c: the after-upgrade script named @a name (NULL if unknown). */
 const struct script *script_find (const char *name);
+/* scripts.c: each script's name and description, by @a format (two %s). */
+void scripts_print (FILE *out, const char *format);
 /* upgraded.c (the runner; upgraded.h is its own and its scripts' header) */
 void
 upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,

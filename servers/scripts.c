@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -394,25 +395,51 @@ run_ws (struct upgraded *u)
 
 
 static const struct script scripts[] = {
-  { "echo", NULL, &echo_until_eof },
-  { "close", NULL, &run_nothing },
-  { "close-in-handler", &in_handler_send, NULL },
-  { "send-close", NULL, &run_send },
-  { "send-wait", NULL, &run_send_wait },
-  { "shutdown", NULL, &run_shutdown },
-  { "cork", NULL, &run_cork },
-  { "sockopts", NULL, &run_sockopts },
-  { "bad-action", NULL, &run_bad_action },
-  { "wait-in-handler", &in_handler_wait_reply, NULL },
-  { "wait-release-in-handler", &in_handler_wait_release, NULL },
-  { "block-in-handler", &in_handler_echo, NULL },
-  { "suspend-upgraded", &in_handler_suspend, &echo_until_eof },
-  { "suspend-after-handler", NULL, &run_suspend_after_handler },
-  { "ws", NULL, &run_ws },
-  { "pressure", NULL, &run_pressure },
-  { "shutdown-both", NULL, &run_shutdown_both },
-  { "shutdown-read", NULL, &run_shutdown_read },
+  { "echo", "echoes extra_in, then all it reads, until the client's end of stream (or until= bytes)",
+    NULL, &echo_until_eof },
+  { "close", "nothing: the runner's CLOSE at once, from the script's thread",
+    NULL, &run_nothing },
+  { "close-in-handler", "sends n= pattern bytes inside the handler, then CLOSEs there",
+    &in_handler_send, NULL },
+  { "send-close", "sends n= pattern bytes, then CLOSE",
+    NULL, &run_send },
+  { "send-wait", "sends n= pattern bytes, then no CLOSE until released or the server stops (U-STOP-2)",
+    NULL, &run_send_wait },
+  { "shutdown", "sends n= pattern bytes, shutdown(SHUT_WR), then reads until the client's end of stream (U-HALF-1/2)",
+    NULL, &run_shutdown },
+  { "cork", "CORK_ON, n= bytes, CORK_OFF, with TCP_CORK as seen after each; then echo (U-ACT-3)",
+    NULL, &run_cork },
+  { "sockopts", "TCP options and ioctl() on the upgraded socket, and whether they reach the TCP socket; then echo (U-SOCK-3)",
+    NULL, &run_sockopts },
+  { "bad-action", "MHD_upgrade_action with an unknown action and a NULL handle; then echo (U-ACT-4)",
+    NULL, &run_bad_action },
+  { "wait-in-handler", "waits inside the handler (idle= ms at most) for the client's answer to the 101 (U-CB-1)",
+    &in_handler_wait_reply, NULL },
+  { "wait-release-in-handler", "waits inside the handler for the client's answer on a connection of its own, /release (U-CB-1 over TLS)",
+    &in_handler_wait_release, NULL },
+  { "block-in-handler", "the whole echo inside the handler (U-CB-6)",
+    &in_handler_echo, NULL },
+  { "suspend-upgraded", "MHD_suspend_connection() on the upgraded connection inside the handler; then echo (U-SUSP-2)",
+    &in_handler_suspend, &echo_until_eof },
+  { "suspend-after-handler", "MHD_suspend_connection() from the script's thread once released; then echo (U-SUSP-2)",
+    NULL, &run_suspend_after_handler },
+  { "ws", "a WebSocket echo (websocket.c)",
+    NULL, &run_ws },
+  { "pressure", "both directions at once with holds that fill the path, checking the client's counted stream (U-SOCK-4, pressure.c)",
+    NULL, &run_pressure },
+  { "shutdown-both", "sends n= pattern bytes, shutdown(SHUT_RDWR), CLOSE once released (U-HALF-4)",
+    NULL, &run_shutdown_both },
+  { "shutdown-read", "shutdown(SHUT_RD); once released n= pattern bytes; once released again CLOSE (U-HALF-3)",
+    NULL, &run_shutdown_read },
 };
+
+
+void
+scripts_print (FILE *out, const char *format)
+{
+  for (size_t i = 0; i < sizeof (scripts) / sizeof (scripts[0]); i++)
+    fprintf (out, format, scripts[i].name, scripts[i].description);
+}
 
 
 const struct script *

@@ -36,6 +36,8 @@ struct upgraded
 struct script
 {
   const char *name;
+  /* What it does, said once: refserver --help and --scripts list it. */
+  const char *description;
   /* Runs inside the upgrade handler, on MHD's thread (may be NULL). */
   void (*in_handler) (struct upgraded *u);
   /* Then runs on a thread of its own (NULL: the script is done, and the
