@@ -45,6 +45,9 @@
  * eintr, lowres, waitfail, socketpair, calloc, epoll_ctl or pair_fd; eintr,
  * lowres and waitfail once per call name, with the count so far. */
 #define _GNU_SOURCE
+#define PRELOAD_NAME "faults"
+#include "preload.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -165,20 +168,6 @@ static _Alignas (16) unsigned char early[4096];
 static size_t early_used;
 static atomic_bool resolving;
 
-static void *
-real (const char *sym)
-{
-  void *p = dlsym (RTLD_NEXT, sym);
-  if (NULL == p)
-  {
-    fprintf (stderr, "faults: %s not found\n", sym);
-    _exit (2);
-  }
-  return p;
-}
-
-
-#define REAL(fn) ((__typeof__ (&fn)) real (#fn))
 
 /* -- what was done: events ------------------------------------------------- */
 

@@ -95,6 +95,8 @@ usage (FILE *out)
            "usage: refserver --mode MODE [options]\n"
            "       refserver --version\n"
            "       refserver --keys      the query keys, as JSON\n"
+           "       refserver --scripts   the scripts (then=NAME): name, a tab,\n"
+           "                             what it does\n"
            "Serves the upgrade-conformance scenarios on 127.0.0.1 and\n"
            "reports each MHD call as one JSON object per line.\n\n"
            "  --mode MODE              select poll epoll pool pool-select\n"
@@ -168,6 +170,18 @@ die_usage (const char *msg, const char *what)
 }
 
 
+/* The value of a numeric option (@a bad names it in the message), at most
+ * @a max; exits with the usage when it is not such a number. */
+static unsigned long long
+uint_option (const char *bad, unsigned long long max)
+{
+  unsigned long long v;
+  if (! parse_uint (optarg, max, &v))
+    die_usage (bad, optarg);
+  return v;
+}
+
+
 static void
 parse_args (int argc, char **argv, struct config *cfg)
 {
@@ -186,6 +200,7 @@ parse_args (int argc, char **argv, struct config *cfg)
     { "raw-echo", no_argument, NULL, 'R' },
     { "version", no_argument, NULL, 'V' },
     { "keys", no_argument, NULL, 'K' },
+    { "scripts", no_argument, NULL, 'L' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -219,24 +234,16 @@ parse_args (int argc, char **argv, struct config *cfg)
         die_usage ("unknown flag set", optarg);
       break;
     case 't':
-      if (! parse_uint (optarg, 86400, &v))
-        die_usage ("bad --timeout", optarg);
-      cfg->timeout = (unsigned int) v;
+      cfg->timeout = (unsigned int) uint_option ("bad --timeout", 86400);
       break;
     case 'M':
-      if (! parse_uint (optarg, SIZE_MAX, &v))
-        die_usage ("bad --memory-limit", optarg);
-      cfg->memory_limit = (size_t) v;
+      cfg->memory_limit = (size_t) uint_option ("bad --memory-limit", SIZE_MAX);
       break;
     case 'c':
-      if (! parse_uint (optarg, 1000000, &v))
-        die_usage ("bad --connection-limit", optarg);
-      cfg->conn_limit = (unsigned int) v;
+      cfg->conn_limit = (unsigned int) uint_option ("bad --connection-limit", 1000000);
       break;
     case 'p':
-      if (! parse_uint (optarg, 65535, &v))
-        die_usage ("bad --port", optarg);
-      cfg->port = (unsigned int) v;
+      cfg->port = (unsigned int) uint_option ("bad --port", 65535);
       break;
     case 'k':
     case 'C':
@@ -278,9 +285,14 @@ parse_args (int argc, char **argv, struct config *cfg)
     case 'K':
       query_keys_json (stdout);
       exit (0);
+    case 'L':
+      scripts_print (stdout, "%s\t%s\n");
+      exit (0);
     case 'h':
       usage (stdout);
       query_keys_usage (stdout);
+      fprintf (stdout, "\nScripts for the upgraded socket (then=NAME):\n");
+      scripts_print (stdout, "  %-24s %s\n");
       exit (0);
     default:
       usage (stderr);

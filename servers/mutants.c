@@ -7,6 +7,9 @@
  * passes (MHD_set_response_options and MHD_upgrade_action are forwarded
  * without extra variadic arguments, as the server never passes any). */
 #define _GNU_SOURCE
+#define PRELOAD_NAME "mutants"
+#include "preload.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
@@ -26,88 +29,88 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* The mutants; what each breaks is said once, in names[] below. */
 enum mutant
 {
   M_NONE,
-  M_FLAG_IGNORED,          /* MHD_ALLOW_UPGRADE always on */
-  M_UPGRADE_REFUSED,       /* every upgrade response refused */
-  M_QUEUE_LIES_YES,        /* a refused queue call returns MHD_YES */
-  M_STATUS_UNCHECKED,      /* an upgrade response goes out as 101 whatever the status */
-  M_CREATE_FAILS,          /* MHD_create_response_for_upgrade returns NULL */
-  M_NULL_HANDLER_ACCEPTED, /* ... returns a response for a NULL handler */
-  M_CLOSE_HEADER_ACCEPTED, /* Connection: close "added" to an upgrade response */
-  M_RF_IGNORED,            /* HTTP/1.0 reply flags silently not set */
-  M_CLS_WRONG,             /* the handler gets another cls */
-  M_EXTRA_DROPPED,         /* extra_in lost */
-  M_EXTRA_TRUNCATED,       /* last byte of extra_in lost */
-  M_EXTRA_GARBLED,         /* first byte of extra_in changed */
-  M_EXTRA_SPURIOUS,        /* a byte in extra_in that the client never sent */
-  M_CLOSE_NOOP,            /* CLOSE returns MHD_YES and does nothing */
-  M_CLOSE_RST,             /* CLOSE resets the connection, discarding unsent data */
-  M_CLOSE_IN_HANDLER_IGNORED, /* CLOSE inside the handler does nothing */
-  M_CORK_NOOP,             /* CORK_ON/OFF return MHD_YES and do nothing */
-  M_UNKNOWN_ACTION_YES,    /* unknown actions and NULL handles accepted */
-  M_CONNECTION_DUPLICATED, /* the 101 carries Connection: Upgrade twice */
-  M_REASON_CHANGED,        /* "101 Switching Protocols" becomes "101 OK" */
-  M_UPGRADE_VALUE_CHANGED, /* the Upgrade value goes out lower-cased */
-  M_UPGRADE_VALUE_TRUNCATED, /* an Upgrade value past 255 bytes goes out cut */
-  M_HTTP10_UPGRADED,       /* an HTTP/1.0 request is treated as HTTP/1.1 */
-  M_SHUTDOWN_IGNORED,      /* shutdown(SHUT_WR) on the upgraded socket ignored */
-  M_SHUTDOWN_CLOSES,       /* shutdown(SHUT_WR) closes both directions */
-  M_FIN_LOST,              /* the client's end of stream never reaches the app */
-  M_HANDLER_CRASH,         /* the process dies when a connection is upgraded */
-  M_HEAD_AFTER_HANDLER,    /* the 101 goes out only after the handler returned */
-  M_REQ_CLS_WRONG,         /* the handler gets another req_cls */
-  M_HANDLER_HEADERS_GONE,  /* request headers unreadable inside the handler */
-  M_RECV_STALLS_IN_HANDLER, /* no data flows while the handler blocks */
-  M_STREAM_CORRUPT_LARGE,  /* a byte flipped after 1 MiB on an upgraded socket (the size
-                              U-EXTRA-2 and U-WS-3 name; U-SOCK-1 moves less) */
-  M_IDLE_TIMEOUT,          /* upgraded connections closed after 1.5 s */
-  M_STOP_HANGS,            /* MHD_stop_daemon takes 30 s */
-  M_RESUME_LOST,           /* MHD_resume_connection from another thread lost */
-  M_SUSPEND_BREAKS_UPGRADED, /* suspending an upgraded connection closes it */
-  M_UPGRADE_CAP_48,        /* beyond 48 live upgrades, new ones are closed */
-  M_FEATURE_UPGRADE_NO,    /* MHD_is_feature_supported (UPGRADE) says no */
-  M_COUNT_LEAKS,           /* a closed upgraded connection stays counted */
-  M_SOCKOPT_LIES,          /* TCP options on an upgraded socket "succeed" */
-  M_LIMIT_RELEASED_EARLY,  /* an upgraded connection leaves the connection limit */
-  M_WS_ACCEPT_WRONG,       /* Sec-WebSocket-Accept goes out changed */
-  M_WS_CLOSE_CODE_WRONG,   /* the status code of the server's close frames changed */
-  M_WS_HANDSHAKE_FORGED,   /* the application is shown a valid WebSocket handshake */
-  M_TIMEOUT_IGNORED,       /* MHD_OPTION_CONNECTION_TIMEOUT has no effect */
+  M_FLAG_IGNORED,
+  M_UPGRADE_REFUSED,
+  M_QUEUE_LIES_YES,
+  M_STATUS_UNCHECKED,
+  M_CREATE_FAILS,
+  M_NULL_HANDLER_ACCEPTED,
+  M_CLOSE_HEADER_ACCEPTED,
+  M_RF_IGNORED,
+  M_CLS_WRONG,
+  M_EXTRA_DROPPED,
+  M_EXTRA_TRUNCATED,
+  M_EXTRA_GARBLED,
+  M_EXTRA_SPURIOUS,
+  M_CLOSE_NOOP,
+  M_CLOSE_RST,
+  M_CLOSE_IN_HANDLER_IGNORED,
+  M_CORK_NOOP,
+  M_UNKNOWN_ACTION_YES,
+  M_CONNECTION_DUPLICATED,
+  M_REASON_CHANGED,
+  M_UPGRADE_VALUE_CHANGED,
+  M_UPGRADE_VALUE_TRUNCATED,
+  M_HTTP10_UPGRADED,
+  M_SHUTDOWN_IGNORED,
+  M_SHUTDOWN_CLOSES,
+  M_FIN_LOST,
+  M_HANDLER_CRASH,
+  M_HEAD_AFTER_HANDLER,
+  M_REQ_CLS_WRONG,
+  M_HANDLER_HEADERS_GONE,
+  M_RECV_STALLS_IN_HANDLER,
+  M_STREAM_CORRUPT_LARGE,
+  M_IDLE_TIMEOUT,
+  M_STOP_HANGS,
+  M_RESUME_LOST,
+  M_SUSPEND_BREAKS_UPGRADED,
+  M_UPGRADE_CAP_48,
+  M_FEATURE_UPGRADE_NO,
+  M_COUNT_LEAKS,
+  M_SOCKOPT_LIES,
+  M_LIMIT_RELEASED_EARLY,
+  M_WS_ACCEPT_WRONG,
+  M_WS_CLOSE_CODE_WRONG,
+  M_WS_HANDSHAKE_FORGED,
+  M_TIMEOUT_IGNORED,
   /* MHD's TLS forwarding of upgraded connections (HTTPS only): */
-  M_PARTIAL_TO_CLIENT,     /* after a partial send to the client, already-sent bytes stay in front */
-  M_PARTIAL_TO_APP,        /* the same on the socket pair, towards the application */
-  M_NO_CLOSE_NOTIFY,       /* no TLS close_notify when an upgraded connection is cleaned up */
-  M_BYTE_AFTER_RECORD,     /* one byte changed after the first 16 KiB sent to the client */
-  M_STALL_AFTER_EAGAIN,    /* forwarding stops after a send that would block */
-  M_EXTRA_ALSO_ON_SOCKET,  /* extra_in is delivered again on the socket */
-  M_CLS_SOCKET_CONTEXT,    /* the handler gets the socket context as cls */
-  M_REQ_CLS_FIRST,         /* the handler gets the first value of *req_cls, not the last */
-  M_SUSPEND_ACCEPTED,      /* suspending an upgraded connection: no refusal */
-  M_CLOSE_WAITS_FOR_LOOP,  /* CLOSE from another thread waits for the loop's next run */
-  M_STOP_LEAKS,            /* MHD_stop_daemon leaks memory (seen with --sanitize) */
-  M_AMBIGUOUS_ACCEPTED,    /* a request's Transfer-Encoding is not seen: ambiguous framing accepted */
-  M_APP_TOKEN_DOUBLED,     /* the application's own Connection: Upgrade adds the token twice more */
-  M_QUEUE_DURING_STOP,     /* an upgrade queued while MHD_stop_daemon runs "succeeds" */
-  M_HOST_UNCHECKED,        /* a missing or repeated Host is not seen */
-  M_HANDLER_VIEW_CORRUPT,  /* inside the handler a header value reads changed */
-  M_CLOSE_AFTER_SHUTDOWN,  /* after shutdown(SHUT_RDWR), CLOSE returns MHD_NO */
-  M_SKIP_AFTER_UPGRADE,    /* after an upgrade, the pass skips the other connections' reads */
-  M_TLS_PENDING_FORGOTTEN, /* decrypted bytes GnuTLS still holds are not seen after the upgrade */
-  M_SUSPEND_ACCEPTED_LATE, /* suspending an upgraded connection after its handler: no refusal */
-  M_HEAD_COUNTED_EARLY,    /* a 101 head larger than 16 KiB counts as sent after its first send */
-  M_UPGRADE_LEAKS,         /* every CLOSE leaves 4 KiB of the heap behind */
+  M_PARTIAL_TO_CLIENT,
+  M_PARTIAL_TO_APP,
+  M_NO_CLOSE_NOTIFY,
+  M_BYTE_AFTER_RECORD,
+  M_STALL_AFTER_EAGAIN,
+  M_EXTRA_ALSO_ON_SOCKET,
+  M_CLS_SOCKET_CONTEXT,
+  M_REQ_CLS_FIRST,
+  M_SUSPEND_ACCEPTED,
+  M_CLOSE_WAITS_FOR_LOOP,
+  M_STOP_LEAKS,
+  M_AMBIGUOUS_ACCEPTED,
+  M_APP_TOKEN_DOUBLED,
+  M_QUEUE_DURING_STOP,
+  M_HOST_UNCHECKED,
+  M_HANDLER_VIEW_CORRUPT,
+  M_CLOSE_AFTER_SHUTDOWN,
+  M_SKIP_AFTER_UPGRADE,
+  M_TLS_PENDING_FORGOTTEN,
+  M_SUSPEND_ACCEPTED_LATE,
+  M_HEAD_COUNTED_EARLY,
+  M_UPGRADE_LEAKS,
   /* Partial results of MHD's TLS forwarding (HTTPS; what U-FAULT-1 injects): */
-  M_EAGAIN_ENDS,           /* a send that would block ends that way of the forwarding */
-  M_SHORT_SEND_WHOLE,      /* a short send counts as whole: the unsent tail is dropped */
-  M_INTERRUPT_FATAL,       /* an interrupted TLS read or write (EINTR) ends the forwarding */
+  M_EAGAIN_ENDS,
+  M_SHORT_SEND_WHOLE,
+  M_INTERRUPT_FATAL,
   /* What the system may do (U-FAULT-2, U-FAULT-3): */
-  M_FAILED_SETUP_KEEPS_SOCKET, /* an upgrade without a socket pair leaves the client's socket open */
-  M_CLOSE_AFTER_RESET,     /* after the client's reset, CLOSE returns MHD_NO and cleans nothing up */
-  M_PAIR_ERROR_ENDS_BOTH,  /* a failed send to the application (EPIPE) ends the other way too */
-  M_CREATE_NO_MEMORY_CRASHES, /* a failed allocation in MHD_create_response_for_upgrade is used: the process dies */
-  M_WAIT_FAILURE_FATAL,    /* a failed select()/poll() (ENOMEM, EAGAIN) ends the TLS forwarding */
+  M_FAILED_SETUP_KEEPS_SOCKET,
+  M_CLOSE_AFTER_RESET,
+  M_PAIR_ERROR_ENDS_BOTH,
+  M_CREATE_NO_MEMORY_CRASHES,
+  M_WAIT_FAILURE_FATAL,
 };
 
 /* Each mutant with the rule (or comma-separated rules) it was built to
@@ -124,82 +127,158 @@ static const struct
   enum mutant m;
   bool sanitize;
   const char *rules;
+  const char *breaks; /* what the mutant does wrong: refserver's listing and the kill matrix say it */
 } names[] = {
-  { "flag-ignored", M_FLAG_IGNORED, false, "U-FLAG-3" },
-  { "upgrade-refused", M_UPGRADE_REFUSED, false, "U-FLAG-2" },
-  { "queue-lies-yes", M_QUEUE_LIES_YES, false, "U-FLAG-3" },
-  { "status-unchecked", M_STATUS_UNCHECKED, false, "U-QUEUE-1" },
-  { "create-fails", M_CREATE_FAILS, false, "U-RESP-1" },
-  { "null-handler-accepted", M_NULL_HANDLER_ACCEPTED, false, "U-RESP-1" },
-  { "close-header-accepted", M_CLOSE_HEADER_ACCEPTED, false, "U-RESP-4" },
-  { "rf-ignored", M_RF_IGNORED, false, "U-QUEUE-6" },
-  { "cls-wrong", M_CLS_WRONG, false, "U-CB-2" },
-  { "extra-dropped", M_EXTRA_DROPPED, false, "U-EXTRA-1,U-WS-6:early" },
-  { "extra-truncated", M_EXTRA_TRUNCATED, false, "U-EXTRA-1,U-WS-6:early" },
-  { "extra-garbled", M_EXTRA_GARBLED, false, "U-EXTRA-1,U-WS-6:early" },
-  { "extra-spurious", M_EXTRA_SPURIOUS, false, "U-EXTRA-5,U-WS-6" },
-  { "close-noop", M_CLOSE_NOOP, false, "U-ACT-1" },
-  { "close-rst", M_CLOSE_RST, false, "U-ACT-1" },
-  { "close-in-handler-ignored", M_CLOSE_IN_HANDLER_IGNORED, false, "U-ACT-5" },
-  { "cork-noop", M_CORK_NOOP, false, "U-ACT-3" },
-  { "unknown-action-yes", M_UNKNOWN_ACTION_YES, false, "U-ACT-4" },
-  { "connection-duplicated", M_CONNECTION_DUPLICATED, false, "U-RESP-2" },
-  { "reason-changed", M_REASON_CHANGED, false, "U-RESP-2" },
-  { "upgrade-value-changed", M_UPGRADE_VALUE_CHANGED, false, "U-HDR-2" },
-  { "upgrade-value-truncated", M_UPGRADE_VALUE_TRUNCATED, false, "U-HDR-2" },
-  { "http10-upgraded", M_HTTP10_UPGRADED, false, "U-QUEUE-5" },
-  { "shutdown-ignored", M_SHUTDOWN_IGNORED, false, "U-HALF-1" },
-  { "shutdown-closes", M_SHUTDOWN_CLOSES, false, "U-HALF-1" },
-  { "fin-lost", M_FIN_LOST, false, "U-HALF-2" },
-  { "handler-crash", M_HANDLER_CRASH, false, "U-FLAG-2" },
-  { "head-after-handler", M_HEAD_AFTER_HANDLER, false, "U-CB-1" },
-  { "req-cls-wrong", M_REQ_CLS_WRONG, false, "U-CB-3" },
-  { "handler-headers-gone", M_HANDLER_HEADERS_GONE, false, "U-CB-4" },
-  { "recv-stalls-in-handler", M_RECV_STALLS_IN_HANDLER, false, "U-CB-6" },
-  { "stream-corrupt-large", M_STREAM_CORRUPT_LARGE, false, "U-EXTRA-2,U-WS-6" },
-  { "idle-timeout", M_IDLE_TIMEOUT, false, "U-TMO-1" },
-  { "stop-hangs", M_STOP_HANGS, false, "U-STOP-1" },
-  { "resume-lost", M_RESUME_LOST, false, "U-SUSP-1" },
-  { "suspend-breaks-upgraded", M_SUSPEND_BREAKS_UPGRADED, false, "U-SUSP-2" },
-  { "upgrade-cap-48", M_UPGRADE_CAP_48, false, "U-LOAD-1" },
-  { "feature-upgrade-no", M_FEATURE_UPGRADE_NO, false, "U-API-4" },
-  { "count-leaks", M_COUNT_LEAKS, false, "U-LIMIT-2" },
-  { "sockopt-lies", M_SOCKOPT_LIES, false, "U-SOCK-3" },
-  { "limit-released-early", M_LIMIT_RELEASED_EARLY, false, "U-LIMIT-1" },
-  { "ws-accept-wrong", M_WS_ACCEPT_WRONG, false, "U-WS-1,U-WS-6" },
-  { "ws-close-code-wrong", M_WS_CLOSE_CODE_WRONG, false, "U-WS-2,U-WS-6" },
-  { "ws-handshake-forged", M_WS_HANDSHAKE_FORGED, false, "U-WS-4" },
-  { "timeout-ignored", M_TIMEOUT_IGNORED, false, "U-TMO-2" },
-  { "tls-partial-to-client", M_PARTIAL_TO_CLIENT, false, "U-SOCK-1" },
-  { "tls-partial-to-app", M_PARTIAL_TO_APP, false, "U-SOCK-1" },
-  { "tls-no-close-notify", M_NO_CLOSE_NOTIFY, false, "U-ACT-1" },
-  { "tls-byte-after-record", M_BYTE_AFTER_RECORD, false, "U-SOCK-1" },
-  { "tls-stall-after-eagain", M_STALL_AFTER_EAGAIN, false, "U-SOCK-4" },
-  { "extra-also-on-socket", M_EXTRA_ALSO_ON_SOCKET, false, "U-EXTRA-1,U-WS-6:early" },
-  { "cls-socket-context", M_CLS_SOCKET_CONTEXT, false, "U-CB-2" },
-  { "req-cls-first", M_REQ_CLS_FIRST, false, "U-CB-3" },
-  { "suspend-accepted", M_SUSPEND_ACCEPTED, false, "U-SUSP-2" },
-  { "close-waits-for-loop", M_CLOSE_WAITS_FOR_LOOP, false, "U-ACT-6" },
-  { "stop-leaks", M_STOP_LEAKS, true, "U-STOP-1" },
-  { "ambiguous-accepted", M_AMBIGUOUS_ACCEPTED, false, "U-QUEUE-7" },
-  { "app-token-doubled", M_APP_TOKEN_DOUBLED, false, "U-RESP-6" },
-  { "queue-during-stop", M_QUEUE_DURING_STOP, false, "U-QUEUE-9" },
-  { "host-unchecked", M_HOST_UNCHECKED, false, "U-REQ-6" },
-  { "handler-view-corrupt", M_HANDLER_VIEW_CORRUPT, false, "U-CB-7" },
-  { "close-after-shutdown-refused", M_CLOSE_AFTER_SHUTDOWN, false, "U-HALF-4" },
-  { "skip-after-upgrade", M_SKIP_AFTER_UPGRADE, false, "U-LOAD-2" },
-  { "tls-pending-forgotten", M_TLS_PENDING_FORGOTTEN, false, "U-EXTRA-2" },
-  { "suspend-accepted-late", M_SUSPEND_ACCEPTED_LATE, false, "U-SUSP-2" },
-  { "head-counted-early", M_HEAD_COUNTED_EARLY, false, "U-CB-1" },
-  { "upgrade-leaks", M_UPGRADE_LEAKS, false, "U-LIMIT-2" },
-  { "tls-eagain-ends", M_EAGAIN_ENDS, false, "U-FAULT-1" },
-  { "tls-short-send-whole", M_SHORT_SEND_WHOLE, false, "U-FAULT-1" },
-  { "tls-interrupt-fatal", M_INTERRUPT_FATAL, false, "U-FAULT-1" },
-  { "failed-setup-keeps-socket", M_FAILED_SETUP_KEEPS_SOCKET, false, "U-FAULT-2" },
-  { "close-after-reset-refused", M_CLOSE_AFTER_RESET, false, "U-FAULT-3" },
-  { "pair-error-ends-both-ways", M_PAIR_ERROR_ENDS_BOTH, false, "U-HALF-3" },
-  { "create-no-memory-crashes", M_CREATE_NO_MEMORY_CRASHES, false, "U-FAULT-2" },
-  { "wait-failure-fatal", M_WAIT_FAILURE_FATAL, false, "U-FAULT-1" },
+  { "flag-ignored", M_FLAG_IGNORED, false, "U-FLAG-3",
+    "MHD_ALLOW_UPGRADE always on" },
+  { "upgrade-refused", M_UPGRADE_REFUSED, false, "U-FLAG-2",
+    "every upgrade response refused" },
+  { "queue-lies-yes", M_QUEUE_LIES_YES, false, "U-FLAG-3",
+    "a refused queue call returns MHD_YES" },
+  { "status-unchecked", M_STATUS_UNCHECKED, false, "U-QUEUE-1",
+    "an upgrade response goes out as 101 whatever the status" },
+  { "create-fails", M_CREATE_FAILS, false, "U-RESP-1",
+    "MHD_create_response_for_upgrade returns NULL" },
+  { "null-handler-accepted", M_NULL_HANDLER_ACCEPTED, false, "U-RESP-1",
+    "MHD_create_response_for_upgrade returns a response for a NULL handler" },
+  { "close-header-accepted", M_CLOSE_HEADER_ACCEPTED, false, "U-RESP-4",
+    "Connection: close \"added\" to an upgrade response" },
+  { "rf-ignored", M_RF_IGNORED, false, "U-QUEUE-6",
+    "HTTP/1.0 reply flags silently not set" },
+  { "cls-wrong", M_CLS_WRONG, false, "U-CB-2",
+    "the handler gets another cls" },
+  { "extra-dropped", M_EXTRA_DROPPED, false, "U-EXTRA-1,U-WS-6:early",
+    "extra_in lost" },
+  { "extra-truncated", M_EXTRA_TRUNCATED, false, "U-EXTRA-1,U-WS-6:early",
+    "last byte of extra_in lost" },
+  { "extra-garbled", M_EXTRA_GARBLED, false, "U-EXTRA-1,U-WS-6:early",
+    "first byte of extra_in changed" },
+  { "extra-spurious", M_EXTRA_SPURIOUS, false, "U-EXTRA-5,U-WS-6",
+    "a byte in extra_in that the client never sent" },
+  { "close-noop", M_CLOSE_NOOP, false, "U-ACT-1",
+    "CLOSE returns MHD_YES and does nothing" },
+  { "close-rst", M_CLOSE_RST, false, "U-ACT-1",
+    "CLOSE resets the connection, discarding unsent data" },
+  { "close-in-handler-ignored", M_CLOSE_IN_HANDLER_IGNORED, false, "U-ACT-5",
+    "CLOSE inside the handler does nothing" },
+  { "cork-noop", M_CORK_NOOP, false, "U-ACT-3",
+    "CORK_ON/OFF return MHD_YES and do nothing" },
+  { "unknown-action-yes", M_UNKNOWN_ACTION_YES, false, "U-ACT-4",
+    "unknown actions and NULL handles accepted" },
+  { "connection-duplicated", M_CONNECTION_DUPLICATED, false, "U-RESP-2",
+    "the 101 carries Connection: Upgrade twice" },
+  { "reason-changed", M_REASON_CHANGED, false, "U-RESP-2",
+    "\"101 Switching Protocols\" becomes \"101 OK\"" },
+  { "upgrade-value-changed", M_UPGRADE_VALUE_CHANGED, false, "U-HDR-2",
+    "the Upgrade value goes out lower-cased" },
+  { "upgrade-value-truncated", M_UPGRADE_VALUE_TRUNCATED, false, "U-HDR-2",
+    "an Upgrade value past 255 bytes goes out cut" },
+  { "http10-upgraded", M_HTTP10_UPGRADED, false, "U-QUEUE-5",
+    "an HTTP/1.0 request is treated as HTTP/1.1" },
+  { "shutdown-ignored", M_SHUTDOWN_IGNORED, false, "U-HALF-1",
+    "shutdown(SHUT_WR) on the upgraded socket ignored" },
+  { "shutdown-closes", M_SHUTDOWN_CLOSES, false, "U-HALF-1",
+    "shutdown(SHUT_WR) closes both directions" },
+  { "fin-lost", M_FIN_LOST, false, "U-HALF-2",
+    "the client's end of stream never reaches the app" },
+  { "handler-crash", M_HANDLER_CRASH, false, "U-FLAG-2",
+    "the process dies when a connection is upgraded" },
+  { "head-after-handler", M_HEAD_AFTER_HANDLER, false, "U-CB-1",
+    "the 101 goes out only after the handler returned" },
+  { "req-cls-wrong", M_REQ_CLS_WRONG, false, "U-CB-3",
+    "the handler gets another req_cls" },
+  { "handler-headers-gone", M_HANDLER_HEADERS_GONE, false, "U-CB-4",
+    "request headers unreadable inside the handler" },
+  { "recv-stalls-in-handler", M_RECV_STALLS_IN_HANDLER, false, "U-CB-6",
+    "no data flows while the handler blocks" },
+  { "stream-corrupt-large", M_STREAM_CORRUPT_LARGE, false, "U-EXTRA-2,U-WS-6",
+    "a byte flipped after 1 MiB on an upgraded socket (the size U-EXTRA-2 and U-WS-3 name; U-SOCK-1 moves less)" },
+  { "idle-timeout", M_IDLE_TIMEOUT, false, "U-TMO-1",
+    "upgraded connections closed after 1.5 s" },
+  { "stop-hangs", M_STOP_HANGS, false, "U-STOP-1",
+    "MHD_stop_daemon takes 30 s" },
+  { "resume-lost", M_RESUME_LOST, false, "U-SUSP-1",
+    "MHD_resume_connection from another thread lost" },
+  { "suspend-breaks-upgraded", M_SUSPEND_BREAKS_UPGRADED, false, "U-SUSP-2",
+    "suspending an upgraded connection closes it" },
+  { "upgrade-cap-48", M_UPGRADE_CAP_48, false, "U-LOAD-1",
+    "beyond 48 live upgrades, new ones are closed" },
+  { "feature-upgrade-no", M_FEATURE_UPGRADE_NO, false, "U-API-4",
+    "MHD_is_feature_supported (UPGRADE) says no" },
+  { "count-leaks", M_COUNT_LEAKS, false, "U-LIMIT-2",
+    "a closed upgraded connection stays counted" },
+  { "sockopt-lies", M_SOCKOPT_LIES, false, "U-SOCK-3",
+    "TCP options on an upgraded socket \"succeed\"" },
+  { "limit-released-early", M_LIMIT_RELEASED_EARLY, false, "U-LIMIT-1",
+    "an upgraded connection leaves the connection limit" },
+  { "ws-accept-wrong", M_WS_ACCEPT_WRONG, false, "U-WS-1,U-WS-6",
+    "Sec-WebSocket-Accept goes out changed" },
+  { "ws-close-code-wrong", M_WS_CLOSE_CODE_WRONG, false, "U-WS-2,U-WS-6",
+    "the status code of the server's close frames changed" },
+  { "ws-handshake-forged", M_WS_HANDSHAKE_FORGED, false, "U-WS-4",
+    "the application is shown a valid WebSocket handshake" },
+  { "timeout-ignored", M_TIMEOUT_IGNORED, false, "U-TMO-2",
+    "MHD_OPTION_CONNECTION_TIMEOUT has no effect" },
+  { "tls-partial-to-client", M_PARTIAL_TO_CLIENT, false, "U-SOCK-1",
+    "after a partial send to the client, already-sent bytes stay in front" },
+  { "tls-partial-to-app", M_PARTIAL_TO_APP, false, "U-SOCK-1",
+    "after a partial send on the socket pair, towards the application, already-sent bytes stay in front" },
+  { "tls-no-close-notify", M_NO_CLOSE_NOTIFY, false, "U-ACT-1",
+    "no TLS close_notify when an upgraded connection is cleaned up" },
+  { "tls-byte-after-record", M_BYTE_AFTER_RECORD, false, "U-SOCK-1",
+    "one byte changed after the first 16 KiB sent to the client" },
+  { "tls-stall-after-eagain", M_STALL_AFTER_EAGAIN, false, "U-SOCK-4",
+    "forwarding stops after a send that would block" },
+  { "extra-also-on-socket", M_EXTRA_ALSO_ON_SOCKET, false, "U-EXTRA-1,U-WS-6:early",
+    "extra_in is delivered again on the socket" },
+  { "cls-socket-context", M_CLS_SOCKET_CONTEXT, false, "U-CB-2",
+    "the handler gets the socket context as cls" },
+  { "req-cls-first", M_REQ_CLS_FIRST, false, "U-CB-3",
+    "the handler gets the first value of *req_cls, not the last" },
+  { "suspend-accepted", M_SUSPEND_ACCEPTED, false, "U-SUSP-2",
+    "suspending an upgraded connection: no refusal" },
+  { "close-waits-for-loop", M_CLOSE_WAITS_FOR_LOOP, false, "U-ACT-6",
+    "CLOSE from another thread waits for the loop's next run" },
+  { "stop-leaks", M_STOP_LEAKS, true, "U-STOP-1",
+    "MHD_stop_daemon leaks memory (seen with --sanitize)" },
+  { "ambiguous-accepted", M_AMBIGUOUS_ACCEPTED, false, "U-QUEUE-7",
+    "a request's Transfer-Encoding is not seen: ambiguous framing accepted" },
+  { "app-token-doubled", M_APP_TOKEN_DOUBLED, false, "U-RESP-6",
+    "the application's own Connection: Upgrade adds the token twice more" },
+  { "queue-during-stop", M_QUEUE_DURING_STOP, false, "U-QUEUE-9",
+    "an upgrade queued while MHD_stop_daemon runs \"succeeds\"" },
+  { "host-unchecked", M_HOST_UNCHECKED, false, "U-REQ-6",
+    "a missing or repeated Host is not seen" },
+  { "handler-view-corrupt", M_HANDLER_VIEW_CORRUPT, false, "U-CB-7",
+    "inside the handler a header value reads changed" },
+  { "close-after-shutdown-refused", M_CLOSE_AFTER_SHUTDOWN, false, "U-HALF-4",
+    "after shutdown(SHUT_RDWR), CLOSE returns MHD_NO" },
+  { "skip-after-upgrade", M_SKIP_AFTER_UPGRADE, false, "U-LOAD-2",
+    "after an upgrade, the pass skips the other connections' reads" },
+  { "tls-pending-forgotten", M_TLS_PENDING_FORGOTTEN, false, "U-EXTRA-2",
+    "decrypted bytes GnuTLS still holds are not seen after the upgrade" },
+  { "suspend-accepted-late", M_SUSPEND_ACCEPTED_LATE, false, "U-SUSP-2",
+    "suspending an upgraded connection after its handler: no refusal" },
+  { "head-counted-early", M_HEAD_COUNTED_EARLY, false, "U-CB-1",
+    "a 101 head larger than 16 KiB counts as sent after its first send" },
+  { "upgrade-leaks", M_UPGRADE_LEAKS, false, "U-LIMIT-2",
+    "every CLOSE leaves 4 KiB of the heap behind" },
+  { "tls-eagain-ends", M_EAGAIN_ENDS, false, "U-FAULT-1",
+    "a send that would block ends that way of the forwarding" },
+  { "tls-short-send-whole", M_SHORT_SEND_WHOLE, false, "U-FAULT-1",
+    "a short send counts as whole: the unsent tail is dropped" },
+  { "tls-interrupt-fatal", M_INTERRUPT_FATAL, false, "U-FAULT-1",
+    "an interrupted TLS read or write (EINTR) ends the forwarding" },
+  { "failed-setup-keeps-socket", M_FAILED_SETUP_KEEPS_SOCKET, false, "U-FAULT-2",
+    "an upgrade without a socket pair leaves the client's socket open" },
+  { "close-after-reset-refused", M_CLOSE_AFTER_RESET, false, "U-FAULT-3",
+    "after the client's reset, CLOSE returns MHD_NO and cleans nothing up" },
+  { "pair-error-ends-both-ways", M_PAIR_ERROR_ENDS_BOTH, false, "U-HALF-3",
+    "a failed send to the application (EPIPE) ends the other way too" },
+  { "create-no-memory-crashes", M_CREATE_NO_MEMORY_CRASHES, false, "U-FAULT-2",
+    "a failed allocation in MHD_create_response_for_upgrade is used: the process dies" },
+  { "wait-failure-fatal", M_WAIT_FAILURE_FATAL, false, "U-FAULT-1",
+    "a failed select()/poll() (ENOMEM, EAGAIN) ends the TLS forwarding" },
 };
 
 static enum mutant active;
@@ -213,9 +292,10 @@ choose (void)
   if (0 == strcmp (want, "list"))
   {
     /* For the kill matrix (harness/reports/killmatrix.py): "NAME RULES
-     * [sanitize]" per mutant, then stop. */
+     * [sanitize]", a tab and what it breaks, per mutant; then stop. */
     for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++)
-      printf ("%s %s%s\n", names[i].name, names[i].rules, names[i].sanitize ? " sanitize" : "");
+      printf ("%s %s%s\t%s\n", names[i].name, names[i].rules,
+              names[i].sanitize ? " sanitize" : "", names[i].breaks);
     fflush (stdout);
     _exit (0);
   }
@@ -230,21 +310,6 @@ choose (void)
     fprintf (stderr, "\n");
     _exit (2);
   }
-}
-
-
-#define REAL(fn) ((__typeof__ (&fn)) real (#fn))
-
-static void *
-real (const char *sym)
-{
-  void *p = dlsym (RTLD_NEXT, sym);
-  if (NULL == p)
-  {
-    fprintf (stderr, "mutants: %s not found\n", sym);
-    _exit (2);
-  }
-  return p;
 }
 
 
@@ -288,7 +353,7 @@ static __thread bool in_handler;
 static volatile bool stopping; /* MHD_stop_daemon was called */
 static __thread bool upgraded_this_pass; /* M_SKIP_AFTER_UPGRADE */
 static __thread bool in_loop; /* inside MHD_run or MHD_run_from_select */
-static struct MHD_UpgradeResponseHandle *pending_close[SLOTS]; /* M_CLOSE_WAITS_FOR_LOOP */
+static const void *pending_close[SLOTS]; /* M_CLOSE_WAITS_FOR_LOOP: handles */
 static __thread bool in_close; /* inside MHD_upgrade_action (CLOSE) */
 static __thread int handler_sock = -1; /* the socket of the running handler */
 static unsigned long long sent_bytes[SLOTS]; /* per upgraded[] slot */
@@ -661,14 +726,7 @@ MHD_upgrade_action (struct MHD_UpgradeResponseHandle *urh,
     }
     if (M_CLOSE_WAITS_FOR_LOOP == active && ! in_handler && ! in_loop)
     {
-      pthread_mutex_lock (&lock);
-      for (size_t i = 0; i < SLOTS; i++)
-        if (NULL == pending_close[i])
-        {
-          pending_close[i] = urh;
-          break;
-        }
-      pthread_mutex_unlock (&lock);
+      table_put (pending_close, urh);
       return MHD_YES; /* done at the external loop's next MHD_run */
     }
     if (M_CLOSE_RST == active)
@@ -1500,7 +1558,7 @@ run_pending_closes (void)
   for (size_t i = 0; i < SLOTS; i++)
     if (NULL != pending_close[i])
     {
-      todo[n++] = pending_close[i];
+      todo[n++] = (struct MHD_UpgradeResponseHandle *) pending_close[i];
       pending_close[i] = NULL;
     }
   pthread_mutex_unlock (&lock);

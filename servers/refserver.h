@@ -104,9 +104,11 @@ access_handler (void *cls, struct MHD_Connection *connection,
                 const char *url, const char *method, const char *version,
                 const char *upload_data, size_t *upload_data_size,
                 void **req_cls);
-/* upgraded.c */
-/* Looks up the after-upgrade script named @a name (NULL if unknown). */
+/* scripts.c: the after-upgrade script named @a name (NULL if unknown). */
 const struct script *script_find (const char *name);
+/* scripts.c: each script's name and description, by @a format (two %s). */
+void scripts_print (FILE *out, const char *format);
+/* upgraded.c (the runner; upgraded.h is its own and its scripts' header) */
 void
 upgrade_handler (void *cls, struct MHD_Connection *connection, void *req_cls,
                  const char *extra_in, size_t extra_in_size,

@@ -60,7 +60,7 @@ def test_a_mutant_killed_only_outside_its_own_rule_fails_the_matrix():
     assert table["mutants"]["extra-dropped"]["by_own_rule"] is True
     assert not killmatrix.passed(table)
     assert "NOT by its own rule U-SOCK-1" in killmatrix.text(table)
-    assert "| `stream-corrupt-large` | U-SOCK-1 |" in killmatrix.markdown(table)
+    assert "| `stream-corrupt-large` | ? | U-SOCK-1 |" in killmatrix.markdown(table)
 
 
 def test_own_rules_unknown_judge_only_the_kill():
@@ -95,3 +95,24 @@ def test_a_real_client_that_can_see_a_mutant_must_catch_it():
 def test_without_interop_cases_no_client_is_judged():
     table = killmatrix.build([run("ws-accept-wrong", case("a", "failed", ["U-WS-1"]))], sees={"ws-accept-wrong": ""})
     assert table["mutants"]["ws-accept-wrong"]["clients"] is None and killmatrix.passed(table)
+
+
+def test_the_matrix_says_what_each_mutant_breaks():
+    table = killmatrix.build([run("extra-dropped", case("a", "failed")), run("cork-noop", case("b", "passed"))],
+                             breaks={"extra-dropped": "extra_in lost", "cork-noop": "CORK_ON|OFF do nothing"})
+    assert table["mutants"]["extra-dropped"]["breaks"] == "extra_in lost"
+    md = killmatrix.markdown(table)
+    assert "| `extra-dropped` | extra_in lost | ? | 1 of 1 |" in md
+    assert "| `cork-noop` | CORK_ON\\|OFF do nothing |" in md  # a | in the text does not split the row
+
+
+def test_mutant_names_reads_rules_sanitize_and_what_it_breaks(tmp_path):
+    binary = tmp_path / "refserver"
+    binary.write_text("#!/bin/sh\nprintf 'stop-leaks U-STOP-1 sanitize\\tMHD_stop_daemon leaks memory\\n"
+                      "extra-dropped U-EXTRA-1,U-WS-6:early\\textra_in lost\\n'\n")
+    binary.chmod(0o755)
+    names = killmatrix.mutant_names(binary, "")
+    assert names == {
+        "stop-leaks": killmatrix.Mutant(["U-STOP-1"], True, None, "MHD_stop_daemon leaks memory"),
+        "extra-dropped": killmatrix.Mutant(["U-EXTRA-1", "U-WS-6"], False, "early", "extra_in lost"),
+    }

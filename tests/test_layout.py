@@ -24,7 +24,7 @@ def written_events():
             body = text[m.end():text.index("ev_end (&e)", m.end())]
             add(m.group(1), re.findall(r'ev_\w+ \(&e, "(\w+)"', body), path)
         # Helpers that write an event whose name they are given, with fields
-        # of their own (scenarios.c: report_result; upgraded.c: report_hold).
+        # of their own (scenarios.c: report_result; pressure.c: report_hold).
         for m in re.finditer(r'report_result \([^,]+, "(\w+)"', text):
             add(m.group(1), ["what", "result"], path)
         for m in re.finditer(r'report_hold \(ps, "(\w+)", (NULL|"\w+")', text):

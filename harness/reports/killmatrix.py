@@ -23,22 +23,26 @@ WEAK_MIN_CASES = 20
 INTEROP_RULE = "U-WS-6"
 # Its own rules (IDs); seen only with --sanitize; the real clients that must
 # each catch it: None (not a U-WS-6 mutant), "" every one, or a feature of
-# harness/interop/base.py's Client that those clients have ("early").
-Mutant = namedtuple("Mutant", "rules sanitize clients")
+# harness/interop/base.py's Client that those clients have ("early"); what
+# it does wrong (its description in mutants.c's table).
+Mutant = namedtuple("Mutant", "rules sanitize clients breaks")
 
 
 def mutant_names(binary, library):
     """{name: Mutant} of the mutants the library knows, asked of the
-    library itself ("NAME RULE[,RULE[:FEATURE]] [sanitize]" per line)."""
+    library itself ("NAME RULE[,RULE[:FEATURE]] [sanitize]", a tab and
+    what it breaks, per line)."""
     env = dict(os.environ, LD_PRELOAD=str(library), CONFORMANCE_MUTANT="list")
     out = subprocess.run([str(binary), "--version"], env=env, capture_output=True, text=True, timeout=30)
     names = {}
     for line in out.stdout.splitlines():
-        words = line.split()
+        head, _, breaks = line.partition("\t")
+        words = head.split()
         if len(words) >= 2:
             rules = [r.partition(":") for r in words[1].split(",")]
             clients = next((feature for rule, _, feature in rules if rule == INTEROP_RULE), None)
-            names[words[0]] = Mutant([rule for rule, _, _ in rules], "sanitize" in words[2:], clients)
+            names[words[0]] = Mutant([rule for rule, _, _ in rules], "sanitize" in words[2:], clients,
+                                     breaks.strip())
     if out.returncode != 0 or not names:
         raise RuntimeError(f"{library} did not list its mutants (exit {out.returncode}): {out.stderr.strip()}")
     return names
@@ -64,10 +68,11 @@ def by_client(data, sees):
     return {client: "killed" if client in hit else "missed" if client in able else "blind" for client in ran}
 
 
-def build(runs, own=None, sees=None):
+def build(runs, own=None, sees=None, breaks=None):
     """runs: [(mutant, pytest exit status, results or None)], own: {mutant:
     its own rules} (None: not known), sees: {mutant: which real clients
-    must catch it (Mutant.clients)} -> the matrix."""
+    must catch it (Mutant.clients)}, breaks: {mutant: what it does wrong
+    (Mutant.breaks)} -> the matrix."""
     table = {"mutants": {}, "rules": {}}
     for name, rc, data in runs:
         cases = killers(data)
@@ -77,6 +82,7 @@ def build(runs, own=None, sees=None):
         table["mutants"][name] = {
             "killed": bool(cases),
             "own_rules": mine,
+            "breaks": (breaks or {}).get(name),
             # None when its own rules are not known
             "by_own_rule": None if mine is None else bool(set(mine) & set(rules)),
             "weak": bool(cases) and run >= WEAK_MIN_CASES and len(cases) >= WEAK_SHARE * run,
@@ -148,14 +154,17 @@ def markdown(table):
            + (f", {len(astray)} killed only outside their own rule" if astray else "")
            + (f", {len(table['missed_by_clients'])} missed by a real client that can see it"
               if table.get("missed_by_clients") else "") + ".", "",
-           "| mutant | its own rule | killed by cases | rules whose cases kill it |", "|---|---|---|---|"]
+           "| mutant | what it breaks | its own rule | killed by cases | rules whose cases kill it |",
+           "|---|---|---|---|---|"]
     for name, m in table["mutants"].items():
         killed = f"{m['killed_by']} of {m['cases_run']}" if m["killed"] else "**SURVIVED**"
         if m.get("weak"):
             killed += " (weak: nearly every case failed)"
         if m.get("by_own_rule") is False:
             killed += " (**not by its own rule**)"
-        out.append(f"| `{name}` | {', '.join(m.get('own_rules') or []) or '?'} | {killed} | {', '.join(m['rules'])} |")
+        says = (m.get("breaks") or "?").replace("|", "\\|")
+        out.append(f"| `{name}` | {says} | {', '.join(m.get('own_rules') or []) or '?'} | {killed} "
+                   f"| {', '.join(m['rules'])} |")
     out += _clients_markdown(table)
     out += ["", "| rule | mutants it kills |", "|---|---|"]
     for rule in sorted(table["rules"], key=catalog.sort_key):

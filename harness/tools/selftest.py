@@ -178,6 +178,7 @@ def suite_check(p, args):
     own = None if args.all_rules and args.quick else {name: m.rules for name, m in known.items()}
     # --quick stops at a first kill: the other clients' rows are not judged.
     sees = None if args.quick else {name: m.clients for name, m in known.items()}
+    breaks = {name: m.breaks for name, m in known.items()}
     for name in chosen:
         # A mutant only a sanitizer sees (e.g. a leak) runs with --sanitize.
         args.sanitize = known[name].sanitize
@@ -185,8 +186,8 @@ def suite_check(p, args):
         rc, data = run_quiet(args, prefix, report / "mutants" / name,
                              [f"--mutant={name}", *(["--maxfail=1"] if args.quick else [])])
         runs.append((name, rc, data))
-        print(killmatrix.text(killmatrix.build([runs[-1]], own, sees)), flush=True)
-    table = killmatrix.build(runs, own, sees)
+        print(killmatrix.text(killmatrix.build([runs[-1]], own, sees, breaks)), flush=True)
+    table = killmatrix.build(runs, own, sees, breaks)
     report.mkdir(parents=True, exist_ok=True)
     (report / "killmatrix.json").write_text(json.dumps(table, indent=1) + "\n")
     (report / "killmatrix.md").write_text(killmatrix.markdown(table))
