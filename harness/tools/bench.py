@@ -30,7 +30,8 @@ from .. import certs
 from ..client import Conn, build_request, pattern
 from ..server import RefServer, ServerError
 from . import build
-from .refecho import REFERENCE, WARMUP, RawEcho, moved, parse_and_run, settle, spread, taken_in_turn, versus, write_outputs
+from .refecho import (REFERENCE, SPREAD_NOTE, WARMUP, RawEcho, figure_line, moved, parse_and_run, settle, table_head,
+                      taken_in_turn, write_outputs)
 
 CONCURRENT = 16
 
@@ -169,14 +170,11 @@ def measure(mhd, ref, args):
 
 def print_mode(transport, mode, r, ref, args):
     size = args.size << 20
-    print(f"\n{transport} {mode.name}: MHD and the reference taken in turn\n"
-          f"  {'figure':<16} {'MHD':<26} {'reference':<26} {'MHD vs reference':<17} moved each way by MHD")
-    print(f"  {'101 latency ms':<16} {spread(r['latency_ms_samples']):<26} {spread(ref['latency_ms_samples']):<26} "
-          f"{versus(r['latency_ms'], ref['latency_ms'], higher_is_better=False)}")
+    print(f"\n{transport} {mode.name}: MHD and the reference taken in turn\n{table_head(16)}")
+    print(figure_line("101 latency ms", 16, r, ref, "latency_ms", higher_is_better=False))
     for label, key, wanted in (("1 conn MB/s", "one", size), (f"{CONCURRENT} conns MB/s", "concurrent", size * CONCURRENT)):
-        print(f"  {label:<16} {spread(r[key + '_mb_s_samples']):<26} {spread(ref[key + '_mb_s_samples']):<26} "
-              f"{versus(r[key + '_mb_s'], ref[key + '_mb_s'], higher_is_better=True):<17} "
-              f"{moved(r[key + '_bytes'], wanted, args.max_seconds)}", flush=True)
+        print(figure_line(label, 16, r, ref, key + "_mb_s", True, moved(r[key + "_bytes"], wanted, args.max_seconds)),
+              flush=True)
 
 
 def run(args):
@@ -185,8 +183,7 @@ def run(args):
     print(f"bench: MHD {version} ({args.mhd or 'system'}), {args.size} MiB each way per connection; "
           f"{args.latency_runs} requests (after {WARMUP} to warm up) and {args.runs} "
           f"run{'s' if args.runs != 1 else ''} per figure; cap {args.max_seconds:g} s per transfer")
-    print("Each figure: the median, then its spread (IQR: the middle half of the samples; min-max: all of them).\n"
-          "Latency: lower is better; MB/s (each way, summed over the connections): higher is better.")
+    print(f"{SPREAD_NOTE}\nLatency: lower is better; MB/s (each way, summed over the connections): higher is better.")
     out = {"mhd_version": version, "mhd": args.mhd, "size_mib": args.size, "runs": args.runs,
            "latency_runs": args.latency_runs, "max_seconds": args.max_seconds, "concurrent": CONCURRENT,
            "results": []}

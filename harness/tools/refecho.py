@@ -8,7 +8,7 @@ import pathlib
 import statistics
 import sys
 
-from .. import modes
+from .. import modes, options
 from ..server import EventTimeout, RefServer
 from . import benchplot, build
 
@@ -104,6 +104,21 @@ def moved(got, wanted, max_seconds):
     return f"{text}, {mib(sum(got))} in all"
 
 
+SPREAD_NOTE = "Each figure: the median, then its spread (IQR: the middle half of the samples; min-max: all of them)."
+
+
+def table_head(width):
+    """The heading of a mode's figures; `width`: of the figure column."""
+    return f"  {'figure':<{width}} {'MHD':<26} {'reference':<26} {'MHD vs reference':<17} moved each way by MHD"
+
+
+def figure_line(label, width, mine, ref, key, higher_is_better, moved_text=""):
+    """One figure (`key`: its median's name in a side's figures, the
+    samples under key_samples) of MHD and of the reference, compared."""
+    return (f"  {label:<{width}} {spread(mine[key + '_samples']):<26} {spread(ref[key + '_samples']):<26} "
+            f"{versus(mine[key], ref[key], higher_is_better=higher_is_better):<17} {moved_text}").rstrip()
+
+
 def write_outputs(args, figures, panels, title):
     """The figures to --json, the plot to --svg (both optional)."""
     if args.json:
@@ -117,11 +132,9 @@ def write_outputs(args, figures, panels, title):
 def parse_and_run(p, argv, run_fn, latency_help):
     """The options both benchmarks share, then run_fn(args) with the
     suite's exit statuses (3: the server cannot be built, 130: Ctrl-C)."""
-    p.add_argument("--mhd", metavar="PREFIX", help="MHD install prefix (default: the system's MHD)")
-    p.add_argument("--mode", metavar="MODE", action="append", default=[],
-                   help="a threading mode (repeatable; default: all)")
-    p.add_argument("--transport", metavar="T", action="append", default=[], choices=modes.KNOWN_TRANSPORTS,
-                   help="plain or https (repeatable; default: both)")
+    options.add_mhd(p.add_argument)
+    options.add_mode(p.add_argument)
+    options.add_transport(p.add_argument)
     p.add_argument("--runs", metavar="N", type=int, default=3, help="runs per throughput figure (3)")
     p.add_argument("--latency-runs", metavar="N", type=int, default=25, help=latency_help)
     p.add_argument("--max-seconds", metavar="S", type=float, default=10.0,

@@ -27,8 +27,8 @@ from .. import certs, ws
 from ..client import pattern
 from ..server import RefServer, ServerError
 from . import build
-from .refecho import (REFERENCE, WARMUP, RawEcho, moved, number, parse_and_run, settle, spread, taken_in_turn,
-                      versus, write_outputs)
+from .refecho import (REFERENCE, SPREAD_NOTE, WARMUP, RawEcho, figure_line, moved, number, parse_and_run, settle,
+                      table_head, taken_in_turn, write_outputs)
 
 SIZES = {"64B": 64, "16KiB": 16 << 10, "1MiB": 1 << 20}
 MAX_MESSAGES = 20000  # per throughput run: small messages are bounded by count
@@ -170,11 +170,9 @@ def measure(mhd, ref, size, args):
 
 def print_size(label, r, ref, args):
     wanted = r["size"] * r["messages"]
-    print(f"  {label + ' round trip ms':<22} {spread(r['rtt_ms_samples']):<26} {spread(ref['rtt_ms_samples']):<26} "
-          f"{versus(r['rtt_ms'], ref['rtt_ms'], higher_is_better=False)}")
-    print(f"  {label + ' MB/s':<22} {spread(r['mb_s_samples']):<26} {spread(ref['mb_s_samples']):<26} "
-          f"{versus(r['mb_s'], ref['mb_s'], higher_is_better=True):<17} "
-          f"{moved(r['bytes'], wanted, args.max_seconds)} ({number(r['msg_s'])} messages/s)", flush=True)
+    print(figure_line(label + " round trip ms", 22, r, ref, "rtt_ms", higher_is_better=False))
+    print(figure_line(label + " MB/s", 22, r, ref, "mb_s", True,
+                      f"{moved(r['bytes'], wanted, args.max_seconds)} ({number(r['msg_s'])} messages/s)"), flush=True)
 
 
 def run(args):
@@ -183,8 +181,7 @@ def run(args):
     print(f"bench --ws: MHD {version} ({args.mhd or 'system'}), up to {args.mib} MiB (at most {MAX_MESSAGES} "
           f"messages) each way per run; {args.latency_runs} round trips (after {WARMUP} to warm up) and "
           f"{args.runs} run{'s' if args.runs != 1 else ''} per figure; cap {args.max_seconds:g} s per transfer")
-    print("Each figure: the median, then its spread (IQR: the middle half of the samples; min-max: all of them).\n"
-          "Round trip: lower is better; MB/s (each way): higher is better.")
+    print(f"{SPREAD_NOTE}\nRound trip: lower is better; MB/s (each way): higher is better.")
     out = {"mhd_version": version, "mhd": args.mhd, "mib": args.mib, "runs": args.runs,
            "latency_runs": args.latency_runs, "max_seconds": args.max_seconds, "results": []}
     panels = []
@@ -198,9 +195,7 @@ def run(args):
                 ref = RawStream(reference, pki)
                 for mode in args.mode:
                     server = RefServer(binary, mode, transport, tls=pki).start()
-                    print(f"\n{scheme} {mode.name}: MHD and the reference taken in turn\n"
-                          f"  {'figure':<22} {'MHD':<26} {'reference':<26} {'MHD vs reference':<17} "
-                          "moved each way by MHD")
+                    print(f"\n{scheme} {mode.name}: MHD and the reference taken in turn\n{table_head(22)}")
                     try:
                         for label, size in SIZES.items():
                             try:
