@@ -20,18 +20,15 @@ reference. Exit status: 0, 2 bad usage, 3 the server cannot be built,
 130 interrupted."""
 
 import argparse
-import pathlib
 import selectors
 import statistics
-import tempfile
 import time
 
-from .. import certs
 from ..client import Conn, build_request, pattern
 from ..server import RefServer, ServerError
-from . import build
-from .refecho import (REFERENCE, SPREAD_NOTE, WARMUP, RawEcho, figure_line, moved, parse_and_run, settle, table_head,
-                      taken_in_turn, write_outputs)
+
+from .refecho import (SPREAD_NOTE, WARMUP, begin, figure_line, keep, moved, parse_and_run, plot_row, references, settle,
+                      table_head, taken_in_turn, write_outputs)
 
 CONCURRENT = 16
 
@@ -178,41 +175,29 @@ def print_mode(transport, mode, r, ref, args):
 
 
 def run(args):
-    binary = build.ensure_server(args.mhd)
-    version = build.server_version(binary)["mhd_version"]
-    print(f"bench: MHD {version} ({args.mhd or 'system'}), {args.size} MiB each way per connection; "
-          f"{args.latency_runs} requests (after {WARMUP} to warm up) and {args.runs} "
-          f"run{'s' if args.runs != 1 else ''} per figure; cap {args.max_seconds:g} s per transfer")
+    binary, version, out, amounts = begin(args, "requests")
+    print(f"bench: MHD {version} ({args.mhd or 'system'}), {args.size} MiB each way per connection; {amounts}")
     print(f"{SPREAD_NOTE}\nLatency: lower is better; MB/s (each way, summed over the connections): higher is better.")
-    out = {"mhd_version": version, "mhd": args.mhd, "size_mib": args.size, "runs": args.runs,
-           "latency_runs": args.latency_runs, "max_seconds": args.max_seconds, "concurrent": CONCURRENT,
-           "results": []}
+    out.update(size_mib=args.size, concurrent=CONCURRENT)
     panels = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for transport in args.transport:
-            pki = certs.TestPKI(pathlib.Path(tmp)) if transport == "https" else None
-            reference = RawEcho(binary, REFERENCE, transport, tls=pki).start()
-            plots = {key: {"title": f"{transport}, {label}", "rows": []}
-                     for key, label in (("one", "1 connection"), ("concurrent", f"{CONCURRENT} connections"))}
+    for transport, pki, reference in references(binary, args):
+        plots = {key: {"title": f"{transport}, {label}", "rows": []}
+                 for key, label in (("one", "1 connection"), ("concurrent", f"{CONCURRENT} connections"))}
+        ref = Target(reference, pki, upgrade=False)
+        for mode in args.mode:
+            server = RefServer(binary, mode, transport, tls=pki).start()
             try:
-                ref = Target(reference, pki, upgrade=False)
-                for mode in args.mode:
-                    server = RefServer(binary, mode, transport, tls=pki).start()
-                    try:
-                        r, r_ref = measure(Target(server, pki, upgrade=True), ref, args)
-                    except (OSError, RuntimeError, AssertionError, ServerError) as e:
-                        print(f"\n{transport} {mode.name}: failed: {str(e).splitlines()[0]}")
-                        continue
-                    finally:
-                        server.stop()
-                    print_mode(transport, mode, r, r_ref, args)
-                    out["results"].append(dict(r, transport=transport, mode=mode.id, reference=r_ref))
-                    for key, plot in plots.items():
-                        plot["rows"].append({"label": mode.name, "mhd": r[key + "_mb_s_samples"],
-                                             "reference": r_ref[key + "_mb_s_samples"]})
+                r, r_ref = measure(Target(server, pki, upgrade=True), ref, args)
+            except (OSError, RuntimeError, AssertionError, ServerError) as e:
+                print(f"\n{transport} {mode.name}: failed: {str(e).splitlines()[0]}")
+                continue
             finally:
-                reference.stop()
-            panels += [p for p in plots.values() if p["rows"]]
+                server.stop()
+            print_mode(transport, mode, r, r_ref, args)
+            keep(out, transport, mode, r, r_ref)
+            for key, plot in plots.items():
+                plot["rows"].append(plot_row(mode, r, r_ref, key + "_mb_s_samples"))
+        panels += [p for p in plots.values() if p["rows"]]
     write_outputs(args, out, panels, f"bench: MHD {version}, {args.size} MiB each way per connection")
     return 0
 

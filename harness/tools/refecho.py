@@ -7,8 +7,9 @@ import json
 import pathlib
 import statistics
 import sys
+import tempfile
 
-from .. import modes, options
+from .. import certs, modes, options
 from ..server import EventTimeout, RefServer
 from . import benchplot, build
 
@@ -107,15 +108,50 @@ def moved(got, wanted, max_seconds):
 SPREAD_NOTE = "Each figure: the median, then its spread (IQR: the middle half of the samples; min-max: all of them)."
 
 
+def begin(args, latency_what):
+    """The server built for args.mhd: (binary, its MHD version, the figures'
+    common part), and how much each figure takes, in words."""
+    binary = build.ensure_server(args.mhd)
+    version = build.server_version(binary)["mhd_version"]
+    figures = {"mhd_version": version, "mhd": args.mhd, "runs": args.runs, "latency_runs": args.latency_runs,
+               "max_seconds": args.max_seconds, "results": []}
+    amounts = (f"{args.latency_runs} {latency_what} (after {WARMUP} to warm up) and {args.runs} "
+               f"run{'s' if args.runs != 1 else ''} per figure; cap {args.max_seconds:g} s per transfer")
+    return binary, version, figures, amounts
+
+
+def references(binary, args):
+    """Per transport of args: (transport, its test PKI or None, the
+    reference echo, running until the caller moves on)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for transport in args.transport:
+            pki = certs.TestPKI(pathlib.Path(tmp)) if transport == "https" else None
+            reference = RawEcho(binary, REFERENCE, transport, tls=pki).start()
+            try:
+                yield transport, pki, reference
+            finally:
+                reference.stop()
+
+
+def keep(figures, transport, mode, mine, ref):
+    """One measurement of MHD and the reference, for --json."""
+    figures["results"].append(dict(mine, transport=transport, mode=mode.id, reference=ref))
+
+
+def plot_row(mode, mine, ref, key):
+    """A plot's row: the samples of MB/s (`key`) of both sides."""
+    return {"label": mode.name, "mhd": mine[key], "reference": ref[key]}
+
+
 def table_head(width):
     """The heading of a mode's figures; `width`: of the figure column."""
-    return f"  {'figure':<{width}} {'MHD':<26} {'reference':<26} {'MHD vs reference':<17} moved each way by MHD"
+    return f"  {'figure':<{width}} {'MHD':<28} {'reference':<28} {'MHD vs reference':<17} moved each way by MHD"
 
 
 def figure_line(label, width, mine, ref, key, higher_is_better, moved_text=""):
     """One figure (`key`: its median's name in a side's figures, the
     samples under key_samples) of MHD and of the reference, compared."""
-    return (f"  {label:<{width}} {spread(mine[key + '_samples']):<26} {spread(ref[key + '_samples']):<26} "
+    return (f"  {label:<{width}} {spread(mine[key + '_samples']):<28} {spread(ref[key + '_samples']):<28} "
             f"{versus(mine[key], ref[key], higher_is_better=higher_is_better):<17} {moved_text}").rstrip()
 
 

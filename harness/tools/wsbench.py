@@ -18,17 +18,15 @@ to --json) plots MB/s per mode and size, MHD against the reference."""
 import argparse
 import asyncio
 import contextlib
-import pathlib
 import statistics
-import tempfile
 import time
 
-from .. import certs, ws
+from .. import ws
 from ..client import pattern
 from ..server import RefServer, ServerError
-from . import build
-from .refecho import (REFERENCE, SPREAD_NOTE, WARMUP, RawEcho, figure_line, moved, number, parse_and_run, settle,
-                      table_head, taken_in_turn, write_outputs)
+
+from .refecho import (SPREAD_NOTE, WARMUP, begin, figure_line, keep, moved, number, parse_and_run, plot_row, references,
+                      settle, table_head, taken_in_turn, write_outputs)
 
 SIZES = {"64B": 64, "16KiB": 16 << 10, "1MiB": 1 << 20}
 MAX_MESSAGES = 20000  # per throughput run: small messages are bounded by count
@@ -176,43 +174,33 @@ def print_size(label, r, ref, args):
 
 
 def run(args):
-    binary = build.ensure_server(args.mhd)
-    version = build.server_version(binary)["mhd_version"]
+    binary, version, out, amounts = begin(args, "round trips")
     print(f"bench --ws: MHD {version} ({args.mhd or 'system'}), up to {args.mib} MiB (at most {MAX_MESSAGES} "
-          f"messages) each way per run; {args.latency_runs} round trips (after {WARMUP} to warm up) and "
-          f"{args.runs} run{'s' if args.runs != 1 else ''} per figure; cap {args.max_seconds:g} s per transfer")
+          f"messages) each way per run; {amounts}")
     print(f"{SPREAD_NOTE}\nRound trip: lower is better; MB/s (each way): higher is better.")
-    out = {"mhd_version": version, "mhd": args.mhd, "mib": args.mib, "runs": args.runs,
-           "latency_runs": args.latency_runs, "max_seconds": args.max_seconds, "results": []}
+    out.update(mib=args.mib)
     panels = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for transport in args.transport:
-            pki = certs.TestPKI(pathlib.Path(tmp)) if transport == "https" else None
-            scheme = "wss" if pki else "ws"
-            plots = {size: {"title": f"{scheme}://, {label} messages", "rows": []} for label, size in SIZES.items()}
-            reference = RawEcho(binary, REFERENCE, transport, tls=pki).start()
+    for transport, pki, reference in references(binary, args):
+        scheme = "wss" if pki else "ws"
+        plots = {size: {"title": f"{scheme}://, {label} messages", "rows": []} for label, size in SIZES.items()}
+        ref = RawStream(reference, pki)
+        for mode in args.mode:
+            server = RefServer(binary, mode, transport, tls=pki).start()
+            print(f"\n{scheme} {mode.name}: MHD and the reference taken in turn\n{table_head(22)}")
             try:
-                ref = RawStream(reference, pki)
-                for mode in args.mode:
-                    server = RefServer(binary, mode, transport, tls=pki).start()
-                    print(f"\n{scheme} {mode.name}: MHD and the reference taken in turn\n{table_head(22)}")
+                for label, size in SIZES.items():
                     try:
-                        for label, size in SIZES.items():
-                            try:
-                                r, r_ref = measure(WsEcho(server, pki), ref, size, args)
-                            except (OSError, AssertionError, ServerError, asyncio.TimeoutError,
-                                    ws.websockets.exceptions.WebSocketException) as e:
-                                print(f"  {label:<22} failed: {str(e).splitlines()[0]}")
-                                continue
-                            print_size(label, r, r_ref, args)
-                            out["results"].append(dict(r, transport=transport, mode=mode.id, reference=r_ref))
-                            plots[size]["rows"].append({"label": mode.name, "mhd": r["mb_s_samples"],
-                                                        "reference": r_ref["mb_s_samples"]})
-                    finally:
-                        server.stop()
+                        r, r_ref = measure(WsEcho(server, pki), ref, size, args)
+                    except (OSError, AssertionError, ServerError, asyncio.TimeoutError,
+                            ws.websockets.exceptions.WebSocketException) as e:
+                        print(f"  {label:<22} failed: {str(e).splitlines()[0]}")
+                        continue
+                    print_size(label, r, r_ref, args)
+                    keep(out, transport, mode, r, r_ref)
+                    plots[size]["rows"].append(plot_row(mode, r, r_ref, "mb_s_samples"))
             finally:
-                reference.stop()
-            panels += [p for p in plots.values() if p["rows"]]
+                server.stop()
+        panels += [p for p in plots.values() if p["rows"]]
     write_outputs(args, out, panels, f"bench --ws: MHD {version}, up to {args.mib} MiB each way per run")
     return 0
 
