@@ -19,8 +19,8 @@ from .reports import killmatrix, matrix, results
 from .tools import build, confirm, deps, mhd, selection, selftest
 from .tools.failure import Fail, say
 from .tools.inputs import check_environment, check_modes, checked_prefix, lock_report, positive_int, writable_folder
-from .tools.runner import (DEFAULT_JOBS, JOBS_PER_CORE, Interrupted, clear_reports, ensure_python, pytest_command,
-                           run_pytest, split_argv)
+from .tools.runner import (DEFAULT_JOBS, JOBS_PER_CORE, Interrupted, clear_reports, ended_by, ensure_python,
+                           pytest_command, run_pytest, split_argv)
 
 DEFAULT_REPORT = ROOT / "reports" / "latest"
 DESCRIPTION = "Checks the installed libmicrohttpd against the upgrade rule catalogue (spec/upgrade-rules.md)."
@@ -94,34 +94,13 @@ def make_parser():
                    help=f"parallel pytest-xdist workers (default: {DEFAULT_JOBS}, {JOBS_PER_CORE} per core: most "
                         "cases wait on the network or on a deadline; 1: no xdist, one process); a selection gets "
                         "one per 10 of its cases, at most N")
-    p.add_argument("--volume", metavar="N", type=positive_int,
-                   help="multiply every transfer by N (the large transfers of U-SOCK-1/4, U-EXTRA-2, U-WS-3) "
-                        "for a thorough run; default 1: each is sized to make the buffers on its path wrap")
-    p.add_argument("--baseline", metavar="FILE",
-                   help="baseline of known deviations to gate against (default: baselines/<MHD version>.json "
-                        "if it exists); 'none': no baseline, so every deviation fails")
-    p.add_argument("--update-baseline", action="store_true",
-                   help="after the run, write what it saw into the baseline file, printing the diff; "
-                        "review it, then commit it")
-    p.add_argument("--sanitize", action="store_true",
-                   help="build the reference server with AddressSanitizer and UBSan (in its own build "
-                        "folder) and run the suite with it: a sanitizer report ends the server, and the "
-                        "case that was running fails with the report")
-    p.add_argument("--shard", metavar="K/N",
-                   help="run only the K-th of N parts of the selection (a CI matrix job each; the parts are "
-                        "balanced by the durations of the last run against that MHD version, kept in "
-                        "build/durations/); then 'conformance merge' joins the N report folders into the "
-                        "run's reports and gate")
-    p.add_argument("--interop", action="store_true",
-                   help="also run the real-client cases of U-WS-6 (Chromium, Node's ws, aiohttp, wsproto, "
-                        "websockets against the reference server's WebSocket endpoint; their Debian packages "
-                        "are installed like the others); they add minutes, so the default run leaves them out. "
-                        "Add '-- -m interop' for them alone, '-- -k chromium' for one client")
+    options.add_run(p.add_argument,
+                    interop_help=". Their Debian packages are installed like the others. Add '-- -m interop' for "
+                                 "them alone, '-- -k chromium' for one client")
     p.add_argument("--confirm-failures", metavar="N", type=positive_int,
                    help="after a red run, run the cases that did not behave N times again (each rerun in "
                         "REPORT/confirm/K/) and show how often each failed again; the gate stays the run's")
-    p.add_argument("--no-install", action="store_true",
-                   help="only check that the Debian packages are installed; never run apt-get")
+    options.add_no_install(p.add_argument)
     return p
 
 
@@ -303,9 +282,8 @@ def main(argv=None):
         try:
             deps.ensure(None, allow_install="--no-install" not in argv)
             ensure_python(argv)
-        except Fail as e:  # deps.DepsError is one
-            say(str(e))
-            return e.code
+        except Fail as e:
+            return ended_by(e)
         if argv[0] == "bisect":
             from .tools import bisect
             return bisect.main(argv[1:])
@@ -327,15 +305,8 @@ def main(argv=None):
             rc, _ = run_one(args, args.mhd[0] if args.mhd else None, args.report, passthrough)
             return rc
         return run_matrix(args, passthrough)
-    except Fail as e:  # deps.DepsError is one
-        say(str(e))
-        return e.code
-    except Interrupted as e:
-        say("interrupted")
-        return 130 if e.code == 128 + signal.SIGINT else e.code
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
+    except (Fail, Interrupted, KeyboardInterrupt) as e:
+        return ended_by(e)
 
 
 if __name__ == "__main__":

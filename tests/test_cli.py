@@ -221,54 +221,62 @@ def _as_background_job():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-@pytest.mark.parametrize("signum, code, background", [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, False),
-                                                      (signal.SIGTERM, 143, True)],
-                         ids=["SIGTERM", "SIGINT", "SIGTERM-background"])
-def test_a_signal_ends_the_run_and_every_server(tmp_path, signum, code, background):
+def _signalled_run(args, started, signum=signal.SIGINT, **popen):
+    """Runs ./conformance ARGS (no CONFORMANCE_* of ours) and sends it
+    `signum` once started(proc) has returned; returns (its exit status,
+    its output, what started returned). Never leaves it running."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
-    proc = subprocess.Popen([*CLI, "--rule", "U-LOAD-1,U-ACT-1", "-j", "2", "--baseline", "none",
-                             "--report", str(tmp_path)], cwd=ROOT, env=clean,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=_as_background_job if background else None)
+    proc = subprocess.Popen([*CLI, *args], cwd=ROOT, env=clean, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, **popen)
     try:
-        # Wait (with a deadline) for the run to have servers to leave behind.
-        end = time.monotonic() + deadlines.scaled(300)
-        servers = []
-        while time.monotonic() < end and proc.poll() is None:
-            servers = [p for p in _descendants(proc.pid) if "refserver" in _command(p) and "--mode" in _command(p)]
-            if servers:
-                break
-            select.select([], [], [], 0.2)  # the next look at /proc
-        assert servers, "no reference server started"
-        below = _descendants(proc.pid)
+        seen = started(proc)
         proc.send_signal(signum)
         out, _ = proc.communicate(timeout=deadlines.scaled(60))
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == code, out[-3000:]
+    return proc.returncode, out, seen
+
+
+def _wait_below(proc, *words):
+    """Waits (with a deadline, while `proc` runs) for a process below it
+    whose command line holds all of `words`; returns their pids."""
+    end = time.monotonic() + deadlines.scaled(300)
+    while time.monotonic() < end and proc.poll() is None:
+        found = [p for p in _descendants(proc.pid) if all(w in _command(p) for w in words)]
+        if found:
+            return found
+        select.select([], [], [], 0.05)  # the next look at /proc
+    return []
+
+
+@pytest.mark.parametrize("signum, code, background", [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, False),
+                                                      (signal.SIGTERM, 143, True)],
+                         ids=["SIGTERM", "SIGINT", "SIGTERM-background"])
+def test_a_signal_ends_the_run_and_every_server(tmp_path, signum, code, background):
+    def servers_up(proc):
+        assert _wait_below(proc, "refserver", "--mode"), "no reference server started"
+        return _descendants(proc.pid)  # what must be gone once the run has ended
+
+    rc, out, below = _signalled_run(["--rule", "U-LOAD-1,U-ACT-1", "-j", "2", "--baseline", "none",
+                                     "--report", str(tmp_path)], servers_up, signum,
+                                    preexec_fn=_as_background_job if background else None)
+    assert rc == code, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
     left = _wait_gone(below, deadlines.scaled(10))
     assert not left, "still running after the run ended: " + "; ".join(_command(p) for p in left)
 
 
 def test_an_interrupted_run_says_so_in_every_report(tmp_path):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
-    proc = subprocess.Popen([*CLI, "--rule", "U-RESP,U-ACT-1", "-j", "1", "--baseline", "none",
-                             "--report", str(tmp_path), "--", "-v"], cwd=ROOT, env=clean,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        for line in proc.stdout:  # the first case's verdict: the run is under way
+    def first_verdict(proc):  # the run is under way
+        for line in proc.stdout:
             if " PASSED" in line or " FAILED" in line:
                 break
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=deadlines.scaled(60))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, out[-3000:]
+
+    rc, out, _ = _signalled_run(["--rule", "U-RESP,U-ACT-1", "-j", "1", "--baseline", "none",
+                                 "--report", str(tmp_path), "--", "-v"], first_verdict)
+    assert rc == 130, out[-3000:]
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["interrupted"] is True and data["gate"]["passed"] is False
     assert data["gate"]["headline"].startswith("INTERRUPTED")
@@ -279,25 +287,11 @@ def test_an_interrupted_run_says_so_in_every_report(tmp_path):
 
 
 def test_a_run_interrupted_before_its_first_case_ended_writes_every_report(tmp_path):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
-    proc = subprocess.Popen([*CLI, "--rule", "U-STOP-1", "-j", "2", "--baseline", "none",
-                             "--report", str(tmp_path)], cwd=ROOT, env=clean,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        # The interrupt as soon as pytest has started its workers: before
-        # any case can end (U-STOP-1's many cases: two workers).
-        end = time.monotonic() + deadlines.scaled(300)
-        while time.monotonic() < end and proc.poll() is None:
-            if any("exec(eval(sys.stdin.readline()))" in _command(p) for p in _descendants(proc.pid)):
-                break
-            select.select([], [], [], 0.05)  # the next look at /proc
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=deadlines.scaled(60))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, out[-3000:]
+    # The interrupt as soon as pytest has started its workers: before any
+    # case can end (U-STOP-1's many cases: two workers).
+    rc, out, _ = _signalled_run(["--rule", "U-STOP-1", "-j", "2", "--baseline", "none", "--report", str(tmp_path)],
+                                lambda proc: _wait_below(proc, "exec(eval(sys.stdin.readline()))"))
+    assert rc == 130, out[-3000:]
     assert (tmp_path / "results.json").exists(), out[-3000:]
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["interrupted"] is True and data["gate"]["headline"].startswith("INTERRUPTED"), data["gate"]

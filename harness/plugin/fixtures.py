@@ -3,6 +3,7 @@ connections, control requests, WebSocket sessions, and what a case records
 (observe, measure). A case that passes must leave a shared server as it
 found it (harness/leaks.py)."""
 
+import contextlib
 import itertools
 import os
 
@@ -205,20 +206,29 @@ def connect(request):
         conn.close()
 
 
+@contextlib.contextmanager
+def _own_request(request, server, path, tag):
+    """A plain GET of `path` on a connection of the harness's own (its
+    request id tagged `tag`, not among the case's in its report), answer
+    read: yields (the connection, the answer's head), closes it after."""
+    conn = Conn(server, _new_rid(tag), tls_context=_client_context(request, server))
+    try:
+        conn.request(path, upgrade=None)
+        head = conn.read_head()
+        conn.read_body()
+        yield conn, head
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def control(request):
     """control(server, path) -> the status of GET path on a connection of
     its own (not among the case's in its report): the reference server's
     control requests, e.g. /release?of=RID."""
     def get(server, path):
-        conn = Conn(server, _new_rid("c"), tls_context=_client_context(request, server))
-        try:
-            conn.request(path, upgrade=None)
-            status = conn.read_head().status
-            conn.read_body()
-            return status
-        finally:
-            conn.close()
+        with _own_request(request, server, path, "c") as (_, head):
+            return head.status
     return get
 
 
@@ -229,14 +239,8 @@ def barrier(request):
     comes after them on the same channel. For cases that must see an event
     did not happen (the handler never ran) without waiting a deadline."""
     def sync(server):
-        conn = Conn(server, _new_rid("b"), tls_context=_client_context(request, server))
-        try:
-            conn.request("/hello", upgrade=None)
-            conn.read_head()
-            conn.read_body()
+        with _own_request(request, server, "/hello", "b") as (conn, _):
             conn.wait_event("request")
-        finally:
-            conn.close()
     return sync
 
 

@@ -30,23 +30,12 @@ def pytest_addoption(parser):
     g.addoption("--report", metavar="DIR", default=str(ROOT / "reports" / "latest"),
                 help="folder for results.json, summary.md and junit.xml (default: reports/latest)")
     options.add_selection(g.addoption)
-    g.addoption("--volume", metavar="N", type=int,
-                help="multiply every transfer by N, for a thorough run (default 1; CONFORMANCE_VOLUME)")
-    g.addoption("--baseline", metavar="FILE",
-                help="baseline file to gate against (default: baselines/<MHD version>.json; 'none': no baseline)")
+    options.add_run(g.addoption, volume_help="; CONFORMANCE_VOLUME sets another default",
+                    interop_help="; '-m interop' then selects only them")
     g.addoption("--mutant", metavar="NAME",
                 help="run every reference server with this mutant MHD (servers/mutants.c): the suite's self-test")
     g.addoption("--fault-seed", metavar="N", type=int,
                 help="the seed of every injected fault schedule (U-FAULT-*; default: one fixed per case)")
-    g.addoption("--sanitize", action="store_true",
-                help="build and run the reference server with AddressSanitizer and UBSan")
-    g.addoption("--update-baseline", action="store_true",
-                help="after the run, write what it saw into the baseline file (shows the diff first)")
-    g.addoption("--shard", metavar="K/N",
-                help="run only the K-th of N parts of the selection (./conformance merge joins them)")
-    g.addoption("--interop", action="store_true",
-                help="also run the real-client cases (U-WS-6: Chromium, Node's ws, aiohttp, wsproto, websockets); "
-                     "'-m interop' then selects only them")
 
 
 def pytest_configure(config):
@@ -78,8 +67,6 @@ def pytest_configure(config):
     else:
         config.conformance_shard = None
     if config.getoption("volume") is not None:
-        if config.getoption("volume") < 1:
-            raise pytest.UsageError(f"--volume {config.getoption('volume')}: must be 1 or more")
         os.environ[transfer.VOLUME_ENV] = str(config.getoption("volume"))  # xdist workers inherit it
     config.conformance = State(config)
     shared.current = config.conformance

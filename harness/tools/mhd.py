@@ -24,6 +24,7 @@ import subprocess
 import tarfile
 import time
 
+from .. import options
 from . import build, deps, failure
 from .failure import Fail, tail
 
@@ -448,7 +449,7 @@ def make_parser():
                         "for ./conformance coverage")
     b.add_argument("--rebuild", action="store_true", help="build again even if built")
     b.add_argument("--refresh", action="store_true", help="fetch the package lists again first")
-    b.add_argument("--no-install", action="store_true", help="never run apt-get install")
+    options.add_no_install(b.add_argument)
     b.set_defaults(run=cmd_build)
     return p
 

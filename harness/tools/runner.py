@@ -87,7 +87,7 @@ def add_selection_arguments(parser, report_help):
     parser.add_argument("-j", "--jobs", metavar="N", type=positive_int, default=DEFAULT_JOBS,
                         help=f"pytest-xdist workers per run (default {DEFAULT_JOBS})")
     parser.add_argument("--report", metavar="DIR", required=False, help=report_help)
-    parser.add_argument("--no-install", action="store_true", help="never run apt-get install")
+    options.add_no_install(parser.add_argument)
 
 
 def selection_run(args, prefix, report):
@@ -143,6 +143,17 @@ class Interrupted(Exception):
     def __init__(self, code):
         super().__init__(code)
         self.code = code
+
+
+def ended_by(error):
+    """The exit status of a command that `error` ended (a Fail, an
+    Interrupted or a KeyboardInterrupt), once it has said why: the Fail's
+    code, 128 + the signal's number, 130 for Ctrl-C."""
+    if isinstance(error, Fail):  # deps.DepsError is one
+        say(str(error))
+        return error.code
+    say("interrupted")
+    return 130 if isinstance(error, KeyboardInterrupt) else error.code
 
 
 def _sigint_as_python_expects():

@@ -6,16 +6,16 @@ import argparse
 import json
 import os
 import pathlib
-import signal
 import subprocess
 import sys
 
 from .. import ROOT, catalog, options, shards
 from ..reports import flake, killmatrix
 from . import build, citest, deps, load
-from .failure import Fail, say
+from .failure import Fail
 from .inputs import check_modes, checked_prefix, positive_int
-from .runner import DEFAULT_JOBS, PYTEST, Interrupted, ensure_python, pytest_command, run_pytest, split_argv
+from .runner import (DEFAULT_JOBS, PYTEST, Interrupted, ended_by, ensure_python, pytest_command, run_pytest,
+                     split_argv)
 
 SELFTEST_EPILOG = """\
 --mutants runs the suite once per mutant MHD (servers/mutants.c, loaded into
@@ -57,7 +57,7 @@ def selftest_parser():
                                       "       %(prog)s --ci\n"
                                       "       %(prog)s --mutants [NAME ...] [--quick] [--all-rules] [--interop] [--shard K/N] [--mode M] [--transport T] [--mhd P]\n"
                                       "       %(prog)s --repeat N [--load PROFILE ...] [--interop] [--mode M] [--transport T] [--mhd P]")
-    p.add_argument("--no-install", action="store_true", help="never run apt-get")
+    options.add_no_install(p.add_argument)
     what = p.add_mutually_exclusive_group()
     what.add_argument("--ci", action="store_true",
                       help="the project's whole test command, what .ci/run runs: each step of "
@@ -82,10 +82,9 @@ def selftest_parser():
     p.add_argument("--all-rules", action="store_true",
                    help="with --mutants: run every case against each mutant (default: only the cases of "
                         "the rules it was built to break, its own rules, which must kill it)")
-    p.add_argument("--interop", action="store_true",
-                   help="with --mutants or --repeat: run the real-client cases too (U-WS-6); with --mutants, "
-                        "each mutant whose own rules name U-WS-6 (all of those, when no NAME is given) must "
-                        "then be caught by every client that can see it")
+    options.add_interop(p.add_argument, more_help=". Only with --mutants or --repeat; with --mutants, each mutant "
+                                                  "whose own rules name U-WS-6 (all of those, when no NAME is given) must "
+                                                  "then be caught by every client that can see it")
     options.add_mhd(p.add_argument)
     options.add_mode(p.add_argument)
     options.add_transport(p.add_argument)
@@ -245,11 +244,7 @@ def selftest(argv):
         report = ROOT / "reports" / "selftest"
         rc = run_pytest([*PYTEST, "tests", "--baseline=none", f"--report={report}", f"--junitxml={report / 'junit.xml'}",
                          *passthrough])
-    except Fail as e:  # deps.DepsError is one
-        say(str(e))
-        return e.code
-    except Interrupted as e:
-        say("interrupted")
-        return 130 if e.code == 128 + signal.SIGINT else e.code
+    except (Fail, Interrupted, KeyboardInterrupt) as e:
+        return ended_by(e)
     print(f"conformance selftest: {'passed' if rc == 0 else f'FAILED (pytest exit status {rc})'}")
     return rc
