@@ -18,15 +18,18 @@ class ClientBroken(RuntimeError):
     on its own): a harness error, never a verdict about MHD."""
 
 
+FEATURES = ("fragments", "pings", "early")
+
+
 class Client:
     """One WebSocket client connection at a time.
 
     name       how tests, reports and -k name it ("node-ws")
     package    the Debian package that provides it
-    fragments  it can send one message as several frames (send_fragments)
-    pings      it can send a ping and see the pong (ping)
-    early      it can send its first frame in the handshake's own write
-               (open(..., first=message))
+    features   what it can express, of FEATURES: "fragments" (one message
+               as several frames: send_fragments), "pings" (a ping, and
+               the pong seen: ping), "early" (its first frame in the
+               handshake's own write: open(..., first=message))
 
     open(url, protocols, first=None) -> the subprotocol the server chose
         (None when the 101 named none). `url` carries the request id in its
@@ -42,9 +45,7 @@ class Client:
 
     name = None
     package = None
-    fragments = False
-    pings = False
-    early = False
+    features = frozenset()
 
     def __init__(self, watch, tls=None):
         """watch: see the module docstring. tls: None for ws://; for wss://

@@ -11,6 +11,5 @@ NAMES = tuple(CLIENTS)
 
 
 def with_feature(feature):
-    """The names of the clients that can do `feature` (a Client attribute:
-    fragments, pings, early)."""
-    return [name for name, c in CLIENTS.items() if getattr(c, feature)]
+    """The names of the clients that can do `feature` (of base.FEATURES)."""
+    return [name for name, c in CLIENTS.items() if feature in c.features]

@@ -82,7 +82,7 @@ class AgentClient(base.Client):
         self._command("send", message=_encoded(message))
 
     def send_fragments(self, parts):
-        if not self.fragments:  # a browser's send() would make each part a message of its own
+        if "fragments" not in self.features:  # a browser's send() would make each part a message of its own
             raise base.ClientBroken(f"{self.name} cannot send a message as several frames")
         self._command("fragments", parts=[_encoded(part) for part in parts])
 
@@ -90,7 +90,7 @@ class AgentClient(base.Client):
         return _decoded(self._command("recv")["message"])
 
     def ping(self, data):
-        if not self.pings:
+        if "pings" not in self.features:
             raise base.ClientBroken(f"{self.name} cannot send a ping")
         return base64.b64decode(self._command("ping", data=base64.b64encode(data).decode())["data"])
 
@@ -112,8 +112,7 @@ class NodeWs(AgentClient):
 
     name = "node-ws"
     package = "node-ws"
-    fragments = True
-    pings = True
+    features = frozenset({"fragments", "pings"})
 
     def __init__(self, watch, tls=None):
         super().__init__(watch, tls)

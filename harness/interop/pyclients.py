@@ -80,8 +80,7 @@ class _AsyncClient(Client):
 class Websockets(_AsyncClient):
     name = "websockets"
     package = "python3-websockets"
-    fragments = True
-    pings = True
+    features = frozenset({"fragments", "pings"})
 
     def __init__(self, watch, tls=None):
         websockets = _module("websockets", self.package)
@@ -139,7 +138,7 @@ class Aiohttp(_AsyncClient):
 
     name = "aiohttp"
     package = "python3-aiohttp"
-    pings = True
+    features = frozenset({"pings"})
 
     def __init__(self, watch, tls=None):
         aiohttp = _module("aiohttp", self.package)
@@ -207,9 +206,7 @@ class Wsproto(Client):
 
     name = "wsproto"
     package = "python3-wsproto"
-    fragments = True
-    pings = True
-    early = True
+    features = frozenset({"fragments", "pings", "early"})
 
     def __init__(self, watch, tls=None):
         _module("wsproto", self.package)

@@ -24,7 +24,7 @@ class InteropSession(Tagged):
 
     def open(self, protocols=(), first=None):
         """The subprotocol the server chose; `first` is sent in the
-        handshake's own write (clients that can: Client.early)."""
+        handshake's own write (clients whose features have "early")."""
         return self._doing("open", self.url, list(protocols), first)
 
     # The client's operations (base.Client), each named in what a stall
