@@ -23,7 +23,7 @@ def test_close_ends_connection(server, connect, observe):
     def attempt(i):
         conn = connect(server)
         try:
-            conn.request("/upgrade?then=close")
+            conn.request(server.url("/upgrade", then="close"))
             expect_101(conn)
             expect_end_after_close(conn)
         finally:
@@ -38,7 +38,7 @@ def test_close_ends_connection(server, connect, observe):
 @pytest.mark.parametrize("size", [100, 1 << 20], ids=lambda n: f"{n}B")
 def test_data_sent_before_close_arrives(server, connect, size):
     conn = connect(server)
-    conn.request(f"/upgrade?then=send-close&n={size}")
+    conn.request(server.url("/upgrade", then="send-close", n=size))
     expect_101(conn)
     expect_orderly_end(conn, pattern(size))
 
@@ -46,7 +46,7 @@ def test_data_sent_before_close_arrives(server, connect, size):
 @pytest.mark.rule("U-ACT-3")
 def test_cork_actions_change_the_socket(server, connect):
     conn = connect(server)
-    conn.request(f"/upgrade?then=cork&n=100&until={len(ECHO_CHECK)}")
+    conn.request(server.url("/upgrade", then="cork", n=100, until=len(ECHO_CHECK)))
     expect_101(conn)
     # Corked data must arrive once CORK_OFF flushed it.
     assert conn.read_exact(100) == pattern(100), "the corked bytes arrived changed"
@@ -67,7 +67,7 @@ def test_cork_actions_change_the_socket(server, connect):
 @pytest.mark.rule("U-ACT-4")
 def test_bad_actions_refused(server, connect):
     conn = connect(server)
-    conn.request(f"/upgrade?then=bad-action&until={len(ECHO_CHECK)}")
+    conn.request(server.url("/upgrade", then="bad-action", until=len(ECHO_CHECK)))
     expect_101(conn)
     bad = conn.wait_event("bad_action")
     assert not bad["unknown_action_result"], "MHD_upgrade_action(urh, <unknown action>) returned MHD_YES"
@@ -79,7 +79,7 @@ def test_bad_actions_refused(server, connect):
 @pytest.mark.rule("U-ACT-5")
 def test_close_inside_handler(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=close-in-handler&n=100")
+    conn.request(server.url("/upgrade", then="close-in-handler", n=100))
     expect_101(conn)
     expect_orderly_end(conn, pattern(100))
     assert conn.wait_event("action", action="close")["result"], "CLOSE inside the handler returned MHD_NO"
@@ -97,7 +97,7 @@ def test_close_from_application_thread_ends_connection(server, connect, observe)
     def attempt(i):
         conn = connect(server)
         try:
-            conn.request("/upgrade?then=echo&until=1")
+            conn.request(server.url("/upgrade", then="echo", until=1))
             expect_101(conn)
             assert conn.exchange(b"x", 1) == b"x", "the byte was not echoed"
             expect_end_after_close(conn, "after CLOSE from the application's thread")

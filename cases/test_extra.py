@@ -11,10 +11,10 @@ from harness.streams import check_bytes
 from harness.transfer import MEMORY_LIMITS, sha256, volume
 
 
-def echo_path(total):
+def echo_path(server, total):
     """The echo script, closing once it echoed a `total`-byte stream and the
     sentinel (extra_in and the socket together)."""
-    return f"/upgrade?then=echo&until={total + len(SENTINEL)}"
+    return server.url("/upgrade", then="echo", until=total + len(SENTINEL))
 
 
 def check_stream(conn, sent_eagerly, sent_later=b""):
@@ -41,7 +41,7 @@ def check_stream(conn, sent_eagerly, sent_later=b""):
 def test_eager_bytes_arrive_in_extra_in(server, connect):
     eager, later = b"EAGER-0123456789", b"-and-after-the-101"
     conn = connect(server)
-    conn.request(echo_path(len(eager + later)), eager=eager)
+    conn.request(echo_path(server, len(eager + later)), eager=eager)
     expect_101(conn)
     # The rule first: what MHD handed over in extra_in (the echo that
     # follows would only show the loss as missing bytes).
@@ -74,7 +74,7 @@ def test_eager_stream_intact(make_server, connect, memory, size):
     conn = connect(make_server(memory_limit=limit))
     eager = counted(EAGER_SIZES[size] * volume())  # no period: a piece lost or repeated shows
     # Send request and eager bytes while reading: the server echoes them.
-    conn.exchange(build_request(echo_path(len(eager)), conn.rid) + eager)
+    conn.exchange(build_request(echo_path(conn.server, len(eager)), conn.rid) + eager)
     expect_101(conn)
     check_stream(conn, eager)
 
@@ -94,7 +94,7 @@ QUIET_EAGER = 3000
 def test_eager_stream_intact_quiet_client(make_server, connect):
     conn = connect(make_server(memory_limit=QUIET_POOL))
     eager = counted(QUIET_EAGER)
-    conn.send(build_request(f"/upgrade?then=echo&until={len(eager)}", conn.rid) + eager)
+    conn.send(build_request(conn.server.url("/upgrade", then="echo", until=len(eager)), conn.rid) + eager)
     expect_101(conn)
     call = conn.wait_event("upgraded")
     echoed = conn.exchange(b"", len(eager))
@@ -111,7 +111,7 @@ def test_largest_extra_in(make_server, connect, measure, memory):
     conn = connect(make_server(memory_limit=limit))
     # More than MHD can read before the upgrade, whatever the limit.
     eager = pattern(4 * max(limit or 0, 32768))
-    head = build_request(echo_path(len(eager)), conn.rid)
+    head = build_request(echo_path(conn.server, len(eager)), conn.rid)
     conn.exchange(head + eager)
     expect_101(conn)
     call = check_stream(conn, eager)
@@ -133,11 +133,11 @@ def test_split_at_every_offset(server, connect):
     a short gap between them), split at every offset from 1 on; whatever
     the split, extra_in + socket is the eager bytes."""
     eager = b"split-eager-data"
-    length = len(build_request(echo_path(len(eager)), "0000000-0000000") + eager)  # rids have one length
+    length = len(build_request(echo_path(server, len(eager)), "0000000-0000000") + eager)  # rids have one length
 
     def attempt(cut):
         conn = connect(server)
-        message = build_request(echo_path(len(eager)), conn.rid) + eager
+        message = build_request(echo_path(server, len(eager)), conn.rid) + eager
         assert len(message) == length, "request ids of another length: the cuts would move"
         try:
             conn.send(message[:cut])
@@ -163,7 +163,7 @@ def test_records_split_in_one_write(server, connect, cut):
     or inside either part."""
     eager = b"records-eager-data"
     conn = connect(server)
-    head = build_request(echo_path(len(eager)), conn.rid)
+    head = build_request(echo_path(server, len(eager)), conn.rid)
     message = head + eager
     at = {"mid-head": len(head) // 2, "head|eager": len(head), "mid-eager": len(head) + len(eager) // 2}[cut]
     conn.send_parts([message[:at], message[at:]], one_write=True)
@@ -175,7 +175,7 @@ def test_records_split_in_one_write(server, connect, cut):
 def test_no_extra_in_when_client_waits(server, connect):
     later = b"sent-after-the-101"
     conn = connect(server)
-    conn.request(echo_path(len(later)))
+    conn.request(echo_path(server, len(later)))
     expect_101(conn)
     call = conn.wait_event("upgraded")
     assert call["extra_in_size"] == 0, (

@@ -86,7 +86,7 @@ def upgrade_under(private_server, connect, measure, schedule):
     before = leaks.snapshot(connect, srv)
     conn = connect(srv)
     with faults.named(srv):
-        conn.request(f"/upgrade?{ECHO_ONCE}")
+        conn.request(srv.url("/upgrade", **ECHO_ONCE))
         saw, handler_ran = after_the_101(conn, srv)
         faults.check_struck(srv, schedule)
         measure({"client_saw": saw, "handler_ran": handler_ran})
@@ -155,9 +155,9 @@ def test_upgrade_when_epoll_refuses(private_server, connect, measure, nth):
 UNREAD_BYTES = 4 << 20
 RESET_POINTS = {
     # after one echo, with nothing in flight
-    "idle": "then=echo",
+    "idle": {"then": "echo"},
     # while the application's send() waits for room
-    "while-sending": f"then=send-close&n={UNREAD_BYTES}",
+    "while-sending": {"then": "send-close", "n": UNREAD_BYTES},
 }
 
 
@@ -167,7 +167,7 @@ def test_reset_under_upgraded_connection(private_server, connect, point):
     srv = private_server()
     before = leaks.snapshot(connect, srv)
     conn = connect(srv)
-    conn.request(f"/upgrade?{RESET_POINTS[point]}")
+    conn.request(srv.url("/upgrade", **RESET_POINTS[point]))
     expect_101(conn)
     if point == "idle":
         expect_echo(conn)

@@ -6,7 +6,7 @@ from harness.checks import ECHO_ONCE, expect_101, expect_echo, expect_refused, f
 
 
 def upgrade_and_echo(conn):
-    conn.request(f"/upgrade?{ECHO_ONCE}")
+    conn.request(conn.server.url("/upgrade", **ECHO_ONCE))
     expect_101(conn)
     conn.wait_event("upgraded")
     expect_echo(conn)
@@ -27,7 +27,7 @@ def test_allow_upgrade_flag_upgrades(server, connect):
 @pytest.mark.rule("U-FLAG-3")
 def test_no_flag_refuses_upgrade(make_server, connect):
     conn = connect(make_server(flags="none"))
-    conn.request("/upgrade?then=close")
+    conn.request(conn.server.url("/upgrade", then="close"))
     expect_refused(conn)
     assert not conn.events("upgraded"), "the upgrade handler ran on a daemon without upgrade support"
 

@@ -23,7 +23,7 @@ def expect_eof_from_server(conn, size, how="SHUT_WR"):
 @pytest.mark.rule("U-HALF-1")
 def test_application_shutdown_reaches_client(server, connect):
     conn = connect(server)
-    conn.request(f"/upgrade?then=shutdown&n=64&until={len(STILL_SENDS)}")
+    conn.request(server.url("/upgrade", then="shutdown", n=64, until=len(STILL_SENDS)))
     expect_101(conn)
     expect_eof_from_server(conn, 64)
     assert conn.wait_event("shutdown")["result"], "shutdown(sock, SHUT_WR) failed in the application"
@@ -46,7 +46,7 @@ def expect_end_reaches_application(conn, ending):
     # The script gives up waiting soon after this case would: a connection
     # whose end never reaches the application does not stay open.
     idle_ms = int(scaled(END_SECONDS) * 1000)
-    conn.request(f"/upgrade?then=echo&idle={idle_ms}")
+    conn.request(conn.server.url("/upgrade", then="echo", idle=idle_ms))
     expect_101(conn)
     expect_echo(conn, b"before-the-end")
     conn.shutdown_write(**ENDINGS[ending])
@@ -78,7 +78,7 @@ def test_shutdown_is_not_close(server, connect):
     chunks = (b"one", b"two-two", b"three-three-three")
     last = b"close-now"  # its arrival makes the application CLOSE
     conn = connect(server)
-    conn.request(f"/upgrade?then=shutdown&n=0&until={sum(map(len, chunks)) + len(last)}")
+    conn.request(server.url("/upgrade", then="shutdown", n=0, until=sum(map(len, chunks)) + len(last)))
     expect_101(conn)
     conn.wait_event("shutdown")
     # Whether the client sees that end is U-HALF-1; here: the connection
@@ -103,15 +103,16 @@ def test_shutdown_read_leaves_other_way_open(server, connect, control):
     fails with EPIPE, and MHD drops them); the other way must stay open:
     the application's 64 bytes after that reach the client."""
     conn = connect(server)
-    conn.request(f"/upgrade?then=shutdown-read&n=64&idle={int(scaled(END_SECONDS + 3) * 1000)}")
+    conn.request(server.url("/upgrade", then="shutdown-read", n=64, idle=int(scaled(END_SECONDS + 3) * 1000)))
     expect_101(conn)
     shut = conn.wait_event("shutdown")
     assert shut["result"], f"shutdown(sock, SHUT_RD) failed in the application (errno {shut['errno']})"
     conn.send(pattern(REFUSED_BYTES))
-    assert control(server, f"/release?of={conn.rid}") == 200, "the application's script was gone before it sent"
+    release = server.url("/release", of=conn.rid)
+    assert control(server, release) == 200, "the application's script was gone before it sent"
     got = conn.read_exact(64, seconds=END_SECONDS)
     assert got == pattern(64), "after shutdown(sock, SHUT_RD) the application's bytes reached the client changed"
-    assert control(server, f"/release?of={conn.rid}") == 200, "the application's script was gone before CLOSE"
+    assert control(server, release) == 200, "the application's script was gone before CLOSE"
     closed = conn.wait_event("action", action="close")
     assert closed["result"], f"CLOSE after shutdown(sock, SHUT_RD) returned MHD_NO [{api_story(conn)}]"
 
@@ -122,11 +123,11 @@ def test_shutdown_both_ways_then_close(server, connect, control):
     sees them, then an orderly end; then, told so by the client, the
     application CLOSEs, which must still work and clean up."""
     conn = connect(server)
-    conn.request(f"/upgrade?then=shutdown-both&n=64&idle={int(scaled(END_SECONDS + 3) * 1000)}")
+    conn.request(server.url("/upgrade", then="shutdown-both", n=64, idle=int(scaled(END_SECONDS + 3) * 1000)))
     expect_101(conn)
     expect_eof_from_server(conn, 64, "SHUT_RDWR")
     assert conn.wait_event("shutdown")["result"], "shutdown(sock, SHUT_RDWR) failed in the application"
-    assert control(server, f"/release?of={conn.rid}") == 200, "the application's script was gone before CLOSE"
+    assert control(server, server.url("/release", of=conn.rid)) == 200, "the application's script was gone before CLOSE"
     closed = conn.wait_event("action", action="close")
     assert closed["result"], f"CLOSE after shutdown(sock, SHUT_RDWR) returned MHD_NO [{api_story(conn)}]"
     conn.wait_event("conn_closed")

@@ -1,7 +1,5 @@
 """HDR: the Upgrade header (rule catalogue, HDR)."""
 
-from urllib.parse import quote
-
 import pytest
 
 from harness.checks import ECHO_ONCE, api_story, expect_101, expect_echo, finish
@@ -11,7 +9,7 @@ from harness.server import EventTimeout
 @pytest.mark.rule("U-HDR-1")
 def test_upgrade_without_upgrade_header_never_101(server, connect, barrier, observe):
     conn = connect(server)
-    conn.request("/upgrade?then=close&proto=-")
+    conn.request(server.url("/upgrade", then="close", proto="-"))
     head = conn.read_head()
     if head.status == 101:
         # The handler runs after the 101 went out: it is on its way.
@@ -38,7 +36,7 @@ REQUEST_UPGRADE = {"websocket": "websocket", "none": None}
 def test_upgrade_value_sent_verbatim(server, connect, request_upgrade):
     value = "Weird_Proto/1.0, other  ;x=1"
     conn = connect(server)
-    conn.request(f"/upgrade?{ECHO_ONCE}&proto={quote(value)}", upgrade=REQUEST_UPGRADE[request_upgrade])
+    conn.request(server.url("/upgrade", **ECHO_ONCE, proto=value), upgrade=REQUEST_UPGRADE[request_upgrade])
     head = expect_101(conn)
     assert head.get_all("upgrade") == [value], (
         f"the application's Upgrade value {value!r} went out as {head.get_all('upgrade')!r}")
@@ -55,7 +53,7 @@ LONG_VALUE = ", ".join(f"proto-{i:03d}/1.0" for i in range(40))
 @pytest.mark.rule("U-HDR-2")
 def test_long_upgrade_value_sent_verbatim(server, connect):
     conn = connect(server)
-    conn.request(f"/upgrade?{ECHO_ONCE}&proto={quote(LONG_VALUE)}")
+    conn.request(server.url("/upgrade", **ECHO_ONCE, proto=LONG_VALUE))
     head = expect_101(conn)
     sent = head.get_all("upgrade")
     assert sent == [LONG_VALUE], (

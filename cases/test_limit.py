@@ -20,7 +20,7 @@ def test_upgraded_connection_counts_until_close(private_server, connect):
     first = connect(srv)
     # The first connection closes once it echoed two checks: the client
     # sends the second when it wants CLOSE.
-    first.request(f"/upgrade?then=echo&until={2 * len(ECHO_CHECK)}")
+    first.request(srv.url("/upgrade", then="echo", until=2 * len(ECHO_CHECK)))
     expect_101(first)
     expect_echo(first)
     second = connect(srv, handshake=False)

@@ -23,7 +23,7 @@ def _load(server, connect):
     conns = [connect(server) for _ in range(CONNECTIONS)]
     for i, conn in enumerate(conns):
         # The server closes each once it echoed all rounds.
-        conn.request(f"/upgrade?then=echo&until={ROUNDS * (1000 + 37 * i)}")
+        conn.request(server.url("/upgrade", then="echo", until=ROUNDS * (1000 + 37 * i)))
     for conn in conns:
         expect_101(conn)
     sent = {conn.rid: bytearray() for conn in conns}
@@ -55,7 +55,7 @@ def test_upgrades_do_not_stall_other_connections(private_server, connect):
     conns = [connect(server) for _ in range(BURST)]
     for i, conn in enumerate(conns):
         if i % 2:
-            conn.request(f"/upgrade?then=echo&until=1&idle={int(scaled(BURST_SECONDS + 5) * 1000)}")
+            conn.request(server.url("/upgrade", then="echo", until=1, idle=int(scaled(BURST_SECONDS + 5) * 1000)))
         else:
             conn.request("/hello", upgrade=None)
     late = []

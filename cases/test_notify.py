@@ -22,7 +22,7 @@ def story(conn):
 @pytest.mark.rule("U-NOTIFY-1")
 def test_callbacks_around_upgrade_and_close(server, connect, measure):
     conn = connect(server)
-    conn.request(f"/upgrade?{ECHO_ONCE}")
+    conn.request(server.url("/upgrade", **ECHO_ONCE))
     expect_101(conn)
     conn.wait_event("upgraded")
     expect_echo(conn)
@@ -33,7 +33,7 @@ def test_callbacks_around_upgrade_and_close(server, connect, measure):
 @pytest.mark.rule("U-NOTIFY-2")
 def test_callbacks_for_refused_upgrade(make_server, connect, measure):
     conn = connect(make_server(flags="none"))
-    conn.request("/upgrade?then=close&nofallback=1")
+    conn.request(conn.server.url("/upgrade", then="close", nofallback=True))
     data, end = conn.read_to_end()
     done = conn.wait_event("completed")
     measure({"toe": done["toe"], "client_saw": end, "bytes": len(data)})

@@ -16,7 +16,7 @@ QUIET_SECONDS = 0.5
 @pytest.mark.parametrize("status", [200, 426], ids=lambda s: f"status{s}")
 def test_upgrade_response_with_other_status_refused(server, connect, status):
     conn = connect(server)
-    conn.request(f"/upgrade?then=close&status={status}")
+    conn.request(server.url("/upgrade", then="close", status=status))
     expect_refused(conn)
     assert not conn.events("upgraded"), f"the upgrade handler ran after a {status} response"
 
@@ -45,7 +45,7 @@ def test_101_on_ordinary_response_ends_http(server, connect):
 @pytest.mark.rule("U-QUEUE-3")
 def test_101_with_icy_flag(server, connect, measure):
     conn = connect(server)
-    conn.request("/upgrade?then=close&icy=1")
+    conn.request(server.url("/upgrade", then="close", icy=True))
     try:
         status_line = conn.read_head().status_line()
     except WireError:
@@ -68,7 +68,7 @@ def test_101_with_icy_flag(server, connect, measure):
 @pytest.mark.rule("U-QUEUE-4")
 def test_upgrade_without_connection_upgrade_token_refused(server, connect):
     conn = connect(server)
-    conn.request(f"/upgrade?{ECHO_ONCE}&del_conn=1")
+    conn.request(server.url("/upgrade", **ECHO_ONCE, del_conn=True))
     head = conn.read_head()
     deleted = conn.wait_event("del_header")
     queued = conn.wait_event("queue", what="upgrade")
@@ -90,7 +90,7 @@ def test_upgrade_without_connection_upgrade_token_refused(server, connect):
 @pytest.mark.rule("U-QUEUE-5")
 def test_upgrade_for_http10_request_refused(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=close", version="HTTP/1.0")
+    conn.request(server.url("/upgrade", then="close"), version="HTTP/1.0")
     expect_refused(conn)
     assert not conn.events("upgraded"), "the upgrade handler ran for an HTTP/1.0 request"
 
@@ -98,7 +98,7 @@ def test_upgrade_for_http10_request_refused(server, connect):
 @pytest.mark.rule("U-QUEUE-6")
 def test_upgrade_with_http10_reply_flags_refused(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=close&rf=http10")
+    conn.request(server.url("/upgrade", then="close", rf="http10"))
     expect_refused(conn)
     assert not conn.events("upgraded"), "the upgrade handler ran for a response in HTTP/1.0 reply mode"
 
@@ -118,7 +118,7 @@ AMBIGUOUS = {
 @pytest.mark.parametrize("framing", list(AMBIGUOUS))
 def test_ambiguous_framing_never_upgraded(server, connect, barrier, framing):
     conn = connect(server)
-    conn.request("/upgrade?then=close", method="POST", headers=AMBIGUOUS[framing], eager=b"0\r\n\r\n")
+    conn.request(server.url("/upgrade", then="close"), method="POST", headers=AMBIGUOUS[framing], eager=b"0\r\n\r\n")
     try:
         head = conn.read_head(seconds=QUIET_SECONDS)
     except WireError:
@@ -140,7 +140,7 @@ def test_ambiguous_framing_never_upgraded(server, connect, barrier, framing):
 @pytest.mark.rule("U-QUEUE-8")
 def test_second_response_refused(server, connect):
     conn = connect(server)
-    conn.request(f"/upgrade?{ECHO_ONCE}&twice=1")
+    conn.request(server.url("/upgrade", **ECHO_ONCE, twice=True))
     expect_101(conn)
     second = conn.wait_event("queue", what="second")
     assert not second["result"], "a second MHD_queue_response for the same request returned MHD_YES"
@@ -152,7 +152,7 @@ def test_second_response_refused(server, connect):
 @pytest.mark.rule("U-QUEUE-8")
 def test_queue_from_other_thread_refused(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=close&thread=1")
+    conn.request(server.url("/upgrade", then="close", thread=True))
     head = conn.read_head()
     queued = conn.wait_event("queue", what="upgrade-other-thread")
     assert queued["pthread_error"] == 0, "the server could not start its second thread"
@@ -171,7 +171,7 @@ def test_queue_from_other_thread_refused(server, connect):
 def test_upgrade_queued_during_stop_refused(private_server, connect):
     srv = private_server()
     conn = connect(srv)
-    conn.request("/upgrade?then=close&at_stop=1")
+    conn.request(srv.url("/upgrade", then="close", at_stop=True))
     conn.wait_event("held_for_stop")
     srv.begin_stop()  # SIGTERM: MHD_stop_daemon, while the access handler holds the request
     seen = conn.wait_event("stop_seen")

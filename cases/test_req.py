@@ -43,7 +43,7 @@ def outcome(conn, head, barrier):
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_request_shapes_upgraded(server, connect, barrier, measure, variant):
     conn = connect(server)
-    conn.request("/upgrade?then=close", **VARIANTS[variant])
+    conn.request(server.url("/upgrade", then="close"), **VARIANTS[variant])
     head = conn.read_head()
     measure(outcome(conn, head, barrier))
 
@@ -51,7 +51,7 @@ def test_request_shapes_upgraded(server, connect, barrier, measure, variant):
 @pytest.mark.rule("U-REQ-2")
 def test_request_without_host(server, connect, barrier, measure):
     conn = connect(server)
-    conn.request("/upgrade?then=close", host=False)
+    conn.request(server.url("/upgrade", then="close"), host=False)
     head = conn.read_head()
     measure(outcome(conn, head, barrier))
 
@@ -83,7 +83,7 @@ def test_upgrade_before_body_loses_nothing(server, connect, framing):
     # The echo closes after every byte sent behind the head and the
     # sentinel, or gives up waiting for bytes MHD lost.
     idle_ms = int(scaled(LOST_SECONDS) * 1000)
-    conn.request(f"/upgrade?then=echo&at=headers&until={len(wire) + len(SENTINEL)}&idle={idle_ms}",
+    conn.request(server.url("/upgrade", then="echo", at="headers", until=len(wire) + len(SENTINEL), idle=idle_ms),
                  method="POST", headers=headers, eager=wire)
     expect_101(conn)
     conn.send(SENTINEL)
@@ -109,7 +109,7 @@ def test_upgrade_after_body(server, connect, framing):
     body, after = pattern(1000), b"bytes-after-the-body"
     headers, wire = FRAMINGS[framing](body)
     conn = connect(server)
-    conn.request(f"/upgrade?then=echo&until={len(after) + len(SENTINEL)}", method="POST", headers=headers,
+    conn.request(server.url("/upgrade", then="echo", until=len(after) + len(SENTINEL)), method="POST", headers=headers,
                  eager=wire + after)
     expect_101(conn)
     seen = conn.wait_event("body")
@@ -130,7 +130,7 @@ def test_expect_100_continue(server, connect, measure, at):
     and waits: the upgrade queued once the body is in, or at the headers."""
     body = b"x" * 10
     conn = connect(server)
-    conn.send(build_request(f"/upgrade?then=close&at={at}", conn.rid, method="POST",
+    conn.send(build_request(server.url("/upgrade", then="close", at=at), conn.rid, method="POST",
                             headers=[("Content-Length", "10"), ("Expect", "100-continue")]))
     first = conn.read_raw_head()
     heads = [first.split(b"\r\n", 1)[0].decode("latin-1")]
@@ -147,7 +147,7 @@ HOSTS = {"no-host": dict(host=False), "two-hosts": dict(headers=[("Host", "other
 @pytest.mark.parametrize("hosts", list(HOSTS))
 def test_upgrade_request_without_one_host_is_400(server, connect, barrier, hosts):
     conn = connect(server)
-    conn.request("/upgrade?then=close", **HOSTS[hosts])
+    conn.request(server.url("/upgrade", then="close"), **HOSTS[hosts])
     head = conn.read_head()
     barrier(conn.server)
     reached = [e["ev"] for e in conn.events() if e["ev"] in ("request", "upgraded")]

@@ -9,7 +9,7 @@ from harness.checks import (ECHO_ONCE, api_story, connection_tokens, expect_101,
 @pytest.mark.rule("U-RESP-1")
 def test_create_with_handler_succeeds(server, connect):
     conn = connect(server)
-    conn.request(f"/upgrade?{ECHO_ONCE}")
+    conn.request(server.url("/upgrade", **ECHO_ONCE))
     expect_101(conn)
     created = conn.wait_event("create_response", what="upgrade")
     assert created["result"], "MHD_create_response_for_upgrade(handler, cls) returned NULL"
@@ -31,7 +31,7 @@ def test_create_with_null_handler_fails(server, connect):
 @pytest.mark.rule("U-RESP-2")
 def test_101_head_is_exact(server, connect):
     conn = connect(server)
-    conn.request("/upgrade?then=close")
+    conn.request(server.url("/upgrade", then="close"))
     head = expect_101(conn)
     assert head.status_line() == "HTTP/1.1 101 Switching Protocols", f"status line {head.status_line()!r}"
     connection = head.get_all("connection")
@@ -45,7 +45,7 @@ def test_101_head_is_exact(server, connect):
 def test_application_connection_token(server, connect, measure):
     """Where a Connection token the application adds ends up."""
     conn = connect(server)
-    conn.request("/upgrade?then=close&conn=x-app-token")
+    conn.request(server.url("/upgrade", then="close", conn="x-app-token"))
     head = conn.read_head()
     settle(conn)
     added = [e["result"] for e in conn.events("add_header") if e["name"] == "Connection"]
@@ -55,7 +55,7 @@ def test_application_connection_token(server, connect, measure):
 @pytest.mark.rule("U-RESP-4")
 def test_connection_close_refused(server, connect):
     conn = connect(server)
-    conn.request(f"/upgrade?{ECHO_ONCE}&conn=close")
+    conn.request(server.url("/upgrade", **ECHO_ONCE, conn="close"))
     head = conn.read_head()
     added = conn.wait_event("add_header", name="Connection")
     assert not added["result"], "MHD_add_response_header(upgrade response, Connection: close) returned MHD_YES"
@@ -70,7 +70,7 @@ def test_connection_close_refused(server, connect):
 def test_shared_response_runs_handler_per_connection(server, connect):
     conns = [connect(server) for _ in range(3)]
     for conn in conns:
-        conn.request(f"/upgrade?then=echo&shared=1&until={len(b'conn-0')}")
+        conn.request(server.url("/upgrade", then="echo", shared=True, until=len(b"conn-0")))
     for conn in conns:
         expect_101(conn)
         call = conn.wait_event("upgraded")
@@ -87,7 +87,7 @@ def test_application_connection_upgrade_not_doubled(server, connect):
     """The application adds Connection: Upgrade itself (as MHD's own
     examples once did): the 101 still has the token exactly once."""
     conn = connect(server)
-    conn.request(f"/upgrade?{ECHO_ONCE}&conn=Upgrade")
+    conn.request(server.url("/upgrade", **ECHO_ONCE, conn="Upgrade"))
     head = expect_101(conn)
     tokens = connection_tokens(head)
     assert tokens.count("upgrade") == 1, (

@@ -46,11 +46,11 @@ def test_backpressure_fills_and_drains(make_server, connect, control, observe, c
     # step drains every buffer on the path.
     step = wrapping(None, SOCKBUF, wraps=1)
     conn = connect(server, sockbuf=SOCKBUF)
-    conn.request(f"/upgrade?then=pressure&hold={hold}&pauses={HOLDS}&n={step}&inoff=7&sockbuf={SOCKBUF}")
+    conn.request(server.url("/upgrade", then="pressure", hold=hold, pauses=HOLDS, n=step, inoff=7, sockbuf=SOCKBUF))
     expect_101(conn)
 
     def release(**query):
-        path = f"/release?of={conn.rid}" + "".join(f"&{k}={v}" for k, v in query.items())
+        path = server.url("/release", of=conn.rid, **query)
         assert control(server, path) == 200, f"GET {path}: the pressure script was gone"
     flow = pressure.drive(conn, release, step, HOLDS, hold in ("read", "both"), origin=7)
     end = flow.end
@@ -70,7 +70,7 @@ def test_backpressure_fills_and_drains(make_server, connect, control, observe, c
 @pytest.mark.rule("U-SOCK-2")
 def test_socket_properties(server, connect, measure):
     conn = connect(server)
-    conn.request("/upgrade?then=close")
+    conn.request(server.url("/upgrade", then="close"))
     expect_101(conn)
     call = conn.wait_event("upgraded")
     measure({k: call.get(k) for k in ("nonblocking", "cloexec", "family", "tcp_nodelay", "tcp_cork")})
@@ -91,7 +91,7 @@ def test_tcp_options_on_tls_socket(server, connect, measure):
     """What TCP-level options and ioctl() do on the socket handed over
     under HTTPS, and whether they reach the client's TCP connection."""
     conn = connect(server)
-    conn.request(f"/upgrade?then=sockopts&until={len(ECHO_CHECK)}")
+    conn.request(server.url("/upgrade", then="sockopts", until=len(ECHO_CHECK)))
     expect_101(conn)
     seen = conn.wait_event("sockopts")
     expect_echo(conn)

@@ -31,7 +31,7 @@ def test_stop_after_every_close(private_server, connect):
 def test_stop_with_upgraded_connection_open(private_server, connect, measure):
     srv = private_server(stop_with_open=True)
     conn = connect(srv)
-    conn.request("/upgrade?then=echo")
+    conn.request(srv.url("/upgrade", then="echo"))
     expect_101(conn)
     expect_echo(conn)
     code = srv.stop()
@@ -50,7 +50,7 @@ def test_stop_while_application_sends(private_server, connect, measure):
     srv = private_server(stop_with_open=True, faults="small-buffers")
     conn = connect(srv, sockbuf=faults.SOCKBUF)
     with faults.named(srv):
-        conn.request(f"/upgrade?then=send-wait&n={QUEUED_BYTES}&sockbuf={QUEUED_BYTES * 4}")
+        conn.request(srv.url("/upgrade", then="send-wait", n=QUEUED_BYTES, sockbuf=QUEUED_BYTES * 4))
         expect_101(conn)
         conn.wait_event("sent")
         # The client reads once the stop has begun (a TLS close then waits

@@ -17,7 +17,7 @@ def test_upgrade_queued_while_suspended(private_server, connect, observe):
     def attempt(i):
         conn = connect(server)
         try:
-            conn.request(f"/upgrade?{ECHO_ONCE}&suspend=1")
+            conn.request(server.url("/upgrade", **ECHO_ONCE, suspend=True))
             expect_101(conn, seconds=ATTEMPT_SECONDS)
             expect_echo(conn)
             finish(conn)
@@ -39,7 +39,7 @@ def test_suspending_upgraded_connection_refused(server, connect):
     those lines with the request's id). Then the connection still carries
     data, and is cleaned up after CLOSE (the leak check)."""
     conn = connect(server)
-    conn.request(f"/upgrade?then=suspend-upgraded&until={len(b'after-suspend')}")
+    conn.request(server.url("/upgrade", then="suspend-upgraded", until=len(b"after-suspend")))
     expect_101(conn)
     conn.wait_event("suspend_called")
     logged = [e["msg"] for e in conn.events("mhd_log")]
@@ -59,10 +59,10 @@ def test_suspending_after_handler_refused(private_server, connect, control):
     also upgraded in its lists: the stop at the end must still return."""
     srv = private_server()  # stopped here: MHD_stop_daemon is part of the promise
     conn = connect(srv)
-    conn.request(f"/upgrade?then=suspend-after-handler&until={len(b'after-suspend')}")
+    conn.request(srv.url("/upgrade", then="suspend-after-handler", until=len(b"after-suspend")))
     expect_101(conn)
     conn.wait_event("handler_returned")
-    assert control(srv, f"/release?of={conn.rid}") == 200, "the application's script was gone"
+    assert control(srv, srv.url("/release", of=conn.rid)) == 200, "the application's script was gone"
     assert conn.wait_event("suspend_called")["released"], "the application's thread was never released"
     logged = [e["msg"] for e in conn.events("mhd_log")]
     assert any("cannot be suspended" in m for m in logged), (

@@ -12,7 +12,7 @@ TIMEOUT = 1  # MHD_OPTION_CONNECTION_TIMEOUT of these servers, seconds
 @pytest.mark.rule("U-TMO-1")
 def test_no_timeout_after_upgrade(make_server, connect):
     conn = connect(make_server(timeout=TIMEOUT))
-    conn.request(f"/upgrade?then=echo&until={len(b'still-here')}")
+    conn.request(conn.server.url("/upgrade", then="echo", until=len(b"still-here")))
     expect_101(conn)
     # Idle for 2.5 times the timeout: the connection must neither end nor
     # deliver anything meanwhile (waiting on that, with a deadline).
@@ -28,10 +28,10 @@ def test_no_timeout_after_upgrade(make_server, connect):
 # run), or inside its body (it has: the scenario waits for the whole body
 # before it would queue the upgrade).
 STALLS = {
-    "in-head": lambda rid: (f"GET /upgrade?then=echo HTTP/1.1\r\nHost: 127.0.0.1\r\n{RID_HEADER}: {rid}\r\n"),
-    "in-body": lambda rid: (f"POST /upgrade?then=echo HTTP/1.1\r\nHost: 127.0.0.1\r\n{RID_HEADER}: {rid}\r\n"
-                            "Content-Length: 100\r\nUpgrade: conformance/1\r\nConnection: Upgrade\r\n\r\n"
-                            + "x" * 10),
+    "in-head": lambda url, rid: (f"GET {url} HTTP/1.1\r\nHost: 127.0.0.1\r\n{RID_HEADER}: {rid}\r\n"),
+    "in-body": lambda url, rid: (f"POST {url} HTTP/1.1\r\nHost: 127.0.0.1\r\n{RID_HEADER}: {rid}\r\n"
+                                 "Content-Length: 100\r\nUpgrade: conformance/1\r\nConnection: Upgrade\r\n\r\n"
+                                 + "x" * 10),
 }
 # How MHD may end a connection it times out: in order (over TLS with or
 # without a close_notify). Not a reset, and not left open.
@@ -42,7 +42,7 @@ CLOSED = ("fin", "close_notify", "fin-without-close_notify")
 @pytest.mark.parametrize("stall", list(STALLS))
 def test_timeout_before_upgrade(make_server, connect, barrier, stall):
     conn = connect(make_server(timeout=TIMEOUT))
-    conn.send(STALLS[stall](conn.rid).encode())  # and then nothing
+    conn.send(STALLS[stall](conn.server.url("/upgrade", then="echo"), conn.rid).encode())  # and then nothing
     limit = 2 * TIMEOUT + scaled(2)  # MHD's timeout (not scaled) plus a scaled margin
     data, end = conn.read_to_end(seconds=limit, scale=False)
     assert end in CLOSED, (

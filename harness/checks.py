@@ -77,7 +77,8 @@ ECHO_CHECK = b"echo-check"
 # whose rule is not about how a connection ends do not depend on the
 # client's end of stream reaching the application (it never does over
 # HTTPS, U-HALF-2) nor on how CLOSE reaches the client (U-ACT-1).
-ECHO_ONCE = f"then=echo&until={len(ECHO_CHECK)}"
+# A query: server.url("/upgrade", **ECHO_ONCE, more=...).
+ECHO_ONCE = {"then": "echo", "until": len(ECHO_CHECK)}
 
 
 def expect_echo(conn, data=ECHO_CHECK):
@@ -113,7 +114,7 @@ def echo_counted(conn, size):
     """Has the application echo `size` counted bytes, sent while the echo
     is read (both ways at once), and checks both streams; then lets the
     script CLOSE right after its last bytes."""
-    conn.request(f"/upgrade?then=echo&until={size}")
+    conn.request(conn.server.url("/upgrade", then="echo", until=size))
     expect_101(conn)
     data = counted(size, 7)
     echoed = conn.exchange(data, len(data))
@@ -134,7 +135,7 @@ def upgrade_echo_close(connect, srv):
     """One upgraded connection through its whole life: the 101, one echo,
     the script's CLOSE, and MHD's notification that the connection closed."""
     conn = connect(srv)
-    conn.request(f"/upgrade?{ECHO_ONCE}")
+    conn.request(srv.url("/upgrade", **ECHO_ONCE))
     expect_101(conn)
     expect_echo(conn)
     finish(conn)
