@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import ECHO_CHECK, attempts, expect_101, expect_echo, expect_orderly_end, finish
+from harness.checks import ECHO_CHECK, attempts, echo_and_finish, expect_101, expect_orderly_end
 from harness.client import pattern
 from harness.modes import EXTERNAL
 
@@ -60,8 +60,7 @@ def test_cork_actions_change_the_socket(server, connect):
     assert (cork["tcp_cork_after_on"], cork["tcp_cork_after_off"]) == (1, 0), (
         f"TCP_CORK on the client's TCP socket was {cork['tcp_cork_after_on']} after CORK_ON and "
         f"{cork['tcp_cork_after_off']} after CORK_OFF (expected 1, then 0){handed}")
-    expect_echo(conn)
-    finish(conn)
+    echo_and_finish(conn)
 
 
 @pytest.mark.rule("U-ACT-4")
@@ -72,8 +71,7 @@ def test_bad_actions_refused(server, connect):
     bad = conn.wait_event("bad_action")
     assert not bad["unknown_action_result"], "MHD_upgrade_action(urh, <unknown action>) returned MHD_YES"
     assert not bad["null_handle_result"], "MHD_upgrade_action(NULL, CLOSE) returned MHD_YES"
-    expect_echo(conn)
-    finish(conn)
+    echo_and_finish(conn)
 
 
 @pytest.mark.rule("U-ACT-5")

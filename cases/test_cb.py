@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import ECHO_ONCE, expect_101, expect_echo, finish
+from harness.checks import ECHO_ONCE, echo_and_finish, expect_101, finish
 from harness.client import pattern
 from harness.deadlines import scaled
 from harness.modes import THREAD_PER_CONNECTION
@@ -15,11 +15,6 @@ def upgraded(server, connect):
     conn.request(server.url("/upgrade", **ECHO_ONCE))
     expect_101(conn)
     return conn, conn.wait_event("upgraded")
-
-
-def echo_and_finish(conn):
-    expect_echo(conn)
-    finish(conn)
 
 
 @pytest.mark.rule("U-CB-1")
@@ -59,8 +54,7 @@ def test_large_101_arrives_whole(make_server, connect):
     assert (len(got), lines) == (pad["headers"], pad["bytes"]), (
         f"the 101 carried {len(got)} padding headers ({lines} bytes); the application added "
         f"{pad['headers']} ({pad['bytes']} bytes); the head was {len(head.raw)} bytes")
-    expect_echo(conn)
-    finish(conn)
+    echo_and_finish(conn)
 
 
 @pytest.mark.rule("U-CB-2")
@@ -142,8 +136,7 @@ def test_request_intact_inside_handler(make_server, connect, memory, view):
     seen = conn.wait_event("handler_view")
     assert (seen["url_intact"], seen["headers_intact"], seen["args_intact"]) == (True, True, True), (
         f"inside the handler the request read otherwise than the access handler saw it: {seen}")
-    expect_echo(conn)
-    finish(conn)
+    echo_and_finish(conn)
 
 
 @pytest.mark.rule("U-CB-1")

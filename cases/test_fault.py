@@ -7,7 +7,7 @@ a mutant of MHD, every result it makes a POSIX system may give."""
 import pytest
 
 from harness import faults, leaks
-from harness.checks import ECHO_ONCE, api_story, echo_counted, expect_101, expect_echo, finish
+from harness.checks import ECHO_ONCE, api_story, echo_and_finish, echo_counted, expect_101, expect_echo
 from harness.deadlines import scaled
 from harness.server import EventTimeout
 from harness.streams import QUIET_SECONDS, WireError
@@ -74,8 +74,7 @@ def after_the_101(conn, srv):
                            QUIET_SECONDS, f"'upgraded' or 'conn_closed' event for rid {conn.rid}")
     if first["ev"] == "upgraded":
         # It worked: how it ends after CLOSE is for the ACT rules.
-        expect_echo(conn)
-        finish(conn)
+        echo_and_finish(conn)
         return f"{head.status_line()}, then the echo: the upgrade works", True
     _, end = conn.read_to_end()
     return f"{head.status_line()}, then the end ({end})", False

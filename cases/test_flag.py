@@ -2,15 +2,14 @@
 
 import pytest
 
-from harness.checks import ECHO_ONCE, expect_101, expect_echo, expect_refused, finish
+from harness.checks import ECHO_ONCE, echo_and_finish, expect_101, expect_refused
 
 
 def upgrade_and_echo(conn):
     conn.request(conn.server.url("/upgrade", **ECHO_ONCE))
     expect_101(conn)
     conn.wait_event("upgraded")
-    expect_echo(conn)
-    finish(conn)
+    echo_and_finish(conn)
 
 
 @pytest.mark.rule("U-FLAG-1")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import ECHO_ONCE, api_story, expect_101, expect_echo, finish
+from harness.checks import ECHO_ONCE, api_story, echo_and_finish, expect_101
 from harness.server import EventTimeout
 
 
@@ -40,8 +40,7 @@ def test_upgrade_value_sent_verbatim(server, connect, request_upgrade):
     head = expect_101(conn)
     assert head.get_all("upgrade") == [value], (
         f"the application's Upgrade value {value!r} went out as {head.get_all('upgrade')!r}")
-    expect_echo(conn)
-    finish(conn)
+    echo_and_finish(conn)
 
 
 # Longer than any protocol name a client offers, and than a byte-sized
@@ -59,5 +58,4 @@ def test_long_upgrade_value_sent_verbatim(server, connect):
     assert sent == [LONG_VALUE], (
         f"the application's {len(LONG_VALUE)}-byte Upgrade value went out as "
         f"{[len(v) for v in sent]} byte(s): {sent!r}")
-    expect_echo(conn)
-    finish(conn)
+    echo_and_finish(conn)

@@ -2,8 +2,7 @@
 
 import pytest
 
-from harness.checks import (ECHO_ONCE, api_story, connection_tokens, expect_101, expect_echo, expect_refused,
-                            finish)
+from harness.checks import ECHO_ONCE, api_story, connection_tokens, echo_and_finish, expect_101, expect_refused
 from harness.client import WireError, build_request
 from harness.server import EventTimeout
 
@@ -145,8 +144,7 @@ def test_second_response_refused(server, connect):
     second = conn.wait_event("queue", what="second")
     assert not second["result"], "a second MHD_queue_response for the same request returned MHD_YES"
     conn.wait_event("upgraded")
-    expect_echo(conn)
-    finish(conn)
+    echo_and_finish(conn)
 
 
 @pytest.mark.rule("U-QUEUE-8")

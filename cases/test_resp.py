@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import (ECHO_ONCE, api_story, connection_tokens, expect_101, expect_echo, finish,
+from harness.checks import (ECHO_ONCE, api_story, connection_tokens, echo_and_finish, expect_101, expect_echo, finish,
                             settle)
 
 
@@ -13,8 +13,7 @@ def test_create_with_handler_succeeds(server, connect):
     expect_101(conn)
     created = conn.wait_event("create_response", what="upgrade")
     assert created["result"], "MHD_create_response_for_upgrade(handler, cls) returned NULL"
-    expect_echo(conn)
-    finish(conn)
+    echo_and_finish(conn)
 
 
 @pytest.mark.rule("U-RESP-1")
@@ -62,8 +61,7 @@ def test_connection_close_refused(server, connect):
     assert head.status == 101, f"the upgrade did not go out: {head.status_line()!r} [{api_story(conn)}]"
     assert connection_tokens(head) == ["upgrade"], f"Connection headers {head.get_all('connection')!r}"
     conn.wait_event("upgraded")
-    expect_echo(conn)
-    finish(conn)
+    echo_and_finish(conn)
 
 
 @pytest.mark.rule("U-RESP-5")
@@ -93,5 +91,4 @@ def test_application_connection_upgrade_not_doubled(server, connect):
     assert tokens.count("upgrade") == 1, (
         f"the 101's Connection headers {head.get_all('connection')!r} carry the upgrade token "
         f"{tokens.count('upgrade')} times [{api_story(conn)}]")
-    expect_echo(conn)
-    finish(conn)
+    echo_and_finish(conn)

@@ -5,7 +5,7 @@ import errno
 import pytest
 
 from harness import pressure
-from harness.checks import ECHO_CHECK, echo_counted, expect_101, expect_echo, finish
+from harness.checks import ECHO_CHECK, echo_and_finish, echo_counted, expect_101, finish
 from harness.client import counted
 from harness.streams import check_bytes
 from harness.transfer import MEMORY_LIMITS, SOCKBUF, wrapping
@@ -94,8 +94,7 @@ def test_tcp_options_on_tls_socket(server, connect, measure):
     conn.request(server.url("/upgrade", then="sockopts", until=len(ECHO_CHECK)))
     expect_101(conn)
     seen = conn.wait_event("sockopts")
-    expect_echo(conn)
-    finish(conn)
+    echo_and_finish(conn)
     measure({
         "sock_is_tcp_socket": seen["sock_is_tcp_socket"],
         "family": seen["family"],

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import ECHO_ONCE, attempts, expect_101, expect_echo, finish, server_survives
+from harness.checks import ECHO_ONCE, attempts, echo_and_finish, expect_101, expect_echo, finish, server_survives
 from harness.client import WireError
 from harness.server import describe_exit
 
@@ -19,8 +19,7 @@ def test_upgrade_queued_while_suspended(private_server, connect, observe):
         try:
             conn.request(server.url("/upgrade", **ECHO_ONCE, suspend=True))
             expect_101(conn, seconds=ATTEMPT_SECONDS)
-            expect_echo(conn)
-            finish(conn)
+            echo_and_finish(conn)
         except OSError as e:  # reset: a failed attempt like any other (a wire finding)
             raise WireError(f"{type(e).__name__}: {e}") from None
         finally:

@@ -131,6 +131,12 @@ def finish(conn):
     conn.close()
 
 
+def echo_and_finish(conn):
+    """The end most cases share: the echo works, then the script's CLOSE."""
+    expect_echo(conn)
+    finish(conn)
+
+
 def upgrade_echo_close(connect, srv):
     """One upgraded connection through its whole life: the 101, one echo,
     the script's CLOSE, and MHD's notification that the connection closed."""
