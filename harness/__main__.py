@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 from . import ROOT, catalog, modes, options, shards
-from .reports import killmatrix, matrix, results
+from .reports import matrix, results
 from .tools import build, confirm, deps, mhd, selection, selftest
 from .tools.failure import Fail, say
 from .tools.inputs import check_environment, check_modes, checked_prefix, lock_report, positive_int, writable_folder
@@ -221,7 +221,7 @@ def check_mutant(binary, passthrough):
     if not names:
         return
     try:
-        known = killmatrix.mutant_names(binary, build.mutants_library(binary))
+        known = build.mutant_names(binary, build.mutants_library(binary))
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
         raise Fail(f"cannot list the mutants: {e}", 3) from None
     unknown = [n for n in names if n not in known]

@@ -90,3 +90,16 @@ def test_the_walk_reads_the_import_forms_the_harness_uses(tmp_path):
     assert graph["harness.catalog"] == {"harness"}
     assert graph["harness.tools.runner"] == {"harness", "harness.catalog", "harness.tools.deps"}
     assert cycles(graph) == [["harness.tools.deps", "harness.tools.runner"]]
+
+
+def test_reports_run_nothing():
+    """harness/reports/ reads runs' data and writes reports; what runs a
+    process (the server binary, pytest) lives in harness/tools/."""
+    runners = {"subprocess", "multiprocessing"}
+    found = {}
+    for path in sorted((PACKAGE / "reports").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            found.update({path.name: n for n in names if n and n.split(".")[0] in runners})
+    assert found == {}

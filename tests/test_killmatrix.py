@@ -1,6 +1,7 @@
 """harness/reports/killmatrix.py: which mutant counts as killed, and the tables."""
 
 from harness.reports import killmatrix
+from harness.tools import build
 
 
 def case(cid, outcome, rules=("U-EXTRA-1",)):
@@ -111,8 +112,8 @@ def test_mutant_names_reads_rules_sanitize_and_what_it_breaks(tmp_path):
     binary.write_text("#!/bin/sh\nprintf 'stop-leaks U-STOP-1 sanitize\\tMHD_stop_daemon leaks memory\\n"
                       "extra-dropped U-EXTRA-1,U-WS-6:early\\textra_in lost\\n'\n")
     binary.chmod(0o755)
-    names = killmatrix.mutant_names(binary, "")
+    names = build.mutant_names(binary, "")
     assert names == {
-        "stop-leaks": killmatrix.Mutant(["U-STOP-1"], True, None, "MHD_stop_daemon leaks memory"),
-        "extra-dropped": killmatrix.Mutant(["U-EXTRA-1", "U-WS-6"], False, "early", "extra_in lost"),
+        "stop-leaks": build.Mutant(["U-STOP-1"], True, None, "MHD_stop_daemon leaks memory"),
+        "extra-dropped": build.Mutant(["U-EXTRA-1", "U-WS-6"], False, "early", "extra_in lost"),
     }

@@ -11,7 +11,6 @@ import subprocess
 
 import pytest
 
-from harness.reports import killmatrix
 from harness.tools import build
 
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
@@ -37,7 +36,7 @@ def readme_scripts(text):
 
 
 def test_readme_counts_the_mutants_the_library_lists(binary):
-    mutants = killmatrix.mutant_names(binary, build.mutants_library(binary))
+    mutants = build.mutant_names(binary, build.mutants_library(binary))
     counts = readme_mutant_counts(README.read_text())
     assert counts, "README.md no longer counts the mutants where this test looks: fix the pattern"
     assert set(counts) == {len(mutants)}, f"README.md's mutant counts {counts}; servers/mutants.c has {len(mutants)}"

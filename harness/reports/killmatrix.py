@@ -9,43 +9,12 @@ error). A mutant that no case of its own rules kills shows a bug the
 suite would miss where it claims to look, and fails the self-test; so does
 one that no case kills at all."""
 
-import os
-import subprocess
-from collections import namedtuple
-
 from .. import catalog, outcome
+
 # A kill that says little: nearly every case failed (the mutant broke
 # everything), so no rule in particular caught it.
 WEAK_SHARE = 0.8
 WEAK_MIN_CASES = 20
-
-
-INTEROP_RULE = "U-WS-6"
-# Its own rules (IDs); seen only with --sanitize; the real clients that must
-# each catch it: None (not a U-WS-6 mutant), "" every one, or a feature of
-# harness/interop/base.py's Client that those clients have ("early"); what
-# it does wrong (its description in mutants.c's table).
-Mutant = namedtuple("Mutant", "rules sanitize clients breaks")
-
-
-def mutant_names(binary, library):
-    """{name: Mutant} of the mutants the library knows, asked of the
-    library itself ("NAME RULE[,RULE[:FEATURE]] [sanitize]", a tab and
-    what it breaks, per line)."""
-    env = dict(os.environ, LD_PRELOAD=str(library), CONFORMANCE_MUTANT="list")
-    out = subprocess.run([str(binary), "--version"], env=env, capture_output=True, text=True, timeout=30)
-    names = {}
-    for line in out.stdout.splitlines():
-        head, _, breaks = line.partition("\t")
-        words = head.split()
-        if len(words) >= 2:
-            rules = [r.partition(":") for r in words[1].split(",")]
-            clients = next((feature for rule, _, feature in rules if rule == INTEROP_RULE), None)
-            names[words[0]] = Mutant([rule for rule, _, _ in rules], "sanitize" in words[2:], clients,
-                                     breaks.strip())
-    if out.returncode != 0 or not names:
-        raise RuntimeError(f"{library} did not list its mutants (exit {out.returncode}): {out.stderr.strip()}")
-    return names
 
 
 def killers(data):

@@ -10,6 +10,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+from collections import namedtuple
 
 from .. import ROOT
 from .failure import tail
@@ -99,6 +100,34 @@ def ensure_server(prefix=None, sanitize=False):
 def mutants_library(binary):
     """The mutant MHDs (servers/mutants.c), built next to the server."""
     return binary.parent / "libconformance_mutants.so"
+
+
+INTEROP_RULE = "U-WS-6"
+# Its own rules (IDs); seen only with --sanitize; the real clients that must
+# each catch it: None (not a U-WS-6 mutant), "" every one, or a feature of
+# harness/interop/base.py's Client that those clients have ("early"); what
+# it does wrong (its description in mutants.c's table).
+Mutant = namedtuple("Mutant", "rules sanitize clients breaks")
+
+
+def mutant_names(binary, library):
+    """{name: Mutant} of the mutants the library knows, asked of the
+    library itself ("NAME RULE[,RULE[:FEATURE]] [sanitize]", a tab and
+    what it breaks, per line)."""
+    env = dict(os.environ, LD_PRELOAD=str(library), CONFORMANCE_MUTANT="list")
+    out = subprocess.run([str(binary), "--version"], env=env, capture_output=True, text=True, timeout=30)
+    names = {}
+    for line in out.stdout.splitlines():
+        head, _, breaks = line.partition("\t")
+        words = head.split()
+        if len(words) >= 2:
+            rules = [r.partition(":") for r in words[1].split(",")]
+            clients = next((feature for rule, _, feature in rules if rule == INTEROP_RULE), None)
+            names[words[0]] = Mutant([rule for rule, _, _ in rules], "sanitize" in words[2:], clients,
+                                     breaks.strip())
+    if out.returncode != 0 or not names:
+        raise RuntimeError(f"{library} did not list its mutants (exit {out.returncode}): {out.stderr.strip()}")
+    return names
 
 
 def faults_library(binary):

@@ -147,7 +147,7 @@ def suite_check(p, args):
         return flake_check(args, prefix, report)
     library = build.mutants_library(binary)
     try:
-        known = killmatrix.mutant_names(binary, library)
+        known = build.mutant_names(binary, library)
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
         raise Fail(f"cannot list the mutants: {e}", 3) from None
     unknown = [n for n in args.mutants if n not in known]
