@@ -269,7 +269,7 @@ def misbehaving_lines(results, most=40):
         return []
     out = [f"cases that did not behave ({len(bad)}):"]
     for case in bad[:most]:
-        out.append(f"  {case_name(case)} [{', '.join(case['rules'])}] {reason(case)}"[:240])
+        out.append(f"  {case_name(case)} [{', '.join(case['rules'])}] {reason(case)}")  # whole: the reason is one line
     if len(bad) > most:
         out.append(f"  ... and {len(bad) - most} more (summary.md, results.json)")
     return out
