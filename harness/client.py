@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import h11
 
-from . import events
+from . import events, ioloop
 from .codec import PlainCodec, TLSCodec
 from .deadlines import Deadline
 from .streams import CAP_SECONDS, QUIET_SECONDS, Loss, Progress, Slow, Stall, WireError, waited
@@ -265,15 +265,27 @@ class Conn(Tagged):
     # -- receiving ----------------------------------------------------------
     # Every wait for bytes is judged by progress (harness/streams.py): it
     # runs out only after a quiet period with no byte, or at the cap.
+    @property
+    def end(self):
+        """How the peer's end of the stream was seen ('fin', 'close_notify',
+        'fin-without-close_notify', 'rst', 'tls-error (...)'); '' while it
+        has not been."""
+        return self._end
+
+    def take_inbox(self):
+        """What was received but not yet handed out (read past what an
+        earlier reader asked for); the inbox is then empty."""
+        data = bytes(self._inbox)
+        self._inbox.clear()
+        return data
+
     def _recv(self, progress):
         """Some plaintext (first what is already in the inbox); b'' at the
         end of the stream (self._end says how); None when the wait ran out
         (progress says whether it stalled or hit the cap). Raises Reset on
         a reset, TLSFailure on a TLS alert or a broken record."""
         if self._inbox:
-            data = bytes(self._inbox)
-            self._inbox.clear()
-            return data
+            return self.take_inbox()
         while not self._eof:
             # A try at the socket before any verdict: bytes that came while
             # this process was not running (a loaded machine) are progress.
@@ -292,9 +304,7 @@ class Conn(Tagged):
                 self._eof, self._end = True, self.codec.end_of_stream()
                 break
             progress.moved()  # a TLS record's bytes move before its plaintext is whole
-            data = self._decode(raw)
-            if self.codec.peer_closed:
-                self._eof, self._end = True, "close_notify"
+            data = self._plaintext(raw)
             if data:
                 self.transcript.received += data
                 return data
@@ -305,6 +315,50 @@ class Conn(Tagged):
         data = self._recv(progress)
         if data is None:
             raise waited(progress, got, want, what, where) from None
+        return data
+
+    def recv_nowait(self, progress=None):
+        """What the socket has now, without waiting: the plaintext; b'' at
+        the end of the stream (self.end says how; a reset is 'rst'); None
+        when no plaintext came (nothing was there, or only part of a TLS
+        record). Bytes that came are progress. Not kept in the transcript:
+        each caller keeps what it received. Raises TLSFailure on a TLS
+        alert or a broken record."""
+        if self._eof:
+            return b""
+        try:
+            raw = self.sock.recv(262144)
+        except BlockingIOError:
+            return None
+        except ConnectionResetError:
+            self._eof, self._end = True, "rst"
+            return b""
+        if not raw:
+            self._eof, self._end = True, self.codec.end_of_stream()
+            return b""
+        if progress is not None:
+            progress.moved()  # a TLS record's bytes move before its plaintext is whole
+        data = self._plaintext(raw)
+        return data if data or self._eof else None
+
+    def send_nowait(self, raw):
+        """Writes what the socket takes now of `raw` (encoded bytes): how
+        many it took, 0 when it is full; None when the peer reset the
+        connection (self.end is then 'rst')."""
+        try:
+            return self.sock.send(raw)
+        except BlockingIOError:
+            return 0
+        except (BrokenPipeError, ConnectionResetError):
+            self._eof, self._end = True, "rst"
+            return None
+
+    def _plaintext(self, raw):
+        """The plaintext of `raw` as the socket gave it; a close_notify in
+        it ends the stream."""
+        data = self._decode(raw)
+        if self.codec.peer_closed:
+            self._eof, self._end = True, "close_notify"
         return data
 
     def _decode(self, raw):
@@ -448,67 +502,53 @@ class Conn(Tagged):
         `seconds`, Slow at `cap_seconds` (both scaled), Loss when the
         stream ends first."""
         progress = Progress(seconds, cap_seconds)
-        got = bytearray(self._inbox)
-        self._inbox.clear()
+        got = bytearray(self.take_inbox())
         self.transcript.sent += data
         wire = self.codec.encode(data)
-        view = memoryview(wire)
+        view = memoryview(wire)  # what is still to send
+
+        def done():
+            return self._eof or not (len(got) < expect or view)
+
+        def watched():
+            return [(self.sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if view else 0))]
+
+        def ready(sock, mask):
+            nonlocal view
+            if mask & selectors.EVENT_READ:
+                chunk = self.recv_nowait(progress)
+                if chunk:
+                    self.transcript.received += chunk
+                    got.extend(chunk)
+            if mask & selectors.EVENT_WRITE and not self._eof:
+                n = self.send_nowait(view[:262144])
+                if n:
+                    progress.moved()
+                    view = view[n:]
+
+        def judge():
+            # The verdict after a look at the socket: what came while this
+            # process was not running (a loaded machine) is progress.
+            if progress.expired() and not done():
+                sent = len(wire) - len(view)
+                what = (f"no byte moved either way for {progress.quiet_seconds:.1f} s"
+                        if progress.stalled() else
+                        f"still moving after {progress.elapsed():.0f} s, the cap")
+                cls = Stall if progress.stalled() else Slow
+                raise cls(f"{THROUGH_MHD}{what}: sent {sent} of {len(wire)} bytes (on the wire), received "
+                          f"{len(got)} of {expect}\n" + self.describe())
+
         self.sock.setblocking(False)
-        sel = selectors.DefaultSelector()
         try:
-            while (len(got) < expect or view) and not self._eof:
-                events = selectors.EVENT_READ | (selectors.EVENT_WRITE if view else 0)
-                sel.register(self.sock, events)
-                ready = sel.select(min(progress.remaining(), 1.0))
-                sel.unregister(self.sock)
-                for _, mask in ready:
-                    if mask & selectors.EVENT_READ:
-                        try:
-                            raw = self.sock.recv(262144)
-                        except BlockingIOError:
-                            raw = None
-                        except ConnectionResetError:
-                            raw, self._end = b"", "rst"
-                        if raw == b"":
-                            self._eof = True
-                            self._end = self._end or self.codec.end_of_stream()
-                        elif raw:
-                            progress.moved()
-                            chunk = self._decode(raw)
-                            self.transcript.received += chunk
-                            got += chunk
-                            if self.codec.peer_closed:
-                                self._eof, self._end = True, "close_notify"
-                    if mask & selectors.EVENT_WRITE and not self._eof:
-                        try:
-                            n = self.sock.send(view[:262144])
-                        except BlockingIOError:
-                            n = 0
-                        except (BrokenPipeError, ConnectionResetError):
-                            self._eof, self._end = True, "rst"
-                            n = 0
-                        if n:
-                            progress.moved()
-                        view = view[n:]
-                # The verdict after a look at the socket: what came while this
-                # process was not running (a loaded machine) is progress.
-                if progress.expired() and (len(got) < expect or view) and not self._eof:
-                    sent = len(wire) - len(view)
-                    what = (f"no byte moved either way for {progress.quiet_seconds:.1f} s"
-                            if progress.stalled() else
-                            f"still moving after {progress.elapsed():.0f} s, the cap")
-                    cls = Stall if progress.stalled() else Slow
-                    raise cls(f"{THROUGH_MHD}{what}: sent {sent} of {len(wire)} bytes (on the wire), received "
-                              f"{len(got)} of {expect}\n" + self.describe())
-            if self._eof and (len(got) < expect or view):
-                # The peer ended the stream (or reset it) before it took
-                # everything, or before everything expected came back.
-                raise (Reset if self._end == "rst" else Loss)(
-                    f"{THROUGH_MHD}the stream ended ({self._end}) after {len(got)} of {expect} bytes received, "
-                    f"with {len(view)} bytes (on the wire) still to send\n" + self.describe())
+            ioloop.run(watched, ready, done, lambda: min(progress.remaining(), 1.0), judge)
         finally:
-            sel.close()
             self.sock.setblocking(True)
+        if self._eof and (len(got) < expect or view):
+            # The peer ended the stream (or reset it) before it took
+            # everything, or before everything expected came back.
+            raise (Reset if self._end == "rst" else Loss)(
+                f"{THROUGH_MHD}the stream ended ({self._end}) after {len(got)} of {expect} bytes received, "
+                f"with {len(view)} bytes (on the wire) still to send\n" + self.describe())
         self._inbox[:0] = got[expect:]
         return bytes(got[:expect])
 

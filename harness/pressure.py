@@ -19,6 +19,7 @@ import os
 import selectors
 from dataclasses import dataclass, field
 
+from . import ioloop
 from .client import READ_SECONDS, WireError, counted
 from .streams import CAP_SECONDS, Loss, Progress, Slow, Stall
 from .tracebacks import hidden as _hidden
@@ -67,14 +68,12 @@ class _Outgoing:
                 self.at += len(chunk)
                 self.pending.append([memoryview(self.conn.codec.encode(chunk)), len(chunk)])
             view, plain = self.pending[0]
-            try:
-                n = self.conn.sock.send(view)
-            except BlockingIOError:
-                return moved
-            except (BrokenPipeError, ConnectionResetError):
-                self.conn._eof, self.conn._end = True, "rst"
+            n = self.conn.send_nowait(view)
+            if n is None:
                 raise WireError("backpressure: the connection was reset while the client sent "
-                                f"({self.sent} bytes sent)\n" + self.conn.describe()) from None
+                                f"({self.sent} bytes sent)\n" + self.conn.describe())
+            if not n:
+                return moved
             moved = True
             if n < len(view):
                 self.pending[0][0] = view[n:]
@@ -99,128 +98,149 @@ def drive(conn, release, step, holds, read_holds, origin=0, seconds=READ_SECONDS
     progress too): raises Stall if nothing moves for `seconds`, Slow if it
     still moves at `cap_seconds` (both scaled), Loss if the stream ends
     early."""
-    flow = Flow()
-    out = _Outgoing(conn, origin, step if read_holds else (holds + 1) * step)
     conn.transcript.sent += b"<the counted stream from %d>" % origin
-    got = bytearray(conn._inbox)
-    conn._inbox.clear()
     wake, _ = conn.server.subscribe()
-    cursor = 0  # from the first event: a hold may have come before this call
-    reading = True
-    expect = None     # the length of the application's output, once it ends
-    told = False      # the application knows where our stream ends
-    ended = None      # the application's pressure_end event
-    read_hold = None  # the application's read hold not yet released: its event
-    blocked = False   # the socket took no more of ours since read_hold began
-    released = 0      # read holds released
-    progress = Progress(seconds, cap_seconds)
-    sel = selectors.DefaultSelector()
-    sel.register(wake, selectors.EVENT_READ)
-    watching = 0  # the events the selector watches on the socket
     conn.sock.setblocking(False)
     try:
-        while True:
-            events, cursor = conn.server.events_after(cursor, conn.rid)
-            for e in events:
-                if e["ev"] == "hold" and e["dir"] == "read":
-                    # Fill the path: send without bound until the socket
-                    # takes no more; that is when our side has stopped.
-                    read_hold = e
-                    out.budget = None
-                    out.send()
-                    blocked = bool(out)
-                elif e["ev"] == "hold" and e["dir"] == "write":
-                    reading = False
-                    flow.holds.append({"dir": "write", "k": e["k"], "received": len(got)})
-                    # We have stopped reading: it may fill the path. A new
-                    # step goes with the read holds' releases if there are
-                    # any: our stream's budget follows those.
-                    release(hold="write", **({} if read_holds else {"n": _step(step, flow)}))
-                elif e["ev"] == "write_held":
-                    reading = True
-                    hold = next(h for h in reversed(flow.holds) if h["dir"] == "write")
-                    hold["in_flight"] = e["sent"] - hold.pop("received")
-                elif e["ev"] == "enough":
-                    expect = e["sent"]
-                elif e["ev"] == "pressure_end":
-                    ended = e
-            if read_hold is not None and blocked:
-                # The path holds what we sent and the application has not read.
-                flow.holds.append({"dir": "read", "k": read_hold["k"], "in_flight": out.sent - read_hold["read"]})
-                read_hold, blocked = None, False
-                released += 1
-                out.budget = out.at + _step(step, flow)  # a step more, then the next hold (or the end)
-                release(n=_step(step, flow))
-                progress.moved()
-                continue
-            if not told and not out and read_hold is None and (not read_holds or released == holds):
-                release(sent=out.sent)  # every byte of ours is with the kernel: that is the end
-                out.ended = told = True
-            if ended is not None and (ended["how"] != "done" or expect is not None and len(got) >= expect):
-                break
-            want_read = reading and (expect is None or len(got) < expect)
-            mask = (selectors.EVENT_READ if want_read else 0) | (
-                selectors.EVENT_WRITE if out and not blocked else 0)
-            if mask != watching:
-                if not mask:
-                    sel.unregister(conn.sock)
-                elif not watching:
-                    sel.register(conn.sock, mask)
-                else:
-                    sel.modify(conn.sock, mask)
-                watching = mask
-            ready = sel.select(progress.remaining())
-            for key, ev in ready:
-                if key.fd == wake:
-                    _drain(wake)
-                    continue
-                if ev & selectors.EVENT_READ:
-                    raw = _recv(conn)
-                    if raw == b"":
-                        # The application CLOSEs after its pressure_end event,
-                        # which may still be on its way to us.
-                        ended = ended or conn.wait_event("pressure_end", seconds=seconds)
-                        expect = _output_length(conn, expect)
-                        if ended["how"] == "done" and len(got) == expect:
-                            return _result(flow, out, got, ended, conn)
-                        raise Loss(f"backpressure: the stream ended ({conn._end}) after {len(got)} bytes "
-                                   f"(sent {out.sent}); the application's script: {_brief(ended)}\n"
-                                   + conn.describe())
-                    if raw:
-                        got += conn.codec.decode(raw)
-                        progress.moved()
-                if ev & selectors.EVENT_WRITE:
-                    if out.send():
-                        progress.moved()
-                    # The socket took all it could: with a read hold under
-                    # way that is the event that ends our side's part.
-                    blocked = bool(out) and read_hold is not None
-            # The verdict after a look at the socket and the events: what came
-            # while this process was not running (a loaded machine) is progress.
-            if progress.expired():
-                why = (f"no byte moved either way for {progress.quiet_seconds:.1f} s" if progress.stalled()
-                       else f"still moving after {progress.elapsed():.0f} s, the cap")
-                state = "reading" if reading else "not reading: the application fills the path"
-                if read_hold:
-                    state += f"; the application holds its reading (hold {read_hold['k']})"
-                if expect is not None:
-                    state += f"; the application's output ended after {expect} bytes"
-                if ended is not None:
-                    state += f"; the application's script has ended: {_brief(ended)}"
-                raise (Stall if progress.stalled() else Slow)(
-                    f"backpressure: {why}: sent {out.sent}, received {len(got)} bytes, {state}\n" + conn.describe())
+        run = _Run(conn, wake, release, step, holds, read_holds, origin, seconds, cap_seconds)
+        ioloop.run(run.watched, run.ready, run.done, run.progress.remaining, run.judge)
     finally:
-        sel.close()
         conn.server.unsubscribe(wake)
         conn.sock.setblocking(True)
-    return _result(flow, out, got, ended, conn)
+    run.flow.sent, run.flow.end = run.out.sent, run.ended
+    run.flow.received = run.got
+    conn.transcript.received += b"<%d bytes>" % len(run.got)
+    return run.flow
 
 
-def _result(flow, out, got, ended, conn):
-    flow.sent, flow.end = out.sent, ended
-    flow.received = got
-    conn.transcript.received += b"<%d bytes>" % len(got)
-    return flow
+class _Run:
+    """One pressure run: what the client knows of it, and its steps, which
+    ioloop.run takes in turn."""
+
+    def __init__(self, conn, wake, release, step, holds, read_holds, origin, seconds, cap_seconds):
+        self.conn, self.release, self.step, self.holds, self.read_holds = conn, release, step, holds, read_holds
+        self.seconds = seconds
+        self.flow = Flow()
+        self.out = _Outgoing(conn, origin, step if read_holds else (holds + 1) * step)
+        self.got = bytearray(conn.take_inbox())
+        self.wake = wake      # the server's events fd (server.subscribe): readable when an event came
+        self.cursor = 0       # from the first event: a hold may have come before this call
+        self.reading = True
+        self.expect = None    # the length of the application's output, once it ends
+        self.told = False     # the application knows where our stream ends
+        self.ended = None     # the application's pressure_end event
+        self.read_hold = None  # the application's read hold not yet released: its event
+        self.blocked = False  # the socket took no more of ours since read_hold began
+        self.released = 0     # read holds released
+        self.finished = False  # the stream ended where the application's script says
+        self.progress = Progress(seconds, cap_seconds)
+
+    def done(self):
+        """Follows the server's events; True once the run is over."""
+        if self.finished:
+            return True
+        self.follow_events()
+        while self.read_hold is not None and self.blocked:
+            # The path holds what we sent and the application has not read.
+            self.flow.holds.append({"dir": "read", "k": self.read_hold["k"],
+                                    "in_flight": self.out.sent - self.read_hold["read"]})
+            self.read_hold, self.blocked = None, False
+            self.released += 1
+            self.out.budget = self.out.at + _step(self.step, self.flow)  # a step more, then the next hold (or the end)
+            self.release(n=_step(self.step, self.flow))
+            self.progress.moved()
+            self.follow_events()
+        if (not self.told and not self.out and self.read_hold is None
+                and (not self.read_holds or self.released == self.holds)):
+            self.release(sent=self.out.sent)  # every byte of ours is with the kernel: that is the end
+            self.out.ended = self.told = True
+        ended = self.ended
+        return ended is not None and (ended["how"] != "done" or self.expect is not None and len(self.got) >= self.expect)
+
+    def follow_events(self):
+        events, self.cursor = self.conn.server.events_after(self.cursor, self.conn.rid)
+        for e in events:
+            if e["ev"] == "hold" and e["dir"] == "read":
+                # Fill the path: send without bound until the socket
+                # takes no more; that is when our side has stopped.
+                self.read_hold = e
+                self.out.budget = None
+                self.out.send()
+                self.blocked = bool(self.out)
+            elif e["ev"] == "hold" and e["dir"] == "write":
+                self.reading = False
+                self.flow.holds.append({"dir": "write", "k": e["k"], "received": len(self.got)})
+                # We have stopped reading: it may fill the path. A new
+                # step goes with the read holds' releases if there are
+                # any: our stream's budget follows those.
+                self.release(hold="write", **({} if self.read_holds else {"n": _step(self.step, self.flow)}))
+            elif e["ev"] == "write_held":
+                self.reading = True
+                hold = next(h for h in reversed(self.flow.holds) if h["dir"] == "write")
+                hold["in_flight"] = e["sent"] - hold.pop("received")
+            elif e["ev"] == "enough":
+                self.expect = e["sent"]
+            elif e["ev"] == "pressure_end":
+                self.ended = e
+
+    def watched(self):
+        """The server's events, and on the socket only what we want now."""
+        want_read = self.reading and (self.expect is None or len(self.got) < self.expect)
+        mask = (selectors.EVENT_READ if want_read else 0) | (
+            selectors.EVENT_WRITE if self.out and not self.blocked else 0)
+        return [(self.wake, selectors.EVENT_READ), (self.conn.sock, mask)]
+
+    def ready(self, file, mask):
+        if self.finished:
+            return
+        if file == self.wake:
+            _drain(self.wake)
+            return
+        if mask & selectors.EVENT_READ:
+            data = self.conn.recv_nowait(self.progress)
+            if data == b"":
+                self.at_end()
+                return
+            if data:
+                self.got += data
+        if mask & selectors.EVENT_WRITE:
+            if self.out.send():
+                self.progress.moved()
+            # The socket took all it could: with a read hold under
+            # way that is the event that ends our side's part.
+            self.blocked = bool(self.out) and self.read_hold is not None
+
+    def at_end(self):
+        """The stream ended: where the application's script says, or early."""
+        conn, got = self.conn, self.got
+        # The application CLOSEs after its pressure_end event, which may
+        # still be on its way to us.
+        self.ended = self.ended or conn.wait_event("pressure_end", seconds=self.seconds)
+        self.expect = _output_length(conn, self.expect)
+        if self.ended["how"] == "done" and len(got) == self.expect:
+            self.finished = True
+            return
+        raise Loss(f"backpressure: the stream ended ({conn.end}) after {len(got)} bytes "
+                   f"(sent {self.out.sent}); the application's script: {_brief(self.ended)}\n" + conn.describe())
+
+    def judge(self):
+        """The verdict after a look at the socket and the events: what came
+        while this process was not running (a loaded machine) is progress."""
+        progress = self.progress
+        if self.finished or not progress.expired():
+            return
+        why = (f"no byte moved either way for {progress.quiet_seconds:.1f} s" if progress.stalled()
+               else f"still moving after {progress.elapsed():.0f} s, the cap")
+        state = "reading" if self.reading else "not reading: the application fills the path"
+        if self.read_hold:
+            state += f"; the application holds its reading (hold {self.read_hold['k']})"
+        if self.expect is not None:
+            state += f"; the application's output ended after {self.expect} bytes"
+        if self.ended is not None:
+            state += f"; the application's script has ended: {_brief(self.ended)}"
+        raise (Stall if progress.stalled() else Slow)(
+            f"backpressure: {why}: sent {self.out.sent}, received {len(self.got)} bytes, {state}\n"
+            + self.conn.describe())
 
 
 def _step(first, flow):
@@ -248,16 +268,3 @@ def _drain(fd):
     except BlockingIOError:
         pass
 
-
-def _recv(conn):
-    """Raw bytes, b'' at the end of the stream, None if nothing was there."""
-    try:
-        raw = conn.sock.recv(262144)
-    except BlockingIOError:
-        return None
-    except ConnectionResetError:
-        conn._eof, conn._end = True, "rst"
-        return b""
-    if not raw:
-        conn._eof, conn._end = True, conn.codec.end_of_stream()
-    return raw

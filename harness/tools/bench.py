@@ -24,6 +24,7 @@ import selectors
 import statistics
 import time
 
+from .. import ioloop
 from ..client import Conn, build_request, pattern
 from ..server import RefServer, ServerError
 
@@ -36,45 +37,42 @@ CONCURRENT = 16
 def pump(conns, size, max_seconds):
     """Sends `size` bytes on each connection while reading the echo, all at
     once; returns (bytes echoed back in all, seconds)."""
-    sel = selectors.DefaultSelector()
-    state = {}
     payload = pattern(size)
-    for conn in conns:
-        conn.sock.setblocking(False)
-        state[conn.sock] = {"conn": conn, "out": memoryview(conn.codec.encode(payload)), "got": 0}
-        sel.register(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    conn_of = {conn.sock: conn for conn in conns}
+    out = {conn.sock: memoryview(conn.codec.encode(payload)) for conn in conns}  # still to send
+    got = dict.fromkeys(conn_of, 0)  # plaintext echoed back
     started = time.monotonic()
     until = started + max_seconds
-    open_ = len(conns)
+
+    def watched():
+        return [(sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if out[sock] else 0))
+                for sock in conn_of if got[sock] < size]
+
+    def ready(sock, mask):
+        conn = conn_of[sock]
+        if mask & selectors.EVENT_WRITE and out[sock]:
+            n = conn.send_nowait(out[sock][:262144])
+            if n is None:
+                raise RuntimeError(f"the echo ended the connection early ({conn.end})")
+            out[sock] = out[sock][n:]
+        if mask & selectors.EVENT_READ:
+            data = conn.recv_nowait()
+            if data == b"":
+                raise RuntimeError(f"the echo ended the connection early ({conn.end})")
+            got[sock] += len(data or b"")
+
+    def done():
+        return all(n >= size for n in got.values()) or time.monotonic() >= until
+
+    for conn in conns:
+        conn.sock.setblocking(False)
     try:
-        while open_ and time.monotonic() < until:
-            for key, mask in sel.select(timeout=min(1.0, max(0.0, until - time.monotonic()))):
-                s = state[key.fileobj]
-                if mask & selectors.EVENT_WRITE and s["out"]:
-                    try:
-                        n = key.fileobj.send(s["out"][:262144])
-                    except BlockingIOError:
-                        n = 0
-                    s["out"] = s["out"][n:]
-                    if not s["out"]:
-                        sel.modify(key.fileobj, selectors.EVENT_READ)
-                if mask & selectors.EVENT_READ:
-                    try:
-                        raw = key.fileobj.recv(262144)
-                    except BlockingIOError:
-                        continue
-                    if not raw:
-                        raise RuntimeError("the echo ended the connection early")
-                    s["got"] += len(s["conn"].codec.decode(raw))
-                    if s["got"] >= size:
-                        sel.unregister(key.fileobj)
-                        open_ -= 1
+        ioloop.run(watched, ready, done, lambda: min(1.0, max(0.0, until - time.monotonic())))
         elapsed = time.monotonic() - started
     finally:
-        sel.close()
         for conn in conns:
             conn.sock.setblocking(True)
-    return sum(s["got"] for s in state.values()), elapsed
+    return sum(got.values()), elapsed
 
 
 class Target:
