@@ -175,16 +175,17 @@ def run_one(args, prefix, report, passthrough):
             data = json.loads(results_json.read_text())
         except (OSError, ValueError) as e:
             raise Fail(f"cannot read {results_json}: {e}", rc or 3) from None
+        ids = confirm.failed_ids(data) if args.confirm_failures and not data.get("interrupted") else []
+        if ids:  # still holding the report folder: the reruns write into it
+            say(f"confirming: the {len(ids)} case(s) that did not behave, {args.confirm_failures} time(s) again "
+                f"({report / 'confirm'})")
+            data["confirmation"] = confirm.rerun(args, prefix, report, against(passthrough), ids,
+                                                 args.confirm_failures)
+            results.write(report, data, catalog.load())
     finally:
         lock.close()
     if rc == 2 and any(data["totals"].get(o) for o in ("failed", "error", "unrecorded")):
         rc = 1  # pytest says "interrupted" when -x or --maxfail stopped it: a case failed
-    ids = confirm.failed_ids(data) if args.confirm_failures and not data.get("interrupted") else []
-    if ids:
-        say(f"confirming: the {len(ids)} case(s) that did not behave, {args.confirm_failures} time(s) again "
-            f"({report / 'confirm'})")
-        data["confirmation"] = confirm.rerun(args, prefix, report, against(passthrough), ids, args.confirm_failures)
-        results.write(report, data, catalog.load())
     results.print_summary(data, report, rc, rerun=rerun_command(args, prefix, passthrough))
     return rc, data
 

@@ -18,7 +18,7 @@ class InteropSession(Tagged):
         # cap: it cannot tell MHD forwarding its echo (0.9.75's TLS, slowly
         # on a busy machine) from a client gone quiet; the watch judges.
         idle_ms = int(Deadline(CAP_SECONDS).seconds * 1000)
-        self.url = ws.uri(server, f"/ws?rid={rid}&idle={idle_ms}")
+        self.url = ws.uri(server, server.url("/ws", rid=rid, idle=idle_ms))
         self.watch = Watch(server.port, what=f"{client}'s WebSocket exchange")
         self.client = CLIENTS[client](self.watch, tls)
 

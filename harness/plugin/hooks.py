@@ -13,6 +13,7 @@ from _pytest import junitxml  # its stash key: the mutant as a testsuite propert
 
 from .. import ROOT, catalog, modes, options, outcome, shards, transfer
 from .. import baseline as baselines
+from ..interop import clients
 from ..interop import known as known_clients
 from ..deadlines import scaled
 from ..reports import results
@@ -22,6 +23,8 @@ from . import state as shared
 from .state import EXPECTED, RACE, STOP_FAILURES, State, item_rules, server_env
 
 BACKSTOP_SECONDS = 300  # scaled, per call of a case
+# A -m/-k that asks for the real-client cases (not one that leaves them out).
+INTEROP_ASKED = r"(?<!not )\b(?:" + "|".join(["interop", *(re.escape(n) for n in clients.NAMES)]) + r")\b"
 
 
 def pytest_addoption(parser):
@@ -56,7 +59,7 @@ def pytest_configure(config):
         config.option.xmlpath = str(pathlib.Path(config.getoption("report")) / "junit.xml")
     config.conformance_transports = tuple(config.getoption("transport")) or modes.TRANSPORTS
     asked = f"{config.getoption('markexpr', '') or ''} {config.getoption('keyword', '') or ''}"
-    if not config.getoption("interop") and re.search(r"(?<!not )\binterop\b|chromium|node-ws|aiohttp|wsproto", asked):
+    if not config.getoption("interop") and re.search(INTEROP_ASKED, asked):
         raise pytest.UsageError(f"-m/-k {asked.strip()!r} asks for the real-client cases (U-WS-6): add --interop "
                                 "(./conformance --interop ... -- -m interop)")
     if config.getoption("shard"):
@@ -76,7 +79,8 @@ def pytest_configure(config):
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session):
     state = session.config.conformance
-    if not hasattr(session.config, "workerinput"):
+    if not hasattr(session.config, "workerinput") and not session.config.option.collectonly:
+        # (not a --collect-only, e.g. ./conformance sizing its workers: it is no run of that folder)
         (state.report_dir / STOP_FAILURES).unlink(missing_ok=True)
     if not collects_cases(session.config.args, session.config.invocation_params.dir):
         return  # the harness's own tests (tests/): no case, so no server, MHD or baseline to set up

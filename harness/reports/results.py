@@ -6,12 +6,11 @@ module only lays them out. See README.md, "Reports"."""
 import json
 import pathlib
 import shlex
-from xml.sax.saxutils import quoteattr
 
 from .. import modes, outcome
 from ..deadlines import FACTOR_ENV
 from ..outcome import STATES, case_name, problem, problems_first, reason
-from . import facts, html_report, interop
+from . import facts, html_report, interop, junit
 from .confirmation import confirmation_lines
 
 SCHEMA = 1
@@ -228,13 +227,8 @@ def write_interrupted(report_dir, mhd, catalog, transports):
     saying INTERRUPTED (junit.xml too, when pytest wrote none)."""
     data = build([], catalog, mhd, 0.0, transports, None, interrupted=True)
     write(report_dir, data, catalog)
-    junit = pathlib.Path(report_dir) / "junit.xml"
-    if not junit.exists() or junit.stat().st_size == 0:
-        name = quoteattr(f"upgrade-conformance MHD {mhd.get('version')}")
-        junit.write_text(f'<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name={name} errors="0" '
-                         'failures="0" skipped="0" tests="0"><properties><property name="interrupted" value="true" />'
-                         f'<property name="gate" value={quoteattr(data["gate"]["headline"])} /></properties>'
-                         "</testsuite></testsuites>\n")
+    junit.write_empty(pathlib.Path(report_dir) / "junit.xml", f"upgrade-conformance MHD {mhd.get('version')}",
+                      data["gate"]["headline"])
     return data
 
 

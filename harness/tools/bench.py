@@ -91,14 +91,14 @@ class Target:
         """A connection ready to echo `size` bytes each way."""
         conn = self.connect()
         if self.upgrade:
-            conn.request(f"/upgrade?then=echo&until={size}")
+            conn.request(self.server.url("/upgrade", then="echo", until=size))
             conn.read_head()
         return conn
 
     def latency(self):
         conn = self.connect()
         try:
-            message = build_request("/upgrade?then=close", conn.rid)
+            message = build_request(self.server.url("/upgrade", then="close"), conn.rid)  # the same bytes to both
             if not self.upgrade:
                 # The echo's answer to a request-sized message, once its
                 # thread for the connection runs: creating that thread is

@@ -6,7 +6,6 @@ they are recorded beside it (results.json "confirmation") and shown in
 the reports and on the console."""
 
 import argparse
-import json
 import shutil
 
 from ..reports import results
@@ -26,7 +25,7 @@ def rerun(args, prefix, report, against, ids, times):
     that say what the run was against (--mutant, --fault-seed)."""
     tally = {i: {"failed": 0, "reruns": 0} for i in ids}
     sized = argparse.Namespace(**{**vars(args), "jobs": selection.workers(len(ids), args.jobs),
-                                  "update_baseline": False})
+                                  "update_baseline": False, "shard": None})  # the ids are the selection
     folder = report / "confirm"
     shutil.rmtree(folder, ignore_errors=True)
     for k in range(1, times + 1):
@@ -35,8 +34,8 @@ def rerun(args, prefix, report, against, ids, times):
         with open(out / "pytest.log", "w") as log:
             run_pytest(pytest_command(sized, prefix, out, [*against, *ids]), log=log)
         try:
-            again = json.loads((out / "results.json").read_text())
-        except (OSError, ValueError):
+            _, again = results.read(out)
+        except results.Unreadable:
             continue  # a rerun that wrote nothing counts for no case
         for case in again.get("cases", []):
             if case["id"] in tally:

@@ -187,10 +187,11 @@ def run(args):
         for mode in args.mode:
             server = RefServer(binary, mode, transport, tls=pki).start()
             print(f"\n{scheme} {mode.name}: MHD and the reference taken in turn\n{table_head(22)}")
+            echo = WsEcho(server, pki)  # one per server: its request ids must not repeat there
             try:
                 for label, size in SIZES.items():
                     try:
-                        r, r_ref = measure(WsEcho(server, pki), ref, size, args)
+                        r, r_ref = measure(echo, ref, size, args)
                     except (OSError, AssertionError, ServerError, asyncio.TimeoutError,
                             ws.websockets.exceptions.WebSocketException) as e:
                         print(f"  {label:<22} failed: {str(e).splitlines()[0]}")
