@@ -354,6 +354,10 @@ static volatile bool stopping; /* MHD_stop_daemon was called */
 static __thread bool upgraded_this_pass; /* M_SKIP_AFTER_UPGRADE */
 static __thread bool in_loop; /* inside MHD_run or MHD_run_from_select */
 static const void *pending_close[SLOTS]; /* M_CLOSE_WAITS_FOR_LOOP: handles */
+/* The TLS sessions of upgraded connections, from the handler's call until
+ * gnutls_deinit: MHD's cleanup (gnutls_bye) may come after CLOSE returned,
+ * when upgraded[] has already let the slot go. */
+static const void *upgraded_tls[SLOTS];
 static __thread bool in_close; /* inside MHD_upgrade_action (CLOSE) */
 static __thread int handler_sock = -1; /* the socket of the running handler */
 static unsigned long long sent_bytes[SLOTS]; /* per upgraded[] slot */
@@ -521,6 +525,8 @@ trampoline (void *cls, struct MHD_Connection *connection, void *req_cls,
   for (size_t i = 0; i < SLOTS; i++)
     live += (NULL != upgraded[i].urh);
   pthread_mutex_unlock (&lock);
+  if (NULL != tls)
+    table_put (upgraded_tls, tls->tls_session);
   if (M_UPGRADE_CAP_48 == active && live > 48)
     REAL (shutdown)(sock, SHUT_RDWR);
   if (M_IDLE_TIMEOUT == active)
@@ -1439,11 +1445,15 @@ gnutls_record_send (gnutls_session_t session, const void *data, size_t size)
 static bool
 is_upgraded_session (gnutls_session_t session)
 {
-  bool found;
-  pthread_mutex_lock (&lock);
-  found = NULL != way_of (session, -1);
-  pthread_mutex_unlock (&lock);
-  return found;
+  return table_take (upgraded_tls, session, false);
+}
+
+
+void
+gnutls_deinit (gnutls_session_t session)
+{
+  table_take (upgraded_tls, session, true); /* its address may be reused */
+  REAL (gnutls_deinit)(session);
 }
 
 
