@@ -334,16 +334,22 @@ static struct
   struct MHD_UpgradeResponseHandle *urh;
   int sock;
   struct MHD_Connection *connection;
-  /* HTTPS: the TLS session and MHD's end of the socket pair. */
-  gnutls_session_t tls;
-  int mhd_sock;
-  struct way to_client, to_app;
   bool shut_both; /* M_CLOSE_AFTER_SHUTDOWN: the application shut sock down both ways */
   bool peer_reset; /* M_CLOSE_AFTER_RESET: a read or write on sock met the client's reset */
   /* M_EXTRA_ALSO_ON_SOCKET: extra_in, to be read again from the socket. */
   char *again;
   size_t again_len, again_at;
 } upgraded[SLOTS];
+/* HTTPS: what MHD forwards for an upgraded connection, from the handler's
+ * call until MHD lets the TLS session go (gnutls_deinit). Not in upgraded[],
+ * which lets a slot go when CLOSE returns: MHD forwards what is left, and
+ * sends its close_notify, on its own thread after that. */
+static struct
+{
+  gnutls_session_t tls;
+  int mhd_sock; /* MHD's end of the socket pair; -1 once MHD closed it */
+  struct way to_client, to_app;
+} forwarding[SLOTS];
 /* Socket pairs MHD made: the application's end and MHD's. */
 static struct
 {
@@ -354,10 +360,6 @@ static volatile bool stopping; /* MHD_stop_daemon was called */
 static __thread bool upgraded_this_pass; /* M_SKIP_AFTER_UPGRADE */
 static __thread bool in_loop; /* inside MHD_run or MHD_run_from_select */
 static const void *pending_close[SLOTS]; /* M_CLOSE_WAITS_FOR_LOOP: handles */
-/* The TLS sessions of upgraded connections, from the handler's call until
- * gnutls_deinit: MHD's cleanup (gnutls_bye) may come after CLOSE returned,
- * when upgraded[] has already let the slot go. */
-static const void *upgraded_tls[SLOTS];
 static __thread bool in_close; /* inside MHD_upgrade_action (CLOSE) */
 static __thread int handler_sock = -1; /* the socket of the running handler */
 static unsigned long long sent_bytes[SLOTS]; /* per upgraded[] slot */
@@ -514,19 +516,23 @@ trampoline (void *cls, struct MHD_Connection *connection, void *req_cls,
       upgraded[i].urh = urh;
       upgraded[i].sock = sock;
       upgraded[i].connection = connection;
-      upgraded[i].tls = NULL == tls ? NULL : tls->tls_session;
-      upgraded[i].mhd_sock = -1;
+      sent_bytes[i] = 0;
+      break;
+    }
+  for (size_t i = 0; i < SLOTS && NULL != tls; i++)
+    if (NULL == forwarding[i].tls || forwarding[i].tls == tls->tls_session)
+    {
+      memset (&forwarding[i], 0, sizeof (forwarding[i]));
+      forwarding[i].tls = tls->tls_session;
+      forwarding[i].mhd_sock = -1;
       for (size_t j = 0; j < SLOTS; j++)
         if (pairs[j].app == sock && pairs[j].mhd > 0)
-          upgraded[i].mhd_sock = pairs[j].mhd;
-      sent_bytes[i] = 0;
+          forwarding[i].mhd_sock = pairs[j].mhd;
       break;
     }
   for (size_t i = 0; i < SLOTS; i++)
     live += (NULL != upgraded[i].urh);
   pthread_mutex_unlock (&lock);
-  if (NULL != tls)
-    table_put (upgraded_tls, tls->tls_session);
   if (M_UPGRADE_CAP_48 == active && live > 48)
     REAL (shutdown)(sock, SHUT_RDWR);
   if (M_IDLE_TIMEOUT == active)
@@ -755,10 +761,7 @@ MHD_upgrade_action (struct MHD_UpgradeResponseHandle *urh,
     pthread_mutex_lock (&lock);
     for (size_t i = 0; i < SLOTS; i++)
       if (upgraded[i].urh == urh)
-      {
         upgraded[i].urh = NULL;
-        upgraded[i].mhd_sock = -1;
-      }
     closes_done++;
     pthread_mutex_unlock (&lock);
   }
@@ -1298,6 +1301,11 @@ close (int fd)
   if (M_FAILED_SETUP_KEEPS_SOCKET == active && fd >= 0
       && atomic_compare_exchange_strong (&head_fd, &expected, -1))
     return 0; /* never closed: the client's connection stays, the descriptor leaks */
+  pthread_mutex_lock (&lock);
+  for (size_t i = 0; i < SLOTS && fd >= 0; i++)
+    if (NULL != forwarding[i].tls && forwarding[i].mhd_sock == fd)
+      forwarding[i].mhd_sock = -1; /* the number may be reused */
+  pthread_mutex_unlock (&lock);
   return REAL (close)(fd);
 }
 
@@ -1335,12 +1343,12 @@ static struct way *
 way_of (gnutls_session_t tls, int mhd_sock)
 {
   for (size_t i = 0; i < SLOTS; i++)
-    if (NULL != upgraded[i].urh)
+    if (NULL != forwarding[i].tls)
     {
-      if (NULL != tls && upgraded[i].tls == tls)
-        return &upgraded[i].to_client;
-      if (mhd_sock >= 0 && upgraded[i].mhd_sock == mhd_sock)
-        return &upgraded[i].to_app;
+      if (NULL != tls && forwarding[i].tls == tls)
+        return &forwarding[i].to_client;
+      if (mhd_sock >= 0 && forwarding[i].mhd_sock == mhd_sock)
+        return &forwarding[i].to_app;
     }
   return NULL;
 }
@@ -1432,7 +1440,9 @@ gnutls_record_send (gnutls_session_t session, const void *data, size_t size)
     r = REAL (gnutls_record_send)(session, data, size);
     return GNUTLS_E_INTERRUPTED == r ? GNUTLS_E_PUSH_ERROR : r;
   case M_BYTE_AFTER_RECORD:
-    if (! w->flipped && w->bytes < 16384 && w->bytes + size > 16384)
+    /* The byte at offset 16384, whichever send carries it: a first send
+     * of exactly one record (16 KiB) leaves it to the next. */
+    if (! w->flipped && w->bytes <= 16384 && w->bytes + size > 16384)
     {
       unsigned char copy[65536];
       size_t n = size < sizeof (copy) ? size : sizeof (copy);
@@ -1459,14 +1469,22 @@ gnutls_record_send (gnutls_session_t session, const void *data, size_t size)
 static bool
 is_upgraded_session (gnutls_session_t session)
 {
-  return table_take (upgraded_tls, session, false);
+  bool found;
+  pthread_mutex_lock (&lock);
+  found = NULL != way_of (session, -1);
+  pthread_mutex_unlock (&lock);
+  return found;
 }
 
 
 void
 gnutls_deinit (gnutls_session_t session)
 {
-  table_take (upgraded_tls, session, true); /* its address may be reused */
+  pthread_mutex_lock (&lock);
+  for (size_t i = 0; i < SLOTS; i++)
+    if (forwarding[i].tls == session)
+      forwarding[i].tls = NULL; /* its address may be reused */
+  pthread_mutex_unlock (&lock);
   REAL (gnutls_deinit)(session);
 }
 
