@@ -651,6 +651,7 @@ server_stop (struct server *srv, const struct config *cfg)
   struct event e;
   bool idle;
   pthread_mutex_lock (&srv->lock);
+  srv->stopping = true;
   unsigned int open_upgrades = srv->workers;
   pthread_mutex_unlock (&srv->lock);
   ev_begin (&e, "stopping", NULL);

@@ -46,6 +46,9 @@ struct server
   pthread_mutex_t lock;
   pthread_cond_t workers_idle;
   unsigned int workers; /* live upgraded-socket threads */
+  /* server_stop has counted the workers it waits for (under lock): a
+   * handler called after that closes its connection itself. */
+  bool stopping;
   /* Upgraded connections handed to the application and not yet closed by
    * a successful CLOSE action: GET /stats reports it, for leak checks. */
   atomic_int live_handles;

@@ -289,8 +289,24 @@ script_start (struct upgraded *u)
     return;
   }
   pthread_mutex_lock (&u->srv->lock);
-  u->srv->workers++;
+  bool stopping = u->srv->stopping;
+  if (! stopping)
+    u->srv->workers++;
   pthread_mutex_unlock (&u->srv->lock);
+  if (stopping)
+  {
+    /* The server stops and no longer waits for scripts: this handle is
+     * good only until the handler returns (MHD_stop_daemon then frees
+     * it), so the manual's order, every upgraded connection closed before
+     * the stop, is kept here. (Seen: 0.9.75, pool-https, a script's CLOSE
+     * after MHD_stop_daemon had freed the handle, SIGSEGV.) */
+    struct event e;
+    ev_begin (&e, "upgraded_while_stopping", u->rid);
+    ev_end (&e);
+    upgraded_action (u, MHD_UPGRADE_ACTION_CLOSE, "close");
+    upgraded_free (u);
+    return;
+  }
   pthread_attr_init (&attr);
   pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
   int err = pthread_create (&t, &attr, &script_thread, u);
