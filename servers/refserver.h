@@ -40,8 +40,8 @@ struct server
   struct MHD_Daemon *daemon;
   /* Readable once shutdown starts: wakes every upgraded-socket thread. */
   int stop_fd[2];
-  /* External-polling modes: poked after every upgrade action so that the
-   * loop runs MHD_run() at once instead of at its next timeout. */
+  /* External-polling modes: poked after MHD_resume_connection, the one
+   * wake-up the manual asks of the application (never after CLOSE). */
   int wake_fd[2];
   pthread_mutex_t lock;
   pthread_cond_t workers_idle;
