@@ -6,8 +6,15 @@ from harness.checks import ECHO_ONCE, echo_and_finish, expect_101, finish
 from harness.client import pattern
 from harness.deadlines import scaled
 from harness.modes import THREAD_PER_CONNECTION
+from harness.streams import QUIET_SECONDS
 
-REPLY_SECONDS = 2  # scaled; the client answers within milliseconds of the 101
+# Scaled: how long the handler waits for the client's answer to the 101.
+# Longer than the client's own wait for the 101 (a quiet period), so that an
+# MHD that holds the 101 back until the handler returns fails on the
+# client's side, as what it saw ("no byte for 5 s"), and a slow or busy
+# machine, whose client answers late, is not taken for one. (It was 2 s: a
+# loaded CI runner's client answered after the handler had given up.)
+HANDLER_WAIT_SECONDS = 3 * QUIET_SECONDS
 
 
 def upgraded(server, connect):
@@ -20,16 +27,18 @@ def upgraded(server, connect):
 @pytest.mark.rule("U-CB-1")
 @pytest.mark.plain_only  # the catalogue: "plain: a handler that waits ..."
 def test_handler_runs_after_101_was_sent(server, connect):
-    """The handler waits (REPLY_SECONDS, scaled) for the client's answer to
-    the 101; the client answers only once the whole 101 head arrived."""
+    """The handler waits (HANDLER_WAIT_SECONDS, scaled) for the client's
+    answer to the 101; the client answers only once the whole 101 head
+    arrived, which it must while the handler still waits."""
+    wait = scaled(HANDLER_WAIT_SECONDS)
     conn = connect(server)
-    conn.request(server.url("/upgrade", then="wait-in-handler", idle=int(scaled(REPLY_SECONDS) * 1000)))
+    conn.request(server.url("/upgrade", then="wait-in-handler", idle=int(wait * 1000)))
     expect_101(conn)
     conn.send(b"answer-to-the-101")
-    reply = conn.wait_event("reply_in_handler")
+    reply = conn.wait_event("reply_in_handler", seconds=HANDLER_WAIT_SECONDS + QUIET_SECONDS)
     assert reply["got_reply"] and reply["reply"] == "answer-to-the-101", (
-        "the handler, waiting for the client's answer to the 101, did not get it: the 101 was not on the "
-        f"wire while the handler ran ({reply})")
+        f"the client had the whole 101 and answered it; the handler, waiting up to {wait:.0f} s for that "
+        f"answer, did not get it ({reply})")
     finish(conn)
 
 
@@ -148,11 +157,12 @@ def test_handler_runs_after_101_was_sent_over_tls(server, connect, control):
     of its own instead (GET /release?of=RID), once the whole 101 arrived:
     a handler that gets it ran after the 101 was on the wire."""
     conn = connect(server)
-    conn.request(server.url("/upgrade", then="wait-release-in-handler", idle=int(scaled(REPLY_SECONDS) * 1000)))
+    wait = scaled(HANDLER_WAIT_SECONDS)
+    conn.request(server.url("/upgrade", then="wait-release-in-handler", idle=int(wait * 1000)))
     expect_101(conn)
     assert control(server, server.url("/release", of=conn.rid)) == 200, "the handler's wait was gone"
-    reply = conn.wait_event("reply_in_handler")
+    reply = conn.wait_event("reply_in_handler", seconds=HANDLER_WAIT_SECONDS + QUIET_SECONDS)
     assert reply["got_reply"], (
-        "the handler, waiting for the client's answer to the 101, did not get it: the 101 was not on the "
-        f"wire while the handler ran ({reply})")
+        f"the client had the whole 101 and answered it (/release); the handler, waiting up to {wait:.0f} s "
+        f"for that answer, did not get it ({reply})")
     finish(conn)
