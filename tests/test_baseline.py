@@ -110,13 +110,13 @@ def test_a_race_applies_in_its_cells_to_its_rules():
     assert b.race(["U-HALF-1"], "epoll-https") is None
 
 
-def test_update_proposes_a_race_s_rates_from_every_run_it_is_given():
+def test_update_proposes_a_race_s_rates_from_every_case_of_every_run_it_is_given():
     b = make(races={"stall": RACE})
     runs = [[raced("test_a[epoll-https]", 10, 30), raced("test_a[pool-https]", 0, 50, "not-seen")],
             [raced("test_a[epoll-https]", 30, 40)]]
     new = baseline.updated(b, runs)
     entry = new["races"]["stall"]
-    assert entry["runs"] == [[5, 50], [10, 80], [30, 40]]
+    assert entry["runs"] == [[5, 50], [10, 30], [0, 50], [30, 40]]  # the old pair, then one per case
     assert (entry["cells"], entry["signatures"], entry["observed"], entry["workaround"]) == (
         RACE["cells"], RACE["signatures"], "o", "w")
     lows, highs = zip(*(outcome.rate_interval(f, a, baseline.RANGE_CONFIDENCE) for f, a in entry["runs"]))
