@@ -144,6 +144,7 @@ class NodeWs(AgentClient):
                     view = view[os.write(fd, view):]
                 except BrokenPipeError:
                     raise self._died() from None
+                self.watch.agent_moved()
 
     def _read_line(self):
         fd = self._node.stdout.fileno()
@@ -154,6 +155,7 @@ class NodeWs(AgentClient):
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
                     raise self._died()
+                self.watch.agent_moved()
                 chunks.append(chunk)
         line, _, self._unread = b"".join(chunks).partition(b"\n")
         return line

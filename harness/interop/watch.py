@@ -6,9 +6,13 @@ either way, for the quiet period (harness/streams.py), never a total time;
 a client with bytes it has not read yet is behind (a loaded machine), not
 waiting on the server, as long as it reads them down: a client whose
 unread bytes stay as they are for the quiet period has stopped reading,
-and that is a stall too (whose, the message says). A stall says where the
-bytes stood: what each end had not read, and what it had not yet had
-acknowledged."""
+and that is a stall too (whose, the message says). Bytes that the harness
+hands a client's agent (a command: a 1 MiB message is 1.4 MB of JSON down
+a pipe) or takes from it (its answer) count as moved too: while they
+cross, the client is busy with the harness, not waiting on the server (on
+a loaded machine a starved node took seconds to read its command). A
+stall says where the bytes stood: what each end had not read, and what it
+had not yet had acknowledged."""
 
 import re
 import subprocess
@@ -80,6 +84,11 @@ class Watch:
         self.unread = {}   # {client end: its unread bytes when last seen}
         self.ends = []
         self._next = 0.0
+
+    def agent_moved(self):
+        """Bytes crossed between the harness and the client's agent: the
+        quiet period starts again."""
+        self.progress.moved()
 
     def moved(self):
         """Bytes moved on the port since the watch began, by the kernel's count."""
