@@ -25,6 +25,7 @@ import threading
 from pathlib import Path
 
 from ..deadlines import Deadline
+from ..tools.failure import tail
 from . import base
 
 AGENT = Path(__file__).with_name("agent.js")
@@ -62,8 +63,7 @@ def _tail(path_or_file):
     else:
         path_or_file.seek(0)
         text = path_or_file.read()
-    lines = text.decode(errors="replace").strip().splitlines()[-STDERR_LINES:]
-    return "\n".join(lines) or "(nothing on stderr)"
+    return tail(text.decode(errors="replace"), STDERR_LINES) or "(nothing on stderr)"
 
 
 class AgentClient(base.Client):
