@@ -274,3 +274,10 @@ def test_the_workaround_reaches_the_gate_s_expectation_and_race():
              races={"stall": RACE})
     assert b.expectation("t[epoll-plain]", ["U-HDR-1"]).workaround == "add the header"
     assert b.race(["U-ACT-1"], "epoll-https").workaround == "w"
+
+
+def test_a_baseline_is_written_with_its_pairs_one_to_a_line():
+    data = {"races": {"stall": {"runs": [[1, 2], [0, 3]], "rates": {"low": 0.0, "high": 0.9}}}}
+    text = baseline.dumps(data)
+    assert json.loads(text) == data
+    assert [line.strip() for line in text.splitlines()[4:6]] == ["[1, 2],", "[0, 3]"] and text.endswith("\n")

@@ -10,7 +10,7 @@ and that is a stall too (whose, the message says). Bytes that the harness
 hands a client's agent (a command: a 1 MiB message is 1.4 MB of JSON down
 a pipe) or takes from it (its answer) count as moved too: while they
 cross, the client is busy with the harness, not waiting on the server (on
-a loaded machine a starved node took seconds to read its command). A
+a loaded machine a starved node can take seconds to read its command). A
 stall says where the bytes stood: what each end had not read, and what it
 had not yet had acknowledged."""
 
