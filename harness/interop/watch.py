@@ -47,17 +47,29 @@ def connections(port):
                              capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):
         return []
-    lines = [line for line in out.splitlines() if line.strip()]
+    return parse_ss(out, port)
+
+
+def parse_ss(out, port):
+    """[End] from the text of `ss -tinHn` with more than one state (so that
+    the state is the first column): each socket is a line (State Recv-Q
+    Send-Q Local Peer), followed by an indented line of its TCP info, when
+    the kernel gave one. A socket can come without it (one that was closing
+    as ss read it; seen in CI), so a line belongs to the socket above it by
+    its indentation, never by its place."""
     ends = []
-    # ss prints each socket as a line (State Recv-Q Send-Q Local Peer), then
-    # an indented line of its TCP info.
-    for head, info in zip(lines[0::2], lines[1::2]):
-        fields = head.split()
-        if len(fields) < 5:
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        if line[0].isspace():
+            if ends:
+                ends[-1] = ends[-1]._replace(moved=ends[-1].moved + sum(int(n) for n in _COUNTER.findall(line)))
+            continue
+        fields = line.split()
+        if len(fields) < 5 or not (fields[1].isdigit() and fields[2].isdigit()):
             continue
         ends.append(End(key=(fields[3], fields[4]), state=fields[0], recv_q=int(fields[1]), send_q=int(fields[2]),
-                        client_side=fields[4].rsplit(":", 1)[-1] == str(port),
-                        moved=sum(int(n) for n in _COUNTER.findall(info))))
+                        client_side=fields[4].rsplit(":", 1)[-1] == str(port), moved=0))
     return ends
 
 
