@@ -58,6 +58,11 @@ def describe_exit(code):
 class RefServer:
     START_SECONDS = 10
     STOP_SECONDS = 10  # scaled: MHD_stop_daemon joins its threads; that takes milliseconds
+    # Within a stop, how long the server waits for its upgraded-socket
+    # scripts to end (woken, they CLOSE) before it calls MHD_stop_daemon
+    # all the same and exits 4: within STOP_SECONDS, so that it can say so.
+    SCRIPTS_END_SECONDS = 5
+    READERS_END_SECONDS = 5  # the server has exited: its pipes reach their end at once
     # A script on an upgraded socket that hears nothing for this long gives
     # up and CLOSEs: a case that failed half-way (or a client end that never
     # reaches the application, as over HTTPS) leaves no connection open for
@@ -96,7 +101,8 @@ class RefServer:
     # -- life cycle ---------------------------------------------------------
     def command(self):
         cmd = [str(self.binary), "--mode", self.mode.name, "--flags", self.options["flags"],
-               "--idle-ms", str(int(Deadline(self.IDLE_SECONDS).seconds * 1000))]
+               "--idle-ms", str(int(Deadline(self.IDLE_SECONDS).seconds * 1000)),
+               "--stop-wait-ms", str(int(Deadline(self.SCRIPTS_END_SECONDS).seconds * 1000))]
         for opt, flag in (("timeout", "--timeout"), ("memory_limit", "--memory-limit"),
                           ("connection_limit", "--connection-limit")):
             if self.options[opt] is not None:
@@ -150,7 +156,7 @@ class RefServer:
                 self.proc.kill()
                 self.proc.wait()
         for t in self._readers:
-            t.join(timeout=5)
+            t.join(timeout=Deadline(self.READERS_END_SECONDS).seconds)
         return self.proc.returncode
 
     def stacks(self):

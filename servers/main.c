@@ -82,6 +82,7 @@ struct config
   unsigned int port;
   bool stop_with_open;        /* break the contract at shutdown (U-STOP-2) */
   int idle_ms;                /* scripts' default wait limit, -1: none */
+  int stop_wait_ms;           /* how long a stop waits for the scripts */
   bool raw_echo;              /* no MHD: the benchmark's reference echo */
   char *tls_key;              /* PEM contents, not paths */
   char *tls_cert;
@@ -113,6 +114,9 @@ usage (FILE *out)
            "                           MS ms for its socket gives up and\n"
            "                           CLOSEs (default: waits for ever;\n"
            "                           a request's idle= overrides it)\n"
+           "  --stop-wait-ms MS        on SIGTERM, wait MS ms (default 5000)\n"
+           "                           for the upgraded-socket scripts to\n"
+           "                           end; later: exit status 4\n"
            "  --raw-echo               no MHD: a plain (or, with --tls-key\n"
            "                           and --tls-cert, GnuTLS) echo server,\n"
            "                           the benchmark's reference\n"
@@ -197,6 +201,7 @@ parse_args (int argc, char **argv, struct config *cfg)
     { "events-fd", required_argument, NULL, 'e' },
     { "stop-with-open", no_argument, NULL, 'S' },
     { "idle-ms", required_argument, NULL, 'i' },
+    { "stop-wait-ms", required_argument, NULL, 'w' },
     { "raw-echo", no_argument, NULL, 'R' },
     { "version", no_argument, NULL, 'V' },
     { "keys", no_argument, NULL, 'K' },
@@ -209,6 +214,7 @@ parse_args (int argc, char **argv, struct config *cfg)
 
   cfg->flags_name = "upgrade";
   cfg->idle_ms = -1;
+  cfg->stop_wait_ms = 5000;
   cfg->flags = MHD_ALLOW_UPGRADE;
   while (-1 != (o = getopt_long (argc, argv, "", longopts, NULL)))
   {
@@ -273,6 +279,11 @@ parse_args (int argc, char **argv, struct config *cfg)
       if (! parse_uint (optarg, 86400000, &v) || 0 == v)
         die_usage ("bad --idle-ms", optarg);
       cfg->idle_ms = (int) v;
+      break;
+    case 'w':
+      if (! parse_uint (optarg, 86400000, &v) || 0 == v)
+        die_usage ("bad --stop-wait-ms", optarg);
+      cfg->stop_wait_ms = (int) v;
       break;
     case 'V':
       printf ("{\"mhd_version\":\"%s\",\"feature_upgrade\":%s,"
@@ -667,13 +678,13 @@ server_stop (struct server *srv, const struct config *cfg)
     ev_begin (&e, "daemon_stopped", NULL);
     ev_end (&e);
     close (srv->stop_fd[1]);
-    idle = upgraded_wait_idle (srv, 5000);
+    idle = upgraded_wait_idle (srv, cfg->stop_wait_ms);
   }
   else
   {
     /* Closing stop_fd's write end wakes every script. */
     close (srv->stop_fd[1]);
-    idle = upgraded_wait_idle (srv, 5000);
+    idle = upgraded_wait_idle (srv, cfg->stop_wait_ms);
     ev_begin (&e, "workers_idle", NULL);
     ev_bool (&e, "result", idle);
     ev_end (&e);
