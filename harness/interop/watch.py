@@ -34,7 +34,8 @@ WAITING = ("established", "fin-wait-1", "fin-wait-2", "close-wait", "last-ack", 
 
 # One end of a TCP connection: its TCP state, Recv-Q (unread) and Send-Q
 # (not yet acknowledged by the peer), whether it is the client's end, and
-# the bytes it has seen acknowledged and received.
+# the bytes it has seen acknowledged and received (None: ss gave no TCP
+# info for it this time).
 End = namedtuple("End", "key state recv_q send_q client_side moved")
 
 
@@ -56,20 +57,22 @@ def parse_ss(out, port):
     Send-Q Local Peer), followed by an indented line of its TCP info, when
     the kernel gave one. A socket can come without it (one that was closing
     as ss read it; seen in CI), so a line belongs to the socket above it by
-    its indentation, never by its place."""
+    its indentation, never by its place, and its bytes moved are unknown
+    (None), not 0: a count that fell to 0 and came back would read as
+    progress."""
     ends = []
     for line in out.splitlines():
         if not line.strip():
             continue
         if line[0].isspace():
             if ends:
-                ends[-1] = ends[-1]._replace(moved=ends[-1].moved + sum(int(n) for n in _COUNTER.findall(line)))
+                ends[-1] = ends[-1]._replace(moved=(ends[-1].moved or 0) + sum(int(n) for n in _COUNTER.findall(line)))
             continue
         fields = line.split()
         if len(fields) < 5 or not (fields[1].isdigit() and fields[2].isdigit()):
             continue
         ends.append(End(key=(fields[3], fields[4]), state=fields[0], recv_q=int(fields[1]), send_q=int(fields[2]),
-                        client_side=fields[4].rsplit(":", 1)[-1] == str(port), moved=0))
+                        client_side=fields[4].rsplit(":", 1)[-1] == str(port), moved=None))
     return ends
 
 
@@ -112,10 +115,11 @@ class Watch:
             return
         self._next = now + SAMPLE_SECONDS
         self.ends = connections(self.port)
+        counted = [e for e in self.ends if e.moved is not None]
         if self.start is None:
-            self.start = {e.key: e.moved for e in self.ends}
-        changed = any(self.seen.get(e.key) != e.moved for e in self.ends)
-        self.seen.update((e.key, e.moved) for e in self.ends)
+            self.start = {e.key: e.moved for e in counted}
+        changed = any(self.seen.get(e.key) != e.moved for e in counted)
+        self.seen.update((e.key, e.moved) for e in counted)
         unread = {e.key: e.recv_q for e in self.ends if e.client_side and e.recv_q > 0}
         reading = bool(unread) and unread != self.unread  # the client is behind, and reads them down
         self.unread = unread
